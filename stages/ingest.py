@@ -1,0 +1,154 @@
+"""ingest: validate the raw Reddit NDJSON exports line by line into data/raw/reddit/.
+
+Every line read ends in exactly one place: kept (<entity>.ndjson, with its source file and line),
+a duplicate of an id already kept (duplicates.ndjson) or quarantined with its reason
+(quarantine.ndjson). The counts go to metrics/ingest.json: read = kept + duplicates + quarantined.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+
+from reception.io import fresh_dir, load_params, write_json
+
+OUT_DIR = Path("data/raw/reddit")
+METRICS_FILE = Path("metrics/ingest.json")
+NUMBER = (int, float)
+ID = "non-empty string"  # an identifier: a string with something in it
+REQUIRED, OPTIONAL = True, False
+
+# entity -> (key fields, {field: (accepted types, required)}). Optional fields may be absent or null;
+# fields not listed are kept as they are.
+SCHEMAS = {
+    "comments": (("comment_id",), {
+        "comment_id": (ID, REQUIRED), "post_id": (ID, REQUIRED), "body": (str, REQUIRED),
+        "score": (int, REQUIRED), "created_utc": (NUMBER, REQUIRED), "author": (str, OPTIONAL),
+        "parent_id": (str, OPTIONAL), "link_id": (str, OPTIONAL), "is_submitter": (bool, OPTIONAL),
+    }),
+    "posts": (("id",), {
+        "id": (ID, REQUIRED), "subreddit": (ID, REQUIRED), "created_utc": (NUMBER, REQUIRED),
+        "score": (int, OPTIONAL), "num_comments": (int, OPTIONAL), "author": (str, OPTIONAL),
+        "title": (str, OPTIONAL), "selftext": (str, OPTIONAL), "over_18": (bool, OPTIONAL),
+        # Reddit writes `edited` as false or as the edit's epoch seconds.
+        "edited": ((bool, int, float), OPTIONAL),
+    }),
+    "subreddits": (("subreddit",), {
+        "subreddit": (ID, REQUIRED), "subscribers": (int, OPTIONAL),
+        "created_utc": (NUMBER, OPTIONAL), "over18": (bool, OPTIONAL),
+    }),
+    # A hot list is one file: the same subreddit in two lists is no duplicate.
+    "hot_sublists": (("_source_file", "subreddit"), {
+        "subreddit": (ID, REQUIRED), "strategy": (str, OPTIONAL),
+        "posts_limit": (int, OPTIONAL), "include_nsfw": (bool, OPTIONAL),
+    }),
+}
+
+
+def _type_ok(value, accepted) -> bool:
+    if accepted == ID:
+        return isinstance(value, str)
+    accepted = accepted if isinstance(accepted, tuple) else (accepted,)
+    if isinstance(value, bool) and bool not in accepted:
+        return False  # JSON true/false is no number, though Python's bool is an int
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return isinstance(value, accepted)
+
+
+def validate(raw: bytes, fields: dict) -> tuple[dict | None, str | None]:
+    """(record, None) for a valid line, (None, reason) for one to quarantine."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "invalid UTF-8"
+    if not text.strip():
+        return None, "empty line"
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return None, "malformed JSON"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    for name, (accepted, required) in fields.items():
+        value = record.get(name)
+        if value is None:
+            if required:
+                return None, f"missing field: {name}"
+            continue
+        if not _type_ok(value, accepted):
+            return None, f"wrong type: {name}"
+        if accepted == ID and not value.strip():
+            return None, f"empty field: {name}"
+    return record, None
+
+
+def ingest_entity(source: Path, entity: str, out: Path) -> dict:
+    key_fields, fields = SCHEMAS[entity]
+    files = sorted((source / entity).glob("*.ndjson"))
+    if not files:
+        raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' "
+                         "(set params.yaml: ingest.source to your export folder)")
+    counts, reasons, first_seen = Counter(), Counter(), {}
+    with open(out / f"{entity}.ndjson", "w") as kept, \
+            open(out / "quarantine.ndjson", "a") as quarantine, \
+            open(out / "duplicates.ndjson", "a") as duplicates:
+        for path in files:
+            rel = path.relative_to(source).as_posix()
+            for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
+                counts["lines_read"] += 1
+                record, reason = validate(raw, fields)
+                if record is None:
+                    counts["quarantined"] += 1
+                    reasons[reason] += 1
+                    quarantine.write(json.dumps({"entity": entity, "source_file": rel, "line": line_no,
+                                                 "reason": reason, "raw": raw.decode("utf-8", "replace")}) + "\n")
+                    continue
+                record = {**record, "_source_file": rel, "_source_line": line_no}
+                key = tuple(record[k] for k in key_fields)
+                if key in first_seen:
+                    first = first_seen[key]
+                    counts["duplicates"] += 1
+                    counts["duplicates_conflicting"] += int(first["content"] != _content(record))
+                    duplicates.write(json.dumps({"entity": entity, "key": list(key), "first_source_file": first["file"],
+                                                 "first_line": first["line"], "identical": first["content"] == _content(record),
+                                                 "record": record}, ensure_ascii=False) + "\n")
+                    continue
+                first_seen[key] = {"file": rel, "line": line_no, "content": _content(record)}
+                counts["kept"] += 1
+                kept.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return {"files": len(files), "lines_read": counts["lines_read"], "kept": counts["kept"],
+            "duplicates": counts["duplicates"], "duplicates_conflicting": counts["duplicates_conflicting"],
+            "quarantined": counts["quarantined"], "quarantine_reasons": dict(sorted(reasons.items()))}
+
+
+def _content(record: dict) -> dict:
+    return {k: v for k, v in record.items() if not k.startswith("_source")}
+
+
+def main() -> None:
+    params = load_params("ingest")
+    source = Path(params["source"])
+    if not source.is_dir():
+        sys.exit(f"ingest: source folder '{source}' does not exist "
+                 "(set params.yaml: ingest.source to your Reddit export folder)")
+    out = fresh_dir(OUT_DIR)
+    (out / "quarantine.ndjson").touch()
+    (out / "duplicates.ndjson").touch()
+    report = {entity: ingest_entity(source, entity, out) for entity in SCHEMAS}
+    totals = Counter()
+    for entity_counts in report.values():
+        totals.update({k: v for k, v in entity_counts.items() if isinstance(v, int)})
+    report["total"] = dict(totals)
+    if totals["lines_read"] != totals["kept"] + totals["duplicates"] + totals["quarantined"]:
+        raise RuntimeError(f"ingest lost lines: {dict(totals)}")
+    write_json(METRICS_FILE, report)
+    for entity, c in report.items():
+        print(f"ingest {entity:13s} read={c['lines_read']:6d} kept={c['kept']:6d} "
+              f"duplicates={c['duplicates']:4d} quarantined={c['quarantined']:4d}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""processed: label and split into data/processed/sentiment_{train,val,test}.parquet.
+
+Label (the seed's): sentiment = score_clipped >= median(score_clipped).
+Split (params split.strategy):
+  random  stratified on the label, seeded (the seed's protocol)
+  thread  whole threads per split: no post_id appears in two splits
+`score` and the columns derived from it are kept for analysis only: they are never model inputs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from reception.io import fresh_dir, load_params, write_json
+from reception.text import sentiment_label, sentiment_threshold
+
+INTERIM_FILE = Path("data/interim/comments_text_normalized.parquet")
+INGEST_METRICS, INTERIM_METRICS = Path("metrics/ingest.json"), Path("metrics/interim.json")
+OUT_DIR = Path("data/processed")
+METRICS_FILE = Path("metrics/data.json")
+SPLITS = ("train", "val", "test")
+COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
+           "text_len_clipped", "word_count", "has_exclamation", "has_question", "created_utc",
+           "created_dt", "post_created_utc", "post_known", "is_submitter", "sentiment"]
+
+
+def random_split(frame: pd.DataFrame, fractions: dict, seed: int) -> dict[str, pd.DataFrame]:
+    holdout = fractions["val"] + fractions["test"]
+    train, rest = train_test_split(frame, test_size=holdout, stratify=frame["sentiment"], random_state=seed)
+    val, test = train_test_split(rest, test_size=fractions["test"] / holdout, stratify=rest["sentiment"],
+                                 random_state=seed)
+    return {"train": train, "val": val, "test": test}
+
+
+def thread_split(frame: pd.DataFrame, fractions: dict, seed: int, tries: int = 200) -> dict[str, pd.DataFrame]:
+    """Whole threads per split, sized as close to the row fractions as seeded random tries get.
+
+    Each try takes the threads in a random order and gives each to the split furthest below its
+    target row count; the try closest to the targets wins. Threads differ a lot in size, so one
+    greedy pass alone can miss the fractions badly.
+    """
+    sizes = frame.groupby("post_id").size().sort_index()
+    if len(sizes) < len(SPLITS):
+        raise SystemExit(f"processed: split.strategy=thread needs >= 3 threads, the data has {len(sizes)}")
+    targets = {s: fractions[s] * len(frame) for s in SPLITS}
+    rng = np.random.default_rng(seed)
+    best, best_error = None, np.inf
+    for _ in range(tries):
+        filled, owner = dict.fromkeys(SPLITS, 0), {}
+        for post_id in rng.permutation(sizes.index.to_numpy()):
+            split = max(SPLITS, key=lambda s: targets[s] - filled[s])
+            owner[post_id] = split
+            filled[split] += int(sizes[post_id])
+        error = sum(abs(filled[s] - targets[s]) for s in SPLITS)
+        if min(filled.values()) > 0 and error < best_error:
+            best, best_error = owner, error
+    assigned = frame["post_id"].map(best)
+    return {split: frame.loc[assigned == split] for split in SPLITS}
+
+
+def main() -> None:
+    params = load_params("split")
+    fractions = {"train": params["train_size"], "val": params["val_size"], "test": params["test_size"]}
+    if not np.isclose(sum(fractions.values()), 1.0):
+        raise SystemExit(f"processed: split sizes must add up to 1, got {fractions}")
+    strategies = {"random": random_split, "thread": thread_split}
+    if params["strategy"] not in strategies:
+        raise SystemExit(f"processed: split.strategy must be one of {sorted(strategies)}, got {params['strategy']!r}")
+
+    frame = pd.read_parquet(INTERIM_FILE)
+    threshold = sentiment_threshold(frame["score_clipped"])
+    frame["sentiment"] = sentiment_label(frame["score_clipped"], threshold)
+    frame = frame[COLUMNS].sort_values("comment_id", kind="stable").reset_index(drop=True)
+    splits = strategies[params["strategy"]](frame, fractions, params["base"]["seed"])
+
+    out = fresh_dir(OUT_DIR)
+    for name, split in splits.items():
+        split.sort_values("comment_id", kind="stable").to_parquet(out / f"sentiment_{name}.parquet", index=False)
+    ingest, interim = json.loads(INGEST_METRICS.read_text()), json.loads(INTERIM_METRICS.read_text())
+    report = {
+        "raw_lines": ingest["total"],
+        "comments": {
+            "raw_lines": ingest["comments"]["lines_read"], "quarantined": ingest["comments"]["quarantined"],
+            "duplicates": ingest["comments"]["duplicates"], "kept": ingest["comments"]["kept"],
+            **{k: interim[k] for k in ("dropped_deleted", "dropped_short_text", "dropped_short_clean_text")},
+            "labelled": len(frame),
+        },
+        "label": {"rule": "score_clipped >= median(score_clipped)", "threshold": threshold,
+                  "positive_share": round(float(frame["sentiment"].mean()), 4)},
+        "split": {"strategy": params["strategy"], **{
+            name: {"rows": len(split), "threads": int(split["post_id"].nunique()),
+                   "positive_share": round(float(split["sentiment"].mean()), 4)}
+            for name, split in splits.items()}},
+    }
+    write_json(METRICS_FILE, report)
+    print(json.dumps(report["split"]), f"threshold={threshold}")
+
+
+if __name__ == "__main__":
+    main()

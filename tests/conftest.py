@@ -1,0 +1,65 @@
+"""Fixtures that build a throw-away copy of this repository and run the real DVC pipeline in it."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_RAW = (REPO.parent / "shared" / "data" / "reddit" / "raw").resolve()
+BIN = Path(sys.executable).parent
+GIT_ENV = {"GIT_AUTHOR_NAME": "tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
+           "GIT_COMMITTER_NAME": "tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
+
+
+def run(cmd: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command of the project's virtualenv; fail the test with its output if it fails."""
+    env = {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **kwargs.pop("env", {})}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def set_params(repo: Path, **sections) -> None:
+    """Update params.yaml keys, e.g. set_params(repo, split={"strategy": "thread"})."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_repo(dest: Path) -> Path:
+    """The files git would give a clean clone (tracked and untracked-not-ignored), as a fresh git repo."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    set_params(dest, ingest={"source": str(SHARED_RAW)})
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "copy"], dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def shared_raw() -> Path:
+    if not SHARED_RAW.is_dir():
+        pytest.fail(f"the shared sample data is missing: {SHARED_RAW}")
+    return SHARED_RAW
+
+
+@pytest.fixture(scope="session")
+def data_repo(tmp_path_factory, shared_raw) -> Path:
+    """A repo copy where `dvc repro eda` (all data stages) has run once on the shared sample."""
+    repo = copy_repo(tmp_path_factory.mktemp("data_repo"))
+    run(["dvc", "repro", "eda"], repo)
+    return repo

@@ -1,0 +1,98 @@
+"""bronze, silver, interim and processed transforms on small frames built here."""
+import pandas as pd
+import pytest
+
+from stages.bronze import to_typed_frame
+from stages.interim import add_clean_text, add_features, drop_deleted, winsorise
+from stages.processed import random_split, thread_split
+from stages.silver import build_dim_author, build_fact_comments
+
+FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def comments_frame(bodies, scores=None, post_ids=None) -> pd.DataFrame:
+    n = len(bodies)
+    return pd.DataFrame({
+        "comment_id": [f"c{i:03d}" for i in range(n)],
+        "post_id": post_ids or ["p1"] * n,
+        "subreddit": ["r"] * n,
+        "author": ["a"] * n,
+        "body": bodies,
+        "score": scores or list(range(n)),
+        "created_utc": [1.76e9 + i for i in range(n)],
+        "created_dt": pd.to_datetime([1.76e9 + i for i in range(n)], unit="s", utc=True),
+        "post_created_utc": [1.76e9] * n,
+        "post_known": [True] * n,
+        "is_submitter": [False] * n,
+    })
+
+
+def test_bronze_types_edited_and_keeps_every_column():
+    raw = pd.DataFrame({"id": ["b", "a"], "created_utc": [1.7e9, 1.6e9], "edited": [False, 1.7e9 + 5],
+                        "author": [None, "x"], "score": [1, 2]})
+    typed = to_typed_frame(raw, ["id"])
+    assert typed["id"].tolist() == ["a", "b"]  # sorted, so files do not depend on input order
+    assert typed["edited"].tolist() == [True, False]
+    assert typed["edited_utc"].iloc[0] == 1.7e9 + 5 and pd.isna(typed["edited_utc"].iloc[1])
+    assert pd.isna(typed["author"].iloc[1])
+    assert str(typed["created_dt"].dt.tz) == "UTC"
+    assert set(raw.columns) <= set(typed.columns)
+
+
+def test_silver_keeps_comments_without_post():
+    comments = pd.DataFrame({"comment_id": ["c1", "c2"], "post_id": ["known", "orphan"],
+                             "author": ["a", None], "created_utc": [2.0, 3.0]})
+    posts = pd.DataFrame({"id": ["known"], "subreddit": ["r1"], "created_utc": [1.0], "author": ["a"]})
+    fact = build_fact_comments(comments, posts)
+    assert len(fact) == 2
+    assert fact.set_index("comment_id")["post_known"].to_dict() == {"c1": True, "c2": False}
+    assert fact.set_index("comment_id").loc["c1", "subreddit"] == "r1"
+    authors = build_dim_author(comments, posts)
+    assert authors.to_dict("records") == [{"author": "a", "n_comments": 1, "n_posts": 1,
+                                           "first_seen_utc": 1.0, "last_seen_utc": 2.0}]
+
+
+def test_interim_steps_follow_the_seed():
+    bodies = ["[deleted]", "[removed]", "ok", "Nice one!", "Why though?", "😀😀😀😀", "https://only.a/url",
+              "A perfectly normal comment"]
+    step1 = drop_deleted(comments_frame(bodies, scores=[-50, 0, 1, 2, 3, 4, 5, 1000]))
+    assert "[deleted]" not in step1["body"].tolist() and len(step1) == 6
+    step2 = add_features(step1, min_text_len=2)
+    assert "ok" not in step2["text"].tolist()  # text_len 2 <= 2
+    assert step2.set_index("text").loc["Nice one!", "has_exclamation"]
+    step3 = winsorise(step2, [0.01, 0.99], 0.99)
+    assert step3["score_clipped"].max() < 1000 and step3["score_clipped"].min() >= 2
+    assert (step3["text_len_clipped"] <= step3["text_len"]).all()
+    step4 = add_clean_text(step3, min_clean_len=3)
+    assert step4["clean_text"].tolist() == ["nice one!", "why though?", "a perfectly normal comment"]
+
+
+def labelled(n: int, threads: int) -> pd.DataFrame:
+    frame = comments_frame([f"text {i}" for i in range(n)], post_ids=[f"p{i % threads}" for i in range(n)])
+    frame["sentiment"] = [i % 2 for i in range(n)]
+    return frame
+
+
+def test_random_split_is_stratified_disjoint_and_seeded():
+    frame = labelled(400, threads=10)
+    splits = random_split(frame, FRACTIONS, seed=7)
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [280, 60, 60]
+    ids = [set(s["comment_id"]) for s in splits.values()]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert all(s["sentiment"].mean() == pytest.approx(0.5, abs=0.02) for s in splits.values())
+    again = random_split(frame, FRACTIONS, seed=7)
+    assert all(splits[s]["comment_id"].tolist() == again[s]["comment_id"].tolist() for s in splits)
+
+
+def test_thread_split_never_shares_a_thread():
+    frame = labelled(600, threads=20)
+    splits = thread_split(frame, FRACTIONS, seed=3)
+    threads = [set(s["post_id"]) for s in splits.values()]
+    assert not (threads[0] & threads[1] or threads[0] & threads[2] or threads[1] & threads[2])
+    assert sum(len(s) for s in splits.values()) == len(frame)
+    assert len(splits["train"]) == pytest.approx(420, abs=30)
+
+
+def test_thread_split_needs_three_threads():
+    with pytest.raises(SystemExit, match="needs >= 3 threads"):
+        thread_split(labelled(10, threads=2), FRACTIONS, seed=0)
