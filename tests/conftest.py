@@ -19,7 +19,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
 
 def run(cmd: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     """Run a command of the project's virtualenv; fail the test with its output if it fails."""
-    env = {**os.environ, **GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **kwargs.pop("env", {})}
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # each test picks its store
+    env.update({**GIT_ENV, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **kwargs.pop("env", {})})
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -62,4 +63,20 @@ def data_repo(tmp_path_factory, shared_raw) -> Path:
     """A repo copy where `dvc repro eda` (all data stages) has run once on the shared sample."""
     repo = copy_repo(tmp_path_factory.mktemp("data_repo"))
     run(["dvc", "repro", "eda"], repo)
+    return repo
+
+
+# The zero-shot checkpoints live on the model hub, which this machine cannot reach; offline mode makes
+# their load fail at once (they become "unavailable" rows) instead of after the hub client's retries.
+OFFLINE = {"HF_HUB_OFFLINE": "1"}
+SMALL_HPO = 3
+
+
+@pytest.fixture(scope="session")
+def model_repo(tmp_path_factory, shared_raw) -> Path:
+    """A repo copy where the whole `dvc repro` has run, with a small HPO, into the copy's own mlflow.db."""
+    repo = copy_repo(tmp_path_factory.mktemp("model_repo"))
+    set_params(repo, hpo={"max_evals": SMALL_HPO})
+    run(["git", "commit", "-qam", "small hpo"], repo)
+    run(["dvc", "repro"], repo, env=OFFLINE)
     return repo

@@ -12,11 +12,9 @@ PARAMS_FILE = Path("params.yaml")
 
 
 def load_params(section: str, path: Path = PARAMS_FILE) -> dict[str, Any]:
-    """The stage's own section of params.yaml, plus the shared `base` section under "base"."""
+    """The stage's own section of params.yaml (empty for a stage without params), plus `base`."""
     params = yaml.safe_load(path.read_text())
-    if section not in params:
-        raise SystemExit(f"params.yaml has no '{section}' section")
-    return {**params[section], "base": params.get("base", {})}
+    return {**(params.get(section) or {}), "base": params.get("base", {})}
 
 
 def fresh_dir(path: str | Path) -> Path:

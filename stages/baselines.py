@@ -1,0 +1,84 @@
+"""baselines: P(well received) on val and test for every reference family.
+
+  majority        the train majority class for every comment ("always positive" on this data)
+  tfidf_logreg    TF-IDF + logistic regression fit on train
+  vader           VADER polarity: (compound + 1) / 2, positive when compound >= 0
+  <zero-shot>     the seed's checkpoints from params baselines.zero_shot, loaded by name; one that
+                  cannot be loaded is recorded as unavailable with the reason, and the stage goes on
+
+Writes data/predictions/baselines/<family>.parquet (comment_id, split, score) and status.json.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from reception.io import fresh_dir, load_params, write_json
+from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
+
+PROCESSED_DIR = Path("data/processed")
+OUT_DIR = Path("data/predictions/baselines")
+EVAL_SPLITS = ("val", "test")
+
+
+def majority(train: pd.DataFrame, params: dict):
+    positive = float(train["sentiment"].mean() >= 0.5)
+    return lambda texts: np.full(len(texts), positive)
+
+
+def tfidf_logreg(train: pd.DataFrame, params: dict):
+    cfg = params["tfidf"]
+    model = make_pipeline(
+        TfidfVectorizer(max_features=cfg["max_features"], ngram_range=(1, cfg["ngram_max"]), sublinear_tf=True),
+        LogisticRegression(C=cfg["C"], max_iter=1000, random_state=params["base"]["seed"]))
+    model.fit(train["clean_text"], train["sentiment"])
+    return lambda texts: model.predict_proba(texts)[:, 1]
+
+
+def vader(train: pd.DataFrame, params: dict):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    return lambda texts: np.array([(analyzer.polarity_scores(t)["compound"] + 1) / 2 for t in texts])
+
+
+def zero_shot(spec: dict, params: dict):
+    classifier = ZeroShotClassifier(spec["checkpoint"], spec["positive_labels"], params["max_length"],
+                                    params["batch_size"])
+    return classifier.predict_proba
+
+
+def main() -> None:
+    params = load_params("baselines")
+    splits = {s: pd.read_parquet(PROCESSED_DIR / f"sentiment_{s}.parquet") for s in ("train", *EVAL_SPLITS)}
+    builders = {"majority": lambda: majority(splits["train"], params),
+                "tfidf_logreg": lambda: tfidf_logreg(splits["train"], params),
+                "vader": lambda: vader(splits["train"], params)}
+    for family, spec in params["zero_shot"].items():
+        builders[family] = lambda spec=spec: zero_shot(spec, params)
+
+    out = fresh_dir(OUT_DIR)
+    status = {}
+    for family, build in builders.items():
+        model_name = params["zero_shot"].get(family, {}).get("checkpoint", family)
+        try:
+            predict = build()
+        except ModelUnavailable as error:
+            status[family] = {"status": "unavailable", "model": model_name, "reason": str(error)}
+            print(f"baselines {family}: UNAVAILABLE - {error}")
+            continue
+        frames = [pd.DataFrame({"comment_id": splits[s]["comment_id"], "split": s,
+                                "score": predict(splits[s]["clean_text"].tolist())}) for s in EVAL_SPLITS]
+        pd.concat(frames, ignore_index=True).to_parquet(out / f"{family}.parquet", index=False)
+        status[family] = {"status": "ok", "model": model_name}
+        print(f"baselines {family}: scored {sum(len(f) for f in frames)} comments")
+    write_json(out / "status.json", status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""evaluate: the same metrics for every family on val and test, plots, and the comparison table.
+
+metrics/<family>.json  val/test accuracy, precision, recall, F1, ROC-AUC, MCC; f1_gap = val.f1 - test.f1
+metrics/comparison.{json,md}  one row per family, sorted by val.f1 (the seed's format), printed too
+metrics/plots/  ROC, precision-recall and confusion data per split, for `dvc plots show`
+An unavailable family (a zero-shot checkpoint that could not be loaded) keeps its row, with the reason.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from reception.evaluation import THRESHOLD, classification_metrics
+from reception.io import fresh_dir, write_json
+
+PROCESSED_DIR, PREDICTIONS_DIR = Path("data/processed"), Path("data/predictions")
+METRICS_DIR, PLOTS_DIR = Path("metrics"), Path("metrics/plots")
+TRAINED_FAMILIES = {"mlp_transformer": PREDICTIONS_DIR / "mlp_transformer.parquet"}
+SPLITS = ("val", "test")
+
+
+def load_families() -> dict[str, dict]:
+    status = json.loads((PREDICTIONS_DIR / "baselines" / "status.json").read_text())
+    families = {name: {**info, "file": PREDICTIONS_DIR / "baselines" / f"{name}.parquet"} for name, info in status.items()}
+    families.update({name: {"status": "ok", "model": name, "file": path} for name, path in TRAINED_FAMILIES.items()})
+    return families
+
+
+def curves(family: str, split: str, y: np.ndarray, score: np.ndarray) -> dict[str, pd.DataFrame]:
+    fpr, tpr, _ = roc_curve(y, score)
+    precision, recall, _ = precision_recall_curve(y, score)
+    return {
+        "roc": pd.DataFrame({"family": family, "fpr": fpr.round(4), "tpr": tpr.round(4)}).drop_duplicates(),
+        "pr": pd.DataFrame({"family": family, "recall": recall.round(4), "precision": precision.round(4)}).drop_duplicates(),
+        "confusion": pd.DataFrame({"family": family, "actual": y, "predicted": (score >= THRESHOLD).astype(int)}),
+    }
+
+
+def comparison_row(family: str, report: dict) -> dict:
+    row = {"family": family, "status": report["status"]}
+    if report["status"] == "ok":
+        for split in SPLITS:
+            row.update({f"{split}_{k}": round(report[split][k], 4) for k in ("f1", "roc_auc", "accuracy", "mcc")})
+        row["f1_gap"] = round(report["f1_gap"], 4)
+    else:
+        row["reason"] = report["reason"]
+    return row
+
+
+def to_markdown(rows: list[dict]) -> str:
+    columns = ["family", "val_f1", "test_f1", "val_roc_auc", "test_roc_auc", "val_accuracy", "test_accuracy",
+               "test_mcc", "f1_gap"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        if row["status"] == "ok":
+            lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+        else:
+            lines.append(f"| {row['family']} | unavailable: {row['reason']} |" + " |" * (len(columns) - 2))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    labels = {s: pd.read_parquet(PROCESSED_DIR / f"sentiment_{s}.parquet", columns=["comment_id", "sentiment"])
+              for s in SPLITS}
+    fresh_dir(PLOTS_DIR)
+    plot_tables, rows = {}, []
+    for family, info in load_families().items():
+        report = {"status": info["status"], "model": info["model"]}
+        if info["status"] != "ok":
+            report["reason"] = info["reason"]
+        else:
+            predictions = pd.read_parquet(info["file"])
+            for split in SPLITS:
+                merged = labels[split].merge(predictions[predictions["split"] == split], on="comment_id",
+                                             how="left", validate="one_to_one")
+                if merged["score"].isna().any():
+                    raise SystemExit(f"evaluate: {family} has no prediction for some {split} comments")
+                y, score = merged["sentiment"].to_numpy(), merged["score"].to_numpy()
+                report[split] = classification_metrics(y, score)
+                for kind, table in curves(family, split, y, score).items():
+                    plot_tables.setdefault(f"{kind}_{split}", []).append(table)
+            report["f1_gap"] = report["val"]["f1"] - report["test"]["f1"]
+        write_json(METRICS_DIR / f"{family}.json", report)
+        rows.append(comparison_row(family, report))
+    for name, tables in plot_tables.items():
+        pd.concat(tables, ignore_index=True).to_csv(PLOTS_DIR / f"{name}.csv", index=False)
+    rows.sort(key=lambda r: (r["status"] != "ok", -r.get("val_f1", 0.0), r["family"]))
+    write_json(METRICS_DIR / "comparison.json", rows)
+    table = to_markdown(rows)
+    (METRICS_DIR / "comparison.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""`dvc exp run --queue` runs stages in temporary copies of the repo; their MLflow runs must still land
+in the main working tree's store, next to the workspace runs."""
+import json
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+from conftest import OFFLINE, SMALL_HPO, run
+
+pytestmark = pytest.mark.integration
+QUEUE_TIMEOUT_S = 600
+
+
+def wait_for_queue(repo) -> str:
+    deadline = time.monotonic() + QUEUE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            return status
+        time.sleep(3)
+    pytest.fail(f"dvc queue did not finish in {QUEUE_TIMEOUT_S} s:\n{status}")
+
+
+def test_queued_experiment_logs_to_the_main_store(model_repo):
+    run(["dvc", "exp", "run", "--queue", "-S", "hpo.max_evals=2", "-n", "queued-small-hpo"], model_repo, env=OFFLINE)
+    run(["dvc", "queue", "start"], model_repo, env=OFFLINE)
+    status = wait_for_queue(model_repo)
+    assert "Success" in status, status + run(["dvc", "queue", "logs", "queued-small-hpo"], model_repo).stdout
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{model_repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("reddit-reception")
+    queued = client.search_runs([experiment.experiment_id], "tags.dvc_exp_name = 'queued-small-hpo'")
+    assert len(queued) == 1 and queued[0].data.params["max_evals"] == "2"
+    trials = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{queued[0].info.run_id}'")
+    assert len(trials) == 2
+    assert not list(model_repo.glob(".dvc/tmp/exps/**/mlflow.db"))  # no stray store in the temp copy
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], model_repo).stdout)
+    names = {e.get("name") for rev in shown for exp in rev.get("experiments") or [] for e in exp.get("revs") or []}
+    assert "queued-small-hpo" in names
+    # experiment (a_rev) against the workspace (b_rev), where the fixture ran SMALL_HPO trials
+    diff = json.loads(run(["dvc", "metrics", "diff", "queued-small-hpo", "--json"], model_repo).stdout)
+    assert diff["metrics/hpo.json"]["trials"]["old"] == 2 and diff["metrics/hpo.json"]["trials"]["new"] == SMALL_HPO

@@ -1,0 +1,99 @@
+"""Zero-shot loading and label mapping (tiny BERT built here), encoder hash check, metrics, alias rule."""
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+from reception.encoder import BUNDLED_MODEL, EncoderMismatch, bundled_model_dir, resolve_model_dir, verify_weights
+from reception.evaluation import classification_metrics
+from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
+from stages.register import alias_decision
+
+WORDS = ["great", "post", "terrible", "idea", "thanks", "no", "why", "this", "is", "a"]
+SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+def tiny_bert(path, num_labels: int):
+    """A real (randomly initialised) BERT checkpoint on disk, the way a hub checkpoint is laid out."""
+    vocab = path / "vocab.txt"
+    path.mkdir(parents=True, exist_ok=True)
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(WORDS) + 5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64, num_labels=num_labels)
+    model = BertForSequenceClassification(config).eval()
+    model.save_pretrained(path)
+    return model, BertTokenizerFast.from_pretrained(path)
+
+
+@pytest.mark.parametrize(("num_labels", "positive"), [(5, [3, 4]), (2, [1])])
+def test_zero_shot_loads_by_path_and_maps_positive_classes(tmp_path, num_labels, positive):
+    model, tokenizer = tiny_bert(tmp_path / "ckpt", num_labels)
+    texts = ["great post", "terrible idea why", "thanks", "no"]
+    classifier = ZeroShotClassifier(str(tmp_path / "ckpt"), positive, max_length=8, batch_size=3)
+    scores = classifier.predict_proba(texts)
+
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=8, return_tensors="pt")).logits
+    expected = torch.softmax(logits, dim=-1)[:, positive].sum(dim=-1).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    assert ((0 <= scores) & (scores <= 1)).all()
+
+
+def test_zero_shot_rejects_labels_outside_the_head(tmp_path):
+    tiny_bert(tmp_path / "ckpt", 2)
+    with pytest.raises(ValueError, match="do not fit the 2 classes"):
+        ZeroShotClassifier(str(tmp_path / "ckpt"), [3, 4])
+
+
+def test_zero_shot_unavailable_says_which_and_why(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelUnavailable, match="could not be loaded") as error:
+        ZeroShotClassifier(str(tmp_path / "empty"), [1])
+    assert str(tmp_path / "empty") in str(error.value)
+
+
+def test_bundled_encoder_has_the_expected_weights():
+    assert resolve_model_dir(BUNDLED_MODEL) == bundled_model_dir()
+    assert verify_weights(bundled_model_dir(), SHA256) == SHA256
+
+
+def test_encoder_hash_mismatch_fails_clearly(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"not the real weights")
+    with pytest.raises(EncoderMismatch, match="expected 53aa5117"):
+        verify_weights(tmp_path, SHA256)
+    with pytest.raises(EncoderMismatch, match="neither the bundled"):
+        resolve_model_dir(str(tmp_path / "nowhere"))
+
+
+def test_always_positive_scores_f1_but_no_auc():
+    y = np.array([1, 1, 1, 0, 0, 1, 0, 1])
+    m = classification_metrics(y, np.ones(len(y)))
+    assert m["roc_auc"] == 0.5 and m["mcc"] == 0.0 and m["predicted_positive_share"] == 1.0
+    assert m["f1"] == pytest.approx(2 * 0.625 / 1.625)
+    perfect = classification_metrics(y, y * 0.8 + 0.1)
+    assert perfect["f1"] == perfect["roc_auc"] == perfect["accuracy"] == 1.0
+
+
+def rows(mlp_f1, best_baseline_f1, mlp_share=0.6):
+    return [
+        {"family": "mlp_transformer", "status": "ok", "val_f1": mlp_f1, "val_predicted_positive_share": mlp_share},
+        {"family": "majority", "status": "ok", "val_f1": 0.67, "val_predicted_positive_share": 1.0},
+        {"family": "tfidf_logreg", "status": "ok", "val_f1": best_baseline_f1, "val_predicted_positive_share": 0.5},
+        {"family": "bert_nlptown", "status": "unavailable", "reason": "offline"},
+    ]
+
+
+def test_alias_set_only_when_every_baseline_is_beaten():
+    table = rows(0.72, 0.70)
+    assert alias_decision(table, table[0])[0] is True
+    table = rows(0.69, 0.70)
+    ok, reason = alias_decision(table, table[0])
+    assert not ok and "does not beat tfidf_logreg" in reason
+
+
+def test_alias_refused_for_a_single_class_predictor():
+    table = rows(0.75, 0.70, mlp_share=1.0)
+    ok, reason = alias_decision(table, table[0])
+    assert not ok and "single class" in reason
