@@ -7,7 +7,6 @@ Writes models/mlp/best_params.json and metrics/hpo.json (timings go to MLflow: d
 from __future__ import annotations
 
 import json
-import os
 import time
 from math import log
 from pathlib import Path
@@ -38,11 +37,6 @@ def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.load(EMBEDDINGS_DIR / f"{split}.npy"), labels.to_numpy()
 
 
-def run_tags() -> dict:
-    return {k: v for k, v in {"dvc_exp_name": os.environ.get("DVC_EXP_NAME"),
-                              "dvc_exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV")}.items() if v}
-
-
 def main() -> None:
     params = load_params("hpo")
     seed = params["base"]["seed"]
@@ -58,7 +52,7 @@ def main() -> None:
         return {"loss": -val["f1"], "status": STATUS_OK, "val": val}
 
     started = time.perf_counter()
-    with mlflow.start_run(run_name="mlp_transformer_embeddings_hpo", tags=run_tags()) as parent:
+    with mlflow.start_run(run_name="mlp_transformer_embeddings_hpo", tags=tracking.run_tags()) as parent:
         mlflow.log_params({"max_evals": params["max_evals"], "seed": seed, "algo": "tpe",
                            "embedding_rows_train": len(X_train)})
         trials = Trials()

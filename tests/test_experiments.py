@@ -23,7 +23,7 @@ def wait_for_queue(repo) -> str:
 
 
 def test_queued_experiment_logs_to_the_main_store(model_repo):
-    run(["dvc", "exp", "run", "--queue", "-S", "hpo.max_evals=2", "-n", "queued-small-hpo"], model_repo, env=OFFLINE)
+    run(["dvc", "exp", "run", "--queue", "--allow-missing", "-S", "hpo.max_evals=2", "-n", "queued-small-hpo"], model_repo, env=OFFLINE)
     run(["dvc", "queue", "start"], model_repo, env=OFFLINE)
     status = wait_for_queue(model_repo)
     assert "Success" in status, status + run(["dvc", "queue", "logs", "queued-small-hpo"], model_repo).stdout

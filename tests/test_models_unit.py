@@ -97,3 +97,10 @@ def test_alias_refused_for_a_single_class_predictor():
     table = rows(0.75, 0.70, mlp_share=1.0)
     ok, reason = alias_decision(table, table[0])
     assert not ok and "single class" in reason
+
+
+def test_alias_not_taken_from_a_stronger_current_champion():
+    table = rows(0.72, 0.70)
+    ok, reason = alias_decision(table, table[0], {"version": "3", "val_f1": 0.75})
+    assert not ok and "below the current champion (version 3" in reason
+    assert alias_decision(table, table[0], {"version": "3", "val_f1": 0.71})[0] is True

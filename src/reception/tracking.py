@@ -29,3 +29,9 @@ def setup(experiment: str):
         mlflow.create_experiment(experiment, artifact_location=(main_worktree_root() / "mlartifacts").as_uri())
     mlflow.set_experiment(experiment)
     return mlflow
+
+
+def run_tags() -> dict[str, str]:
+    """Which DVC experiment (if any) a run belongs to, so queued runs can be told apart in the store."""
+    names = {"dvc_exp_name": "DVC_EXP_NAME", "dvc_exp_baseline_rev": "DVC_EXP_BASELINE_REV"}
+    return {tag: os.environ[var] for tag, var in names.items() if os.environ.get(var)}
