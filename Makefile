@@ -3,6 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Stage commands run `python ...`: the virtualenv's interpreter must come first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+HOST ?= 127.0.0.1
+PORT ?= 3000
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test serve bench clean-venv
 
@@ -18,8 +24,18 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/dvc repro
 
-test: $(STAMP)
+# The UI test drives Debian's Chromium headless (no browser download: the machines are offline).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Serves the bento that `make run` built from the locked champion (models/bento.json).
+serve: $(STAMP)
+	@test -f models/bento.json || { echo "models/bento.json is missing: run 'make run' first"; exit 1; }
+	$(BIN)/bentoml serve "$$($(BIN)/python -c 'import json; print(json.load(open("models/bento.json"))["bento"])')" \
+		--host $(HOST) --port $(PORT)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,10 +1,16 @@
 """Fixtures that build a throw-away copy of this repository and run the real DVC pipeline in it."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,17 +72,71 @@ def data_repo(tmp_path_factory, shared_raw) -> Path:
     return repo
 
 
-# The zero-shot checkpoints live on the model hub, which this machine cannot reach; offline mode makes
-# their load fail at once (they become "unavailable" rows) instead of after the hub client's retries.
-OFFLINE = {"HF_HUB_OFFLINE": "1"}
 SMALL_HPO = 3
 
 
 @pytest.fixture(scope="session")
-def model_repo(tmp_path_factory, shared_raw) -> Path:
+def pipeline_env(tmp_path_factory) -> dict[str, str]:
+    """Environment of pipeline runs in tests: a throw-away BentoML store, and the model hub offline.
+
+    The zero-shot checkpoints live on the hub, which these machines cannot reach; offline mode makes
+    their load fail at once (they become "unavailable") instead of after the hub client's retries.
+    """
+    return {"HF_HUB_OFFLINE": "1", "BENTOML_HOME": str(tmp_path_factory.mktemp("bentoml_home"))}
+
+
+@pytest.fixture(scope="session")
+def model_repo(tmp_path_factory, shared_raw, pipeline_env) -> Path:
     """A repo copy where the whole `dvc repro` has run, with a small HPO, into the copy's own mlflow.db."""
     repo = copy_repo(tmp_path_factory.mktemp("model_repo"))
     set_params(repo, hpo={"max_evals": SMALL_HPO})
     run(["git", "commit", "-qam", "small hpo"], repo)
-    run(["dvc", "repro"], repo, env=OFFLINE)
+    run(["dvc", "repro"], repo, env=pipeline_env)
     return repo
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"},
+                                     method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+@pytest.fixture(scope="session")
+def service(model_repo, pipeline_env):
+    bento = json.loads((model_repo / "models/bento.json").read_text())["bento"]
+    port = free_port()
+    log = open(model_repo / "serve.log", "w")
+    process = subprocess.Popen([str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port", str(port)],
+                               cwd=model_repo, env={**os.environ, **pipeline_env}, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"bentoml serve exited:\n{(model_repo / 'serve.log').read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:  # not listening yet, or not answering yet
+            time.sleep(1)
+    else:
+        pytest.fail("bentoml serve did not become ready in 180 s")
+    yield {"url": url, "repo": model_repo}
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()

@@ -6,7 +6,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from conftest import OFFLINE, SMALL_HPO, run
+from conftest import SMALL_HPO, run
 
 pytestmark = pytest.mark.integration
 QUEUE_TIMEOUT_S = 600
@@ -22,9 +22,10 @@ def wait_for_queue(repo) -> str:
     pytest.fail(f"dvc queue did not finish in {QUEUE_TIMEOUT_S} s:\n{status}")
 
 
-def test_queued_experiment_logs_to_the_main_store(model_repo):
-    run(["dvc", "exp", "run", "--queue", "--allow-missing", "-S", "hpo.max_evals=2", "-n", "queued-small-hpo"], model_repo, env=OFFLINE)
-    run(["dvc", "queue", "start"], model_repo, env=OFFLINE)
+def test_queued_experiment_logs_to_the_main_store(model_repo, pipeline_env):
+    run(["dvc", "exp", "run", "--queue", "--allow-missing", "-S", "hpo.max_evals=2", "-n", "queued-small-hpo"],
+        model_repo, env=pipeline_env)
+    run(["dvc", "queue", "start"], model_repo, env=pipeline_env)
     status = wait_for_queue(model_repo)
     assert "Success" in status, status + run(["dvc", "queue", "logs", "queued-small-hpo"], model_repo).stdout
 

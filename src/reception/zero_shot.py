@@ -6,6 +6,8 @@ ModelUnavailable with the reason, and callers report it as unavailable.
 from __future__ import annotations
 
 import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 
 class ModelUnavailable(RuntimeError):
@@ -21,9 +23,6 @@ class ZeroShotClassifier:
 
     def __init__(self, checkpoint: str, positive_labels: list[int], max_length: int = 256,
                  batch_size: int = 32, device: str = "cpu"):
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
             self.model = AutoModelForSequenceClassification.from_pretrained(checkpoint).to(device).eval()
@@ -35,15 +34,14 @@ class ZeroShotClassifier:
             raise ValueError(f"positive_labels {positive_labels} do not fit the {n_labels} classes of '{checkpoint}'")
         self.checkpoint, self.positive_labels = checkpoint, list(positive_labels)
         self.max_length, self.batch_size, self.device = max_length, batch_size, device
-        self._torch = torch
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """P(positive) per text: the softmax mass of the positive classes."""
         scores = []
-        with self._torch.inference_mode():
+        with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors="pt").to(self.device)
-                probs = self._torch.softmax(self.model(**batch).logits.float(), dim=-1)
+                probs = torch.softmax(self.model(**batch).logits.float(), dim=-1)
                 scores.append(probs[:, self.positive_labels].sum(dim=-1).cpu().numpy())
         return np.concatenate(scores) if scores else np.empty(0, dtype="float32")

@@ -1,0 +1,1 @@
+"""Shared code of the Reddit comment-reception pipeline and its service."""

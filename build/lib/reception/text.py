@@ -1,0 +1,62 @@
+"""What training and serving must agree on: text normalisation, cleaning, text features, label rule.
+
+This is the only copy of the cleaning code. The interim stage builds `clean_text` with it and the
+service applies it to raw requests, so a comment gets the same model input in both places.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+DELETED_BODIES = frozenset({"[deleted]", "[removed]"})
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", flags=re.IGNORECASE)
+# The seed's whitelist: anything else (accents, emoji, markdown symbols) becomes a space.
+_OUTSIDE_WHITELIST = re.compile(r"[^a-zA-Z0-9?!.,'’ ]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFKC-normalise a raw body, so that full-width and compatibility characters compare equal."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def clean_text(text: str) -> str:
+    """Model input for a raw comment: NFKC, lower-case, URLs removed, seed's whitelist, spaces collapsed.
+
+    Idempotent, so applying it to an already normalised body gives the same result.
+    """
+    text = normalize(text).lower()
+    text = _URL.sub(" ", text)
+    text = _OUTSIDE_WHITELIST.sub(" ", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def is_deleted(body: str) -> bool:
+    return body.strip() in DELETED_BODIES
+
+
+def text_features(text: pd.Series) -> pd.DataFrame:
+    """Seed's length and punctuation features of (normalised) bodies."""
+    return pd.DataFrame(
+        {
+            "text_len": text.str.len().astype("int64"),
+            "word_count": text.str.split().str.len().fillna(0).astype("int64"),
+            "has_exclamation": text.str.contains("!", regex=False),
+            "has_question": text.str.contains("?", regex=False),
+        },
+        index=text.index,
+    )
+
+
+def sentiment_threshold(score_clipped: pd.Series) -> float:
+    """The seed's label threshold: the median of the winsorised score."""
+    return float(np.median(score_clipped.to_numpy(dtype="float64")))
+
+
+def sentiment_label(score_clipped: pd.Series, threshold: float) -> pd.Series:
+    """1 = well received (score at or above the threshold), 0 otherwise."""
+    return (score_clipped >= threshold).astype("int64")

@@ -1,0 +1,198 @@
+"""BentoML service for the locked champion: the seed's REST contract, batch scoring and a browser UI.
+
+Two services, as BentoML composes them:
+  ChampionModel   the text-in MLflow champion behind one list-in/list-out batchable API, so that
+                  concurrent requests are scored together (adaptive batching)
+  RedditReception the public API (FastAPI routes mounted at /): request validation, the seed's
+                  JSON contract, the zero-shot keys, /health and /ui; BentoML's /livez and /readyz stay
+Serve the built bento with `make serve`, or from source: `bentoml serve service.service:RedditReception`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import bentoml
+import yaml
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+# The champion imported by the `bento` stage (tag from dvc.lock); inside a built bento `latest` is the
+# only model the bento holds.
+MODEL_TAG = os.environ.get("RECEPTION_MODEL_TAG", "reddit-reception:latest")
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+MAX_CHARS = PARAMS["service"]["max_chars"]
+MAX_BATCH = PARAMS["service"]["max_batch"]
+ZERO_SHOT = PARAMS["baselines"]["zero_shot"]
+CHAMPION_KEY = "mlp_transformer"
+MODEL_KEYS = [CHAMPION_KEY, *ZERO_SHOT]
+ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
+UI_PAGE = Path(__file__).with_name("ui.html")
+CHAMPION = bentoml.models.BentoModel(MODEL_TAG)
+
+
+@bentoml.service(name="champion_model", workers=1, traffic={"timeout": 60})
+class ChampionModel:
+    champion = CHAMPION
+
+    def __init__(self) -> None:
+        import bentoml.mlflow
+
+        self.model = bentoml.mlflow.load_model(self.champion)
+
+    # max_latency_ms bounds how long a request may wait for its batch; the batcher sends each batch
+    # as soon as the model is free, so single requests are not delayed by it.
+    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=5000)
+    def score(self, texts: list[str]) -> list[float]:
+        """P(well received) for each raw text, in order."""
+        import pandas as pd
+
+        return self.model.predict(pd.DataFrame({"text": texts}))["score"].astype(float).tolist()
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: StrictStr
+    model_key: StrictStr = CHAMPION_KEY
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[StrictStr] = Field(min_length=1)
+    model_key: StrictStr = CHAMPION_KEY
+
+
+class ApiError(Exception):
+    """An answer other than 200, with a message for the caller."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def check_texts(texts: list[str]) -> None:
+    if len(texts) > MAX_BATCH:
+        raise ApiError(413, f"at most {MAX_BATCH} texts per request (service.max_batch), got {len(texts)}")
+    for index, text in enumerate(texts):
+        where = f"texts[{index}]" if len(texts) > 1 else "text"
+        if not text.strip():
+            raise ApiError(422, f"{where} is empty or whitespace only")
+        if len(text) > MAX_CHARS:
+            raise ApiError(413, f"{where} has {len(text)} characters, more than {MAX_CHARS} (service.max_chars)")
+
+
+def check_key(model_key: str) -> None:
+    if model_key not in MODEL_KEYS:
+        raise ApiError(422, f"unknown model_key '{model_key}'; valid keys: {', '.join(MODEL_KEYS)}")
+
+
+app = FastAPI(title="Reddit comment reception", version="1")
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = error.errors()
+    if any(p["type"] == "json_invalid" for p in problems):
+        return JSONResponse({"detail": "request body is not valid JSON"}, status_code=400)
+    message = "; ".join(f"{'.'.join(str(x) for x in p['loc'][1:]) or 'body'}: {p['msg']}" for p in problems)
+    return JSONResponse({"detail": message}, status_code=422)
+
+
+@app.exception_handler(ApiError)
+async def bad_request(request: Request, error: ApiError) -> JSONResponse:
+    return JSONResponse({"detail": error.message}, status_code=error.status)
+
+
+@bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120})
+@bentoml.asgi_app(app, path="/")
+class RedditReception:
+    champion = CHAMPION  # for its registration record; scoring goes through ChampionModel
+    model = bentoml.depends(ChampionModel)
+
+    def __init__(self) -> None:
+        # Imported here, on the main thread: transformers' lazy imports failed when first run from a
+        # request's worker thread inside the BentoML server.
+        from reception import zero_shot
+        from reception.text import clean_text
+
+        self.zero_shot_module, self.clean_text = zero_shot, clean_text
+        registration = Path(self.champion.path_of("mlflow_model")) / "registration.json"
+        self.registration = json.loads(registration.read_text()) if registration.is_file() else {}
+        self.zero_shot: dict[str, object] = {}
+        self.zero_shot_failures: dict[str, tuple[float, str]] = {}
+
+    def backend_name(self, model_key: str) -> str:
+        if model_key != CHAMPION_KEY:
+            return ZERO_SHOT[model_key]["checkpoint"]
+        reg = self.registration
+        return f"models:/{reg.get('registered_name', 'unregistered')}/{reg.get('version', '?')}"
+
+    def zero_shot_model(self, model_key: str):
+        if model_key in self.zero_shot:
+            return self.zero_shot[model_key]
+        failed = self.zero_shot_failures.get(model_key)
+        if failed and time.monotonic() - failed[0] < ZERO_SHOT_RETRY_S:
+            raise ApiError(503, failed[1])
+        spec = ZERO_SHOT[model_key]
+        try:
+            model = self.zero_shot_module.ZeroShotClassifier(spec["checkpoint"], spec["positive_labels"],
+                                       PARAMS["baselines"]["max_length"], PARAMS["baselines"]["batch_size"])
+        except self.zero_shot_module.ModelUnavailable as error:
+            message = f"model_key '{model_key}' is unavailable: {error}"
+            self.zero_shot_failures[model_key] = (time.monotonic(), message)
+            raise ApiError(503, message) from error
+        self.zero_shot[model_key] = model
+        return model
+
+    async def scores(self, texts: list[str], model_key: str) -> list[float]:
+        if model_key == CHAMPION_KEY:
+            try:
+                return await self.model.to_async.score(texts)
+            except bentoml.exceptions.BentoMLException as error:  # e.g. the model worker is overloaded
+                raise ApiError(503, f"the champion model could not answer: {error}") from error
+        model = await asyncio.to_thread(self.zero_shot_model, model_key)
+        cleaned = [self.clean_text(t) for t in texts]
+        return (await asyncio.to_thread(model.predict_proba, cleaned)).tolist()
+
+    def result(self, text: str, score: float, model_key: str) -> dict:
+        warning = None
+        if not self.clean_text(text):
+            warning = ("no character of this text survives cleaning (the model reads a-z, 0-9 and ?!.,'); "
+                       "the score is the model's answer to an empty comment")
+        return {"label": "positive" if score >= 0.5 else "negative", "score": float(score), "model_key": model_key,
+                "backend_model_name": self.backend_name(model_key), "warning": warning}
+
+    @app.get("/health")
+    async def health(self) -> dict:
+        zero_shot = {key: "loaded" if key in self.zero_shot else
+                     f"unavailable: {self.zero_shot_failures[key][1]}" if key in self.zero_shot_failures else
+                     "not loaded yet" for key in ZERO_SHOT}
+        return {"status": "ok", "model_keys": MODEL_KEYS, "champion": {
+            "model_key": CHAMPION_KEY, "bento_model": str(self.champion.tag), "backend_model_name": self.backend_name(CHAMPION_KEY),
+            "registered_name": self.registration.get("registered_name"),
+            "version": self.registration.get("version"), "alias_set": self.registration.get("alias_set")},
+            "zero_shot": zero_shot, "limits": {"max_chars": MAX_CHARS, "max_batch": MAX_BATCH}}
+
+    @app.post("/api/v1/predict-sentiment")
+    async def predict_sentiment(self, request: PredictRequest) -> dict:
+        check_key(request.model_key)
+        check_texts([request.text])
+        [score] = await self.scores([request.text], request.model_key)
+        return self.result(request.text, score, request.model_key)
+
+    @app.post("/api/v1/predict-batch")
+    async def predict_batch(self, request: BatchRequest) -> dict:
+        check_key(request.model_key)
+        check_texts(request.texts)
+        scores = await self.scores(request.texts, request.model_key)
+        return {"results": [self.result(t, s, request.model_key) for t, s in zip(request.texts, scores)]}
+
+    @app.get("/ui", response_class=HTMLResponse)
+    async def ui(self) -> str:
+        return UI_PAGE.read_text()

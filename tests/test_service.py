@@ -1,0 +1,106 @@
+"""A real `bentoml serve` of the bento the pipeline built, on a free loopback port."""
+import json
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import call
+
+pytestmark = pytest.mark.integration
+TEXTS = ["This is the best answer in the thread, thank you!",
+         "> quoted\n\nNo. Just no. https://example.com",
+         "¿Alguien más piensa que esto es raro?",
+         "lol 😂😂",
+         "I disagree, but you make a fair point about the costs."]
+
+
+def test_health_names_the_champion_and_the_keys(service):
+    status, body = call(f"{service['url']}/health")
+    registration = json.loads((service["repo"] / "metrics/register.json").read_text())
+    bento = json.loads((service["repo"] / "models/bento.json").read_text())
+    assert status == 200 and body["status"] == "ok"
+    assert body["model_keys"] == ["mlp_transformer", "bert_nlptown", "bert_distilbert"]
+    assert body["champion"]["version"] == registration["version"]
+    assert body["champion"]["bento_model"] == bento["model"]
+    for probe in ("livez", "readyz"):
+        with urllib.request.urlopen(f"{service['url']}/{probe}") as response:
+            assert response.status == 200
+
+
+def test_predict_sentiment_contract(service):
+    status, body = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "model_key": "mlp_transformer"})
+    assert status == 200
+    assert set(body) == {"label", "score", "model_key", "backend_model_name", "warning"}
+    assert body["label"] == ("positive" if body["score"] >= 0.5 else "negative") and 0 <= body["score"] <= 1
+    assert body["model_key"] == "mlp_transformer" and body["backend_model_name"].startswith("models:/reddit-reception/")
+    assert body["warning"] is None
+    status, emoji_only = call(f"{service['url']}/api/v1/predict-sentiment", {"text": "😂🔥"})
+    assert status == 200 and "survives cleaning" in emoji_only["warning"]
+
+
+def test_scores_match_the_mlflow_champion_and_batch_keeps_order(service):
+    status, batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": TEXTS})
+    assert status == 200 and len(batch["results"]) == len(TEXTS)
+    singles = [call(f"{service['url']}/api/v1/predict-sentiment", {"text": t})[1]["score"] for t in TEXTS]
+    champion = mlflow.pyfunc.load_model(str(service["repo"] / "models/champion"))
+    expected = champion.predict(pd.DataFrame({"text": TEXTS}))["score"].to_numpy()
+    np.testing.assert_allclose([r["score"] for r in batch["results"]], expected, atol=1e-5)
+    np.testing.assert_allclose(singles, expected, atol=1e-5)
+
+
+def limits(service) -> dict:
+    return yaml.safe_load((service["repo"] / "params.yaml").read_text())["service"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("predict-sentiment", {"text": ""}, 422, "empty"),
+        ("predict-sentiment", {"text": " \n\t "}, 422, "empty"),
+        ("predict-sentiment", {"text": 42}, 422, "valid string"),
+        ("predict-sentiment", {"text": None}, 422, "valid string"),
+        ("predict-sentiment", {}, 422, "text: Field required"),
+        ("predict-sentiment", {"text": "ok", "model_key": "gpt"}, 422, "valid keys: mlp_transformer"),
+        ("predict-sentiment", {"text": "ok", "extra": 1}, 422, "extra"),
+        ("predict-sentiment", ["a", "list"], 422, "dictionary"),
+        ("predict-batch", {"texts": []}, 422, "at least 1"),
+        ("predict-batch", {"texts": "not a list"}, 422, "valid list"),
+        ("predict-batch", {"texts": ["fine", 3]}, 422, "texts.1"),
+        ("predict-batch", {"texts": ["fine", "  "]}, 422, "texts[1] is empty"),
+    ],
+)
+def test_bad_requests_get_4xx_with_a_message(service, path, body, status, message):
+    code, answer = call(f"{service['url']}/api/v1/{path}", body)
+    assert code == status and message in answer["detail"]
+
+
+def test_size_limits_and_malformed_json(service):
+    max_chars, max_batch = limits(service)["max_chars"], limits(service)["max_batch"]
+    code, answer = call(f"{service['url']}/api/v1/predict-sentiment", {"text": "a" * (max_chars + 1)})
+    assert code == 413 and "service.max_chars" in answer["detail"]
+    code, answer = call(f"{service['url']}/api/v1/predict-batch", {"texts": ["ok"] * (max_batch + 1)})
+    assert code == 413 and "service.max_batch" in answer["detail"]
+    code, answer = call(f"{service['url']}/api/v1/predict-sentiment", raw=b'{"text": "unterminated')
+    assert code == 400 and "not valid JSON" in answer["detail"]
+
+
+def test_unavailable_zero_shot_model_is_a_503_that_says_why(service):
+    code, answer = call(f"{service['url']}/api/v1/predict-sentiment", {"text": "hola", "model_key": "bert_distilbert"})
+    assert code == 503
+    assert "bert_distilbert" in answer["detail"] and "distilbert-base-uncased-finetuned-sst-2-english" in answer["detail"]
+    _, health = call(f"{service['url']}/health")
+    assert health["zero_shot"]["bert_distilbert"].startswith("unavailable")
+
+
+def test_thirty_concurrent_requests(service):
+    texts = [f"comment number {i}: {TEXTS[i % len(TEXTS)]}" for i in range(30)]
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        answers = list(pool.map(lambda t: call(f"{service['url']}/api/v1/predict-sentiment", {"text": t}), texts))
+    assert [code for code, _ in answers] == [200] * 30
+    batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": texts})[1]["results"]
+    np.testing.assert_allclose([a["score"] for _, a in answers], [r["score"] for r in batch], atol=1e-5)

@@ -1,0 +1,54 @@
+"""The /ui page in a real headless Chromium (Debian's, driven by Playwright): type, press, read the label."""
+import pytest
+from playwright.sync_api import sync_playwright
+
+pytestmark = pytest.mark.integration
+CHROMIUM = "/usr/bin/chromium"
+# The machines are offline: keep Chromium from calling home (see the environment notes).
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page(service):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page()
+        failed = []
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.goto(f"{service['url']}/ui")
+        yield page
+        browser.close()
+        assert not [url for url in failed if not url.startswith(service["url"])], "the page fetched outside"
+
+
+def test_type_a_comment_and_read_the_label(page, service):
+    page.wait_for_selector("#model option[value=mlp_transformer]", state="attached")
+    assert page.locator("#model option").all_inner_texts()[0] == "mlp_transformer (champion)"
+    page.fill("#text", "This is the best explanation in the thread, thank you!")
+    page.click("#predict")
+    page.wait_for_selector("#result:not([hidden])")
+    label = page.get_attribute("#label", "data-label")
+    assert label in ("positive", "negative")
+    assert ("👍" if label == "positive" else "👎") in page.inner_text("#label")
+    assert "P(well received)" in page.inner_text("#confidence")
+    page.click("summary")
+    assert '"model_key": "mlp_transformer"' in page.inner_text("#raw")
+
+
+def test_threshold_slider_relabels_without_a_request(page):
+    score = float(page.inner_text("#raw").split('"score": ')[1].split(",")[0])
+    page.fill("#threshold", "1")  # nothing reaches P = 1.0
+    page.dispatch_event("#threshold", "input")
+    assert page.get_attribute("#label", "data-label") == "negative"
+    page.fill("#threshold", "0")
+    page.dispatch_event("#threshold", "input")
+    assert page.get_attribute("#label", "data-label") == "positive"
+    assert 0 <= score <= 1
+
+
+def test_bad_input_shows_the_service_message(page):
+    page.fill("#text", "   ")
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('error').textContent.length > 0")
+    assert "422" in page.inner_text("#error") and "empty" in page.inner_text("#error")
