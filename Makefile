@@ -37,5 +37,9 @@ serve: $(STAMP)
 	$(BIN)/bentoml serve "$$($(BIN)/python -c 'import json; print(json.load(open("models/bento.json"))["bento"])')" \
 		--host $(HOST) --port $(PORT)
 
+# Latency/throughput of the service against the seed's naive server (after `make run`); see README.
+bench: $(STAMP)
+	$(BIN)/python bench/serve_bench.py
+
 clean-venv:
 	rm -rf $(VENV)

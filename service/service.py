@@ -23,18 +23,22 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 # The champion imported by the `bento` stage (tag from dvc.lock); inside a built bento `latest` is the
-# only model the bento holds.
+# only model the bento holds. RECEPTION_MODEL_URI (e.g. models:/reddit-reception@champion, with
+# MLFLOW_TRACKING_URI) serves the champion from an MLflow registry instead.
 MODEL_TAG = os.environ.get("RECEPTION_MODEL_TAG", "reddit-reception:latest")
+MODEL_URI = os.environ.get("RECEPTION_MODEL_URI")
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 MAX_CHARS = PARAMS["service"]["max_chars"]
 MAX_BATCH = PARAMS["service"]["max_batch"]
+ENCODE_BATCH = PARAMS["service"]["encode_batch_size"]
+TORCH_THREADS = PARAMS["service"]["torch_threads"]
 ZERO_SHOT = PARAMS["baselines"]["zero_shot"]
 CHAMPION_KEY = "mlp_transformer"
 MODEL_KEYS = [CHAMPION_KEY, *ZERO_SHOT]
 ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
 UI_PAGE = Path(__file__).with_name("ui.html")
-CHAMPION = bentoml.models.BentoModel(MODEL_TAG)
+CHAMPION = None if MODEL_URI else bentoml.models.BentoModel(MODEL_TAG)
 
 
 @bentoml.service(name="champion_model", workers=1, traffic={"timeout": 60})
@@ -42,18 +46,29 @@ class ChampionModel:
     champion = CHAMPION
 
     def __init__(self) -> None:
-        import bentoml.mlflow
+        import torch
 
-        self.model = bentoml.mlflow.load_model(self.champion)
+        if MODEL_URI:
+            import mlflow
+
+            model = mlflow.pyfunc.load_model(MODEL_URI)
+        else:
+            import bentoml.mlflow
+
+            model = bentoml.mlflow.load_model(self.champion)
+        # The registered model's own scoring code (cleaning, encoder, classifier), called without the
+        # pyfunc input-schema pass, which costs more than the classifier on a single short text.
+        self.scorer = model.unwrap_python_model()
+        torch.set_num_threads(TORCH_THREADS)
 
     # max_latency_ms bounds how long a request may wait for its batch; the batcher sends each batch
     # as soon as the model is free, so single requests are not delayed by it.
-    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=5000)
+    @bentoml.api(batchable=True, max_batch_size=32, max_latency_ms=5000)
     def score(self, texts: list[str]) -> list[float]:
         """P(well received) for each raw text, in order."""
-        import pandas as pd
-
-        return self.model.predict(pd.DataFrame({"text": texts}))["score"].astype(float).tolist()
+        # The encoder sorts a call's texts by length; small encoder batches then pad each text only to
+        # its neighbours' length, which is what makes a batch of requests cheaper than one by one.
+        return self.scorer.predict_scores(texts, batch_size=ENCODE_BATCH).astype(float).tolist()
 
 
 class PredictRequest(BaseModel):
@@ -122,10 +137,23 @@ class RedditReception:
         from reception.text import clean_text
 
         self.zero_shot_module, self.clean_text = zero_shot, clean_text
-        registration = Path(self.champion.path_of("mlflow_model")) / "registration.json"
-        self.registration = json.loads(registration.read_text()) if registration.is_file() else {}
+        self.registration = self.read_registration()
         self.zero_shot: dict[str, object] = {}
         self.zero_shot_failures: dict[str, tuple[float, str]] = {}
+
+    def read_registration(self) -> dict:
+        """Name, version and alias decision of the served champion, as `register` recorded them."""
+        if MODEL_URI:  # models:/<name>@<alias> or models:/<name>/<version>
+            from mlflow import MlflowClient
+
+            name, alias_or_version = MODEL_URI.removeprefix("models:/").replace("@", "/", 1).split("/", 1)
+            client = MlflowClient()
+            version = (client.get_model_version_by_alias(name, alias_or_version) if "@" in MODEL_URI
+                       else client.get_model_version(name, alias_or_version))
+            return {"registered_name": name, "version": version.version, "source": MODEL_URI,
+                    "alias_decision": version.tags.get("alias_decision")}
+        registration = Path(self.champion.path_of("mlflow_model")) / "registration.json"
+        return json.loads(registration.read_text()) if registration.is_file() else {}
 
     def backend_name(self, model_key: str) -> str:
         if model_key != CHAMPION_KEY:
@@ -152,13 +180,24 @@ class RedditReception:
 
     async def scores(self, texts: list[str], model_key: str) -> list[float]:
         if model_key == CHAMPION_KEY:
-            try:
-                return await self.model.to_async.score(texts)
-            except bentoml.exceptions.BentoMLException as error:  # e.g. the model worker is overloaded
-                raise ApiError(503, f"the champion model could not answer: {error}") from error
+            return await self.champion_scores(texts)
         model = await asyncio.to_thread(self.zero_shot_model, model_key)
         cleaned = [self.clean_text(t) for t in texts]
         return (await asyncio.to_thread(model.predict_proba, cleaned)).tolist()
+
+    async def champion_scores(self, texts: list[str]) -> list[float]:
+        import aiohttp
+
+        for attempt in (1, 2):
+            try:
+                return await self.model.to_async.score(texts)
+            except aiohttp.ClientConnectionError as error:
+                # BentoML's client can reuse a keep-alive connection the model worker has just closed
+                # (bentoml/BentoML#4971): that request never reached the model, so it is safe to resend.
+                if attempt == 2:
+                    raise ApiError(503, f"the champion model could not be reached: {error}") from error
+            except bentoml.exceptions.BentoMLException as error:  # e.g. the model worker is overloaded
+                raise ApiError(503, f"the champion model could not answer: {error}") from error
 
     def result(self, text: str, score: float, model_key: str) -> dict:
         warning = None
@@ -174,7 +213,8 @@ class RedditReception:
                      f"unavailable: {self.zero_shot_failures[key][1]}" if key in self.zero_shot_failures else
                      "not loaded yet" for key in ZERO_SHOT}
         return {"status": "ok", "model_keys": MODEL_KEYS, "champion": {
-            "model_key": CHAMPION_KEY, "bento_model": str(self.champion.tag), "backend_model_name": self.backend_name(CHAMPION_KEY),
+            "model_key": CHAMPION_KEY, "bento_model": str(self.champion.tag) if self.champion else None,
+            "source": MODEL_URI or "bento", "backend_model_name": self.backend_name(CHAMPION_KEY),
             "registered_name": self.registration.get("registered_name"),
             "version": self.registration.get("version"), "alias_set": self.registration.get("alias_set")},
             "zero_shot": zero_shot, "limits": {"max_chars": MAX_CHARS, "max_batch": MAX_BATCH}}

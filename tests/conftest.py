@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -112,31 +113,41 @@ def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
+@contextmanager
+def serving(command: list[str], cwd: Path, env: dict, url: str, log: Path, ready: str = "/readyz",
+            timeout_s: int = 180):
+    """Run a server process until the block ends; yields once GET url+ready answers 200."""
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **env}, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"{command[0]} exited:\n{log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{' '.join(command)} was not ready in {timeout_s} s:\n{log.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(url + ready, timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:  # not listening yet, or not answering yet
+                    time.sleep(1)
+            yield url
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="session")
-def service(model_repo, pipeline_env):
+def service(model_repo, pipeline_env, tmp_path_factory):
+    """The bento that `dvc repro` built in model_repo, served by a real `bentoml serve`."""
     bento = json.loads((model_repo / "models/bento.json").read_text())["bento"]
     port = free_port()
-    log = open(model_repo / "serve.log", "w")
-    process = subprocess.Popen([str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=model_repo, env={**os.environ, **pipeline_env}, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"bentoml serve exited:\n{(model_repo / 'serve.log').read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:  # not listening yet, or not answering yet
-            time.sleep(1)
-    else:
-        pytest.fail("bentoml serve did not become ready in 180 s")
-    yield {"url": url, "repo": model_repo}
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    log.close()
+    log = tmp_path_factory.mktemp("logs") / "bentoml-serve.log"
+    command = [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
+    with serving(command, model_repo, pipeline_env, f"http://127.0.0.1:{port}", log) as url:
+        yield {"url": url, "repo": model_repo}

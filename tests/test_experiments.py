@@ -1,6 +1,7 @@
 """`dvc exp run --queue` runs stages in temporary copies of the repo; their MLflow runs must still land
 in the main working tree's store, next to the workspace runs."""
 import json
+import sqlite3
 import time
 
 import pytest
@@ -43,3 +44,22 @@ def test_queued_experiment_logs_to_the_main_store(model_repo, pipeline_env):
     # experiment (a_rev) against the workspace (b_rev), where the fixture ran SMALL_HPO trials
     diff = json.loads(run(["dvc", "metrics", "diff", "queued-small-hpo", "--json"], model_repo).stdout)
     assert diff["metrics/hpo.json"]["trials"]["old"] == 2 and diff["metrics/hpo.json"]["trials"]["new"] == SMALL_HPO
+
+
+def test_parallel_sweep_keeps_every_run_and_a_sound_store(model_repo, pipeline_env):
+    """`dvc queue start -j 2`: two experiments write to the one SQLite store at the same time."""
+    run(["dvc", "exp", "run", "--queue", "--allow-missing", "-S", "hpo.max_evals=4,5"], model_repo, env=pipeline_env)
+    run(["dvc", "queue", "start", "-j", "2"], model_repo, env=pipeline_env)
+    status = wait_for_queue(model_repo)
+    assert status.count("Success") >= 3 and "Failed" not in status, status
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{model_repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("reddit-reception")
+    parents = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mlp_transformer_embeddings_hpo'")
+    by_evals = {p.data.params["max_evals"]: p for p in parents if "dvc_exp_name" in p.data.tags}
+    for evals in ("4", "5"):
+        trials = client.search_runs([experiment.experiment_id],
+                                    f"tags.mlflow.parentRunId = '{by_evals[evals].info.run_id}'")
+        assert len(trials) == int(evals) and all(t.info.status == "FINISHED" for t in trials)
+    with sqlite3.connect(model_repo / "mlflow.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

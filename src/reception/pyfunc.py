@@ -38,8 +38,9 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         score = self.predict_scores([str(t) for t in texts])
         return pd.DataFrame({"score": score, "label": np.where(score >= THRESHOLD, "positive", "negative")})
 
-    def predict_scores(self, texts: list[str]) -> np.ndarray:
-        vectors = encode(self.encoder, [clean_text(t) for t in texts], self.batch_size)
+    def predict_scores(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """P(well received) per raw text. `batch_size`: the encoder's batch (default: the training one)."""
+        vectors = encode(self.encoder, [clean_text(t) for t in texts], batch_size or self.batch_size)
         return self.classifier.predict_proba(vectors)[:, 1]
 
 

@@ -1,1 +1,0 @@
-"""Shared code of the Reddit comment-reception pipeline and its service."""
