@@ -120,7 +120,7 @@ async def validation_error(request: Request, error: RequestValidationError) -> J
 
 
 @app.exception_handler(ApiError)
-async def bad_request(request: Request, error: ApiError) -> JSONResponse:
+async def api_error(request: Request, error: ApiError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=error.status)
 
 
@@ -169,8 +169,9 @@ class RedditReception:
             raise ApiError(503, failed[1])
         spec = ZERO_SHOT[model_key]
         try:
-            model = self.zero_shot_module.ZeroShotClassifier(spec["checkpoint"], spec["positive_labels"],
-                                       PARAMS["baselines"]["max_length"], PARAMS["baselines"]["batch_size"])
+            model = self.zero_shot_module.ZeroShotClassifier(
+                spec["checkpoint"], spec["positive_labels"], PARAMS["baselines"]["max_length"],
+                PARAMS["baselines"]["batch_size"])
         except self.zero_shot_module.ModelUnavailable as error:
             message = f"model_key '{model_key}' is unavailable: {error}"
             self.zero_shot_failures[model_key] = (time.monotonic(), message)
