@@ -46,6 +46,7 @@ def comparison_row(family: str, report: dict) -> dict:
         for split in SPLITS:
             row.update({f"{split}_{k}": round(report[split][k], 4) for k in ("f1", "roc_auc", "accuracy", "mcc")})
         row["f1_gap"] = round(report["f1_gap"], 4)
+        row["val_predicted_positive_share"] = round(report["val"]["predicted_positive_share"], 4)
     else:
         row["reason"] = report["reason"]
     return row

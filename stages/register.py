@@ -51,10 +51,6 @@ def current_champion(client, name: str, alias: str) -> dict | None:
 def main() -> None:
     params = load_params("register")
     rows = json.loads(COMPARISON_FILE.read_text())
-    for row in rows:
-        if row["status"] == "ok":
-            row["val_predicted_positive_share"] = json.loads(Path(f"metrics/{row['family']}.json").read_text())[
-                "val"]["predicted_positive_share"]
     winner = max((r for r in rows if r["family"] in TRAINED and r["status"] == "ok"), key=lambda r: r["val_f1"])
     embed = json.loads(EMBED_METADATA.read_text())
     files = TRAINED[winner["family"]]
