@@ -46,7 +46,8 @@ def main() -> None:
     params = load_params("bento")
     import bentoml
 
-    model_tag = f"{params['model_name']}:{locked_champion_md5()}"
+    champion_md5 = locked_champion_md5()
+    model_tag = f"{params['model_name']}:{champion_md5}"
     try:
         bentoml.models.get(model_tag)
     except bentoml.exceptions.NotFound:
@@ -55,7 +56,8 @@ def main() -> None:
 
     sources = [Path(p) for p in INCLUDE] + sorted(Path("src/reception").glob("*.py")) + [Path("pyproject.toml"),
                                                                                       Path("requirements.lock")]
-    bento_tag = f"{params['bento_name']}:{content_version(model_tag, sources)}"
+    bento_version = content_version(model_tag, sources)
+    bento_tag = f"{params['bento_name']}:{bento_version}"
     try:
         bentoml.bentos.get(bento_tag)
         print(f"bento: {bento_tag} already built")
@@ -63,13 +65,13 @@ def main() -> None:
         # BentoML takes wheels by a path relative to the build context, so the folder sits in the repo.
         with tempfile.TemporaryDirectory(dir=".", prefix="wheels-") as wheels:
             bento = bentoml.build(
-                SERVICE, name=params["bento_name"], version=bento_tag.split(":")[1], include=INCLUDE,
-                labels={"champion": model_tag.split(":")[1]}, build_ctx=".",
+                SERVICE, name=params["bento_name"], version=bento_version, include=INCLUDE,
+                labels={"champion": champion_md5}, build_ctx=".",
                 python={"requirements_txt": "requirements.lock", "lock_packages": False,
                         "wheels": [build_wheel(Path(wheels)).as_posix()]},
                 docker={"python_version": "3.11"})
         print(f"bento: built {bento.tag} in {bento.path}")
-    write_json(OUT_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": model_tag.split(":")[1]})
+    write_json(OUT_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5})
 
 
 if __name__ == "__main__":
