@@ -23,7 +23,7 @@ app = FastAPI()
 
 class PredictRequest(BaseModel):
     text: str
-    model_key: str = "mlp_transformer"
+    model_key: str | None = None
 
 
 @app.post("/api/v1/predict-sentiment")

@@ -2,7 +2,8 @@
 
 Two services, as BentoML composes them:
   ChampionModel   the text-in MLflow champion behind one list-in/list-out batchable API, so that
-                  concurrent requests are scored together (adaptive batching)
+                  concurrent requests are scored together (adaptive batching); each record is a text
+                  plus the optional metadata the hybrid family reads
   RedditReception the public API (FastAPI routes mounted at /): request validation, the seed's
                   JSON contract, the zero-shot keys, /health and /ui; BentoML's /livez and /readyz stay
 Serve the built bento with `make serve`, or from source: `bentoml serve service.service:RedditReception`.
@@ -20,7 +21,7 @@ import yaml
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 # The champion imported by the `bento` stage (tag from dvc.lock); inside a built bento `latest` is the
 # only model the bento holds. RECEPTION_MODEL_URI (e.g. models:/reddit-reception@champion, with
@@ -34,8 +35,6 @@ MAX_BATCH = PARAMS["service"]["max_batch"]
 ENCODE_BATCH = PARAMS["service"]["encode_batch_size"]
 TORCH_THREADS = PARAMS["service"]["torch_threads"]
 ZERO_SHOT = PARAMS["baselines"]["zero_shot"]
-CHAMPION_KEY = "mlp_transformer"
-MODEL_KEYS = [CHAMPION_KEY, *ZERO_SHOT]
 ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
 UI_PAGE = Path(__file__).with_name("ui.html")
 CHAMPION = None if MODEL_URI else bentoml.models.BentoModel(MODEL_TAG)
@@ -64,23 +63,41 @@ class ChampionModel:
     # max_latency_ms bounds how long a request may wait for its batch; the batcher sends each batch
     # as soon as the model is free, so single requests are not delayed by it.
     @bentoml.api(batchable=True, max_batch_size=32, max_latency_ms=5000)
-    def score(self, texts: list[str]) -> list[float]:
-        """P(well received) for each raw text, in order."""
+    def score(self, records: list[dict]) -> list[dict]:
+        """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
+        "inputs_used": what the model read, with each value's source (request or default)}."""
         # The encoder sorts a call's texts by length; small encoder batches then pad each text only to
         # its neighbours' length, which is what makes a batch of requests cheaper than one by one.
-        return self.scorer.predict_scores(texts, batch_size=ENCODE_BATCH).astype(float).tolist()
+        scores, used = self.scorer.score_records(records, batch_size=ENCODE_BATCH)
+        return [{"score": float(s), "inputs_used": u} for s, u in zip(scores, used)]
 
 
-class PredictRequest(BaseModel):
+class CommentMetadata(BaseModel):
+    """Optional facts known when the comment is written; the hybrid family reads them. An absent field
+    takes the default documented in reception.features.resolve_inputs (the response says which)."""
     model_config = ConfigDict(extra="forbid")
+    created_utc: float | None = Field(None, ge=0, description="when the comment is posted, unix seconds")
+    post_created_utc: float | None = Field(None, ge=0, description="when the thread's post was created")
+    is_submitter: StrictBool | None = Field(None, description="the comment's author wrote the post")
+    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
+
+    @model_validator(mode="after")
+    def post_before_comment(self):
+        if None not in (self.created_utc, self.post_created_utc) and self.post_created_utc > self.created_utc:
+            raise ValueError("post_created_utc is after created_utc: a thread starts before its comments")
+        return self
+
+
+class PredictRequest(CommentMetadata):
     text: StrictStr
-    model_key: StrictStr = CHAMPION_KEY
+    model_key: StrictStr | None = Field(None, description="default: the champion's family")
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[StrictStr] = Field(min_length=1)
-    model_key: StrictStr = CHAMPION_KEY
+    metadata: list[CommentMetadata] | None = Field(None, description="one entry per text, in order")
+    model_key: StrictStr | None = None
 
 
 class ApiError(Exception):
@@ -100,11 +117,6 @@ def check_texts(texts: list[str]) -> None:
             raise ApiError(422, f"{where} is empty or whitespace only")
         if len(text) > MAX_CHARS:
             raise ApiError(413, f"{where} has {len(text)} characters, more than {MAX_CHARS} (service.max_chars)")
-
-
-def check_key(model_key: str) -> None:
-    if model_key not in MODEL_KEYS:
-        raise ApiError(422, f"unknown model_key '{model_key}'; valid keys: {', '.join(MODEL_KEYS)}")
 
 
 app = FastAPI(title="Reddit comment reception", version="1")
@@ -138,6 +150,8 @@ class RedditReception:
 
         self.zero_shot_module, self.clean_text = zero_shot, clean_text
         self.registration = self.read_registration()
+        self.champion_key = self.registration.get("family", "mlp_transformer")  # older models: the seed's
+        self.model_keys = [self.champion_key, *ZERO_SHOT]
         self.zero_shot: dict[str, object] = {}
         self.zero_shot_failures: dict[str, tuple[float, str]] = {}
 
@@ -151,12 +165,20 @@ class RedditReception:
             version = (client.get_model_version_by_alias(name, alias_or_version) if "@" in MODEL_URI
                        else client.get_model_version(name, alias_or_version))
             return {"registered_name": name, "version": version.version, "source": MODEL_URI,
-                    "alias_decision": version.tags.get("alias_decision")}
+                    "family": version.tags.get("family"), "alias_decision": version.tags.get("alias_decision")}
         registration = Path(self.champion.path_of("mlflow_model")) / "registration.json"
         return json.loads(registration.read_text()) if registration.is_file() else {}
 
+    def check_key(self, model_key: str | None) -> str:
+        """The request's model key (default: the champion's), or 422 listing the valid ones."""
+        if model_key is None:
+            return self.champion_key
+        if model_key not in self.model_keys:
+            raise ApiError(422, f"unknown model_key '{model_key}'; valid keys: {', '.join(self.model_keys)}")
+        return model_key
+
     def backend_name(self, model_key: str) -> str:
-        if model_key != CHAMPION_KEY:
+        if model_key != self.champion_key:
             return ZERO_SHOT[model_key]["checkpoint"]
         reg = self.registration
         return f"models:/{reg.get('registered_name', 'unregistered')}/{reg.get('version', '?')}"
@@ -179,19 +201,21 @@ class RedditReception:
         self.zero_shot[model_key] = model
         return model
 
-    async def scores(self, texts: list[str], model_key: str) -> list[float]:
-        if model_key == CHAMPION_KEY:
-            return await self.champion_scores(texts)
+    async def scores(self, records: list[dict], model_key: str) -> list[dict]:
+        """{"score", "inputs_used"} per record ({"text", optional metadata}), in order."""
+        if model_key == self.champion_key:
+            return await self.champion_scores(records)
         model = await asyncio.to_thread(self.zero_shot_model, model_key)
-        cleaned = [self.clean_text(t) for t in texts]
-        return (await asyncio.to_thread(model.predict_proba, cleaned)).tolist()
+        cleaned = [self.clean_text(r["text"]) for r in records]
+        scores = await asyncio.to_thread(model.predict_proba, cleaned)
+        return [{"score": float(s), "inputs_used": {"text": {"source": "request"}}} for s in scores]
 
-    async def champion_scores(self, texts: list[str]) -> list[float]:
+    async def champion_scores(self, records: list[dict]) -> list[dict]:
         import aiohttp
 
         for attempt in (1, 2):
             try:
-                return await self.model.to_async.score(texts)
+                return await self.model.to_async.score(records)
             except aiohttp.ClientConnectionError as error:
                 # BentoML's client can reuse a keep-alive connection the model worker has just closed
                 # (bentoml/BentoML#4971): that request never reached the model, so it is safe to resend.
@@ -200,39 +224,45 @@ class RedditReception:
             except bentoml.exceptions.BentoMLException as error:  # e.g. the model worker is overloaded
                 raise ApiError(503, f"the champion model could not answer: {error}") from error
 
-    def result(self, text: str, score: float, model_key: str) -> dict:
-        warning = None
+    def result(self, text: str, scored: dict, model_key: str) -> dict:
+        warning, score = None, scored["score"]
         if not self.clean_text(text):
             warning = ("no character of this text survives cleaning (the model reads a-z, 0-9 and ?!.,'); "
                        "the score is the model's answer to an empty comment")
-        return {"label": "positive" if score >= 0.5 else "negative", "score": float(score), "model_key": model_key,
-                "backend_model_name": self.backend_name(model_key), "warning": warning}
+        return {"label": "positive" if score >= 0.5 else "negative", "score": score, "model_key": model_key,
+                "backend_model_name": self.backend_name(model_key), "warning": warning,
+                "inputs_used": scored["inputs_used"]}
 
     @app.get("/health")
     async def health(self) -> dict:
         zero_shot = {key: "loaded" if key in self.zero_shot else
                      f"unavailable: {self.zero_shot_failures[key][1]}" if key in self.zero_shot_failures else
                      "not loaded yet" for key in ZERO_SHOT}
-        return {"status": "ok", "model_keys": MODEL_KEYS, "champion": {
-            "model_key": CHAMPION_KEY, "bento_model": str(self.champion.tag) if self.champion else None,
-            "source": MODEL_URI or "bento", "backend_model_name": self.backend_name(CHAMPION_KEY),
+        return {"status": "ok", "model_keys": self.model_keys, "champion": {
+            "model_key": self.champion_key, "bento_model": str(self.champion.tag) if self.champion else None,
+            "source": MODEL_URI or "bento", "backend_model_name": self.backend_name(self.champion_key),
             "registered_name": self.registration.get("registered_name"),
             "version": self.registration.get("version"), "alias_set": self.registration.get("alias_set")},
             "zero_shot": zero_shot, "limits": {"max_chars": MAX_CHARS, "max_batch": MAX_BATCH}}
 
     @app.post("/api/v1/predict-sentiment")
     async def predict_sentiment(self, request: PredictRequest) -> dict:
-        check_key(request.model_key)
+        model_key = self.check_key(request.model_key)
         check_texts([request.text])
-        [score] = await self.scores([request.text], request.model_key)
-        return self.result(request.text, score, request.model_key)
+        [scored] = await self.scores([request.model_dump(exclude={"model_key"}, exclude_none=True)], model_key)
+        return self.result(request.text, scored, model_key)
 
     @app.post("/api/v1/predict-batch")
     async def predict_batch(self, request: BatchRequest) -> dict:
-        check_key(request.model_key)
+        model_key = self.check_key(request.model_key)
         check_texts(request.texts)
-        scores = await self.scores(request.texts, request.model_key)
-        return {"results": [self.result(t, s, request.model_key) for t, s in zip(request.texts, scores)]}
+        metadata = request.metadata or [CommentMetadata()] * len(request.texts)
+        if len(metadata) != len(request.texts):
+            raise ApiError(422, f"metadata has {len(metadata)} entries for {len(request.texts)} texts: give one "
+                                "per text, in order, or none")
+        records = [{"text": t, **m.model_dump(exclude_none=True)} for t, m in zip(request.texts, metadata)]
+        scored = await self.scores(records, model_key)
+        return {"results": [self.result(t, s, model_key) for t, s in zip(request.texts, scored)]}
 
     @app.get("/ui", response_class=HTMLResponse)
     async def ui(self) -> str:

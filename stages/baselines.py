@@ -6,7 +6,9 @@
   <zero-shot>     the seed's checkpoints from params baselines.zero_shot, loaded by name; one that
                   cannot be loaded is recorded as unavailable with the reason, and the stage goes on
 
-Writes data/predictions/baselines/<family>.parquet (comment_id, split, score) and status.json.
+Writes data/predictions/baselines/<family>.parquet (comment_id, split, fold, score) and status.json.
+Rows: val and test (fit on train), and thread_cv: out-of-fold scores on train+val by thread fold
+(families that fit anything are refit on the other folds; VADER and zero-shot fit nothing).
 """
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from reception.io import fresh_dir, load_params, write_json
+from reception.evaluation import thread_cv_scores
+from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
 from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
 
-PROCESSED_DIR = Path("data/processed")
 OUT_DIR = Path("data/predictions/baselines")
 EVAL_SPLITS = ("val", "test")
 
@@ -53,30 +55,41 @@ def zero_shot(spec: dict, params: dict):
     return classifier.predict_proba
 
 
+def score_family(build, fits_on_train: bool, splits: dict, train_val: pd.DataFrame) -> pd.DataFrame:
+    predict = build(splits["train"])
+    frames = [pd.DataFrame({"comment_id": splits[s]["comment_id"], "split": s, "fold": -1,
+                            "score": predict(splits[s]["clean_text"].tolist())}) for s in EVAL_SPLITS]
+
+    def fold_scores(fit, held_out):
+        fold_predict = build(train_val[fit]) if fits_on_train else predict
+        return fold_predict(train_val.loc[held_out, "clean_text"].tolist())
+
+    return pd.concat([*frames, thread_cv_scores(train_val, fold_scores)], ignore_index=True)
+
+
 def main() -> None:
     params = load_params("baselines")
-    splits = {s: pd.read_parquet(PROCESSED_DIR / f"sentiment_{s}.parquet") for s in ("train", *EVAL_SPLITS)}
-    builders = {"majority": lambda: majority(splits["train"], params),
-                "tfidf_logreg": lambda: tfidf_logreg(splits["train"], params),
-                "vader": lambda: vader(splits["train"], params)}
+    splits = {s: read_split(s) for s in ("train", *EVAL_SPLITS)}
+    train_val = read_train_val_folds()
+    builders = {"majority": (lambda train: majority(train, params), True),
+                "tfidf_logreg": (lambda train: tfidf_logreg(train, params), True),
+                "vader": (lambda train: vader(train, params), False)}
     for family, spec in params["zero_shot"].items():
-        builders[family] = lambda spec=spec: zero_shot(spec, params)
+        builders[family] = (lambda train, spec=spec: zero_shot(spec, params), False)
 
     out = fresh_dir(OUT_DIR)
     status = {}
-    for family, build in builders.items():
+    for family, (build, fits_on_train) in builders.items():
         model_name = params["zero_shot"].get(family, {}).get("checkpoint", family)
         try:
-            predict = build()
+            predictions = score_family(build, fits_on_train, splits, train_val)
         except ModelUnavailable as error:
             status[family] = {"status": "unavailable", "model": model_name, "reason": str(error)}
             print(f"baselines {family}: UNAVAILABLE - {error}")
             continue
-        frames = [pd.DataFrame({"comment_id": splits[s]["comment_id"], "split": s,
-                                "score": predict(splits[s]["clean_text"].tolist())}) for s in EVAL_SPLITS]
-        pd.concat(frames, ignore_index=True).to_parquet(out / f"{family}.parquet", index=False)
+        predictions.to_parquet(out / f"{family}.parquet", index=False)
         status[family] = {"status": "ok", "model": model_name}
-        print(f"baselines {family}: scored {sum(len(f) for f in frames)} comments")
+        print(f"baselines {family}: scored {len(predictions)} rows (val, test, thread_cv)")
     write_json(out / "status.json", status)
 
 

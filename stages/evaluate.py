@@ -1,7 +1,10 @@
-"""evaluate: the same metrics for every family on val and test, plots, and the comparison table.
+"""evaluate: the same metrics for every family on val, test and unseen threads; plots; the comparison table.
 
-metrics/<family>.json  val/test accuracy, precision, recall, F1, ROC-AUC, MCC; f1_gap = val.f1 - test.f1
-metrics/comparison.{json,md}  one row per family, sorted by val.f1 (the seed's format), printed too
+metrics/<family>.json  val/test accuracy, precision, recall, F1, ROC-AUC, MCC; f1_gap = val.f1 - test.f1;
+    thread_cv: the family's out-of-fold scores on train+val, one fold of whole threads at a time, as
+    mean and std over the folds of ROC-AUC, F1 and accuracy (per fold too)
+metrics/comparison.{json,md}  one row per family, sorted by thread_cv ROC-AUC (the champion rule's
+    metric: users score comments of new threads), printed too
 metrics/plots/  ROC, precision-recall and confusion data per split, for `dvc plots show`
 An unavailable family (a zero-shot checkpoint that could not be loaded) keeps its row, with the reason.
 """
@@ -15,12 +18,14 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from reception.evaluation import THRESHOLD, classification_metrics
-from reception.io import fresh_dir, write_json
+from reception.io import fresh_dir, read_split, read_train_val_folds, write_json
 
-PROCESSED_DIR, PREDICTIONS_DIR = Path("data/processed"), Path("data/predictions")
+PREDICTIONS_DIR = Path("data/predictions")
 METRICS_DIR, PLOTS_DIR = Path("metrics"), Path("metrics/plots")
-TRAINED_FAMILIES = {"mlp_transformer": PREDICTIONS_DIR / "mlp_transformer.parquet"}
+TRAINED_FAMILIES = {name: PREDICTIONS_DIR / f"{name}.parquet" for name in ("mlp_transformer", "hybrid",
+                                                                           "finetuned_minilm")}
 SPLITS = ("val", "test")
+CV_METRICS = ("roc_auc", "f1", "accuracy", "predicted_positive_share")
 
 
 def load_families() -> dict[str, dict]:
@@ -40,9 +45,29 @@ def curves(family: str, split: str, y: np.ndarray, score: np.ndarray) -> dict[st
     }
 
 
+def thread_cv_report(labels: pd.DataFrame, predictions: pd.DataFrame, family: str) -> dict:
+    """Per-fold metrics of the out-of-fold scores, and their mean and std over the folds."""
+    merged = labels.merge(predictions[predictions["split"] == "thread_cv"], on="comment_id", how="left",
+                          validate="one_to_one", suffixes=("", "_predicted"))
+    if merged["score"].isna().any() or (merged["fold"] != merged["fold_predicted"]).any():
+        raise SystemExit(f"evaluate: {family} has no thread_cv score, or one from another fold, for some comments")
+    per_fold = {}
+    for fold, rows in merged.groupby("fold"):
+        per_fold[str(fold)] = {**classification_metrics(rows["sentiment"], rows["score"]),
+                               "threads": int(rows["post_id"].nunique())}
+    report = {name: {"mean": float(np.nanmean([m[name] for m in per_fold.values()])),
+                     "std": float(np.nanstd([m[name] for m in per_fold.values()]))} for name in CV_METRICS}
+    overall_share = float((merged["score"] >= THRESHOLD).mean())
+    return {**report, "overall_predicted_positive_share": overall_share, "folds": len(per_fold), "per_fold": per_fold}
+
+
 def comparison_row(family: str, report: dict) -> dict:
     row = {"family": family, "status": report["status"]}
     if report["status"] == "ok":
+        for name in ("roc_auc", "f1", "accuracy"):
+            row[f"thread_cv_{name}_mean"] = round(report["thread_cv"][name]["mean"], 4)
+            row[f"thread_cv_{name}_std"] = round(report["thread_cv"][name]["std"], 4)
+        row["thread_cv_predicted_positive_share"] = round(report["thread_cv"]["overall_predicted_positive_share"], 4)
         for split in SPLITS:
             row.update({f"{split}_{k}": round(report[split][k], 4) for k in ("f1", "roc_auc", "accuracy", "mcc")})
         row["f1_gap"] = round(report["f1_gap"], 4)
@@ -53,20 +78,22 @@ def comparison_row(family: str, report: dict) -> dict:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    columns = ["family", "val_f1", "test_f1", "val_roc_auc", "test_roc_auc", "val_accuracy", "test_accuracy",
-               "test_mcc", "f1_gap"]
+    columns = ["family", "thread_cv_roc_auc", "thread_cv_f1", "thread_cv_accuracy", "test_roc_auc", "test_f1",
+               "test_accuracy", "val_roc_auc", "val_f1", "f1_gap"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         if row["status"] == "ok":
-            lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+            cells = {c: (f"{row[c + '_mean']:.3f} ± {row[c + '_std']:.3f}" if c.startswith("thread_cv") else row[c])
+                     for c in columns}
+            lines.append("| " + " | ".join(str(cells[c]) for c in columns) + " |")
         else:
             lines.append(f"| {row['family']} | unavailable: {row['reason']} |" + " |" * (len(columns) - 2))
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    labels = {s: pd.read_parquet(PROCESSED_DIR / f"sentiment_{s}.parquet", columns=["comment_id", "sentiment"])
-              for s in SPLITS}
+    labels = {s: read_split(s, ["comment_id", "sentiment"]) for s in SPLITS}
+    cv_labels = read_train_val_folds()[["comment_id", "post_id", "fold", "sentiment"]]
     fresh_dir(PLOTS_DIR)
     plot_tables, rows = {}, []
     for family, info in load_families().items():
@@ -85,11 +112,12 @@ def main() -> None:
                 for kind, table in curves(family, split, y, score).items():
                     plot_tables.setdefault(f"{kind}_{split}", []).append(table)
             report["f1_gap"] = report["val"]["f1"] - report["test"]["f1"]
+            report["thread_cv"] = thread_cv_report(cv_labels, predictions, family)
         write_json(METRICS_DIR / f"{family}.json", report)
         rows.append(comparison_row(family, report))
     for name, tables in plot_tables.items():
         pd.concat(tables, ignore_index=True).to_csv(PLOTS_DIR / f"{name}.csv", index=False)
-    rows.sort(key=lambda r: (r["status"] != "ok", -r.get("val_f1", 0.0), r["family"]))
+    rows.sort(key=lambda r: (r["status"] != "ok", -r.get("thread_cv_roc_auc_mean", 0.0), r["family"]))
     write_json(METRICS_DIR / "comparison.json", rows)
     table = to_markdown(rows)
     (METRICS_DIR / "comparison.md").write_text(table)

@@ -4,6 +4,8 @@ Label (the seed's): sentiment = score_clipped >= median(score_clipped).
 Split (params split.strategy):
   random  stratified on the label, seeded (the seed's protocol)
   thread  whole threads per split: no post_id appears in two splits
+Thread folds (split.thread_cv_folds): train+val rows in k folds by thread (post_id), stratified on the
+label and seeded, in thread_folds.parquet; every family's grouped cross-validation uses these folds.
 `score` and the columns derived from it are kept for analysis only: they are never model inputs.
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from reception.io import fresh_dir, load_params, write_json
 from reception.text import sentiment_label, sentiment_threshold
@@ -25,7 +27,8 @@ METRICS_FILE = Path("metrics/data.json")
 SPLITS = ("train", "val", "test")
 COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
            "text_len_clipped", "word_count", "has_exclamation", "has_question", "created_utc",
-           "created_dt", "post_created_utc", "post_known", "is_submitter", "sentiment"]
+           "created_dt", "post_created_utc", "post_known", "thread_start_utc", "is_submitter", "is_top_level",
+           "sentiment"]
 
 
 def random_split(frame: pd.DataFrame, fractions: dict, seed: int) -> dict[str, pd.DataFrame]:
@@ -62,6 +65,20 @@ def thread_split(frame: pd.DataFrame, fractions: dict, seed: int, tries: int = 2
     return {split: frame.loc[assigned == split] for split in SPLITS}
 
 
+def thread_folds(frame: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
+    """comment_id, post_id, fold: k folds of whole threads, each fold's threads unseen by the others."""
+    threads = frame["post_id"].nunique()
+    if not 2 <= k <= threads:
+        raise SystemExit(f"processed: split.thread_cv_folds must be between 2 and the {threads} threads of "
+                         f"train+val, got {k}")
+    folds = np.empty(len(frame), dtype="int64")
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(frame, frame["sentiment"], frame["post_id"])):
+        folds[held_out] = fold
+    return pd.DataFrame({"comment_id": frame["comment_id"].to_numpy(), "post_id": frame["post_id"].to_numpy(),
+                         "fold": folds})
+
+
 def main() -> None:
     params = load_params("split")
     fractions = {"train": params["train_size"], "val": params["val_size"], "test": params["test_size"]}
@@ -80,6 +97,9 @@ def main() -> None:
     out = fresh_dir(OUT_DIR)
     for name, split in splits.items():
         split.sort_values("comment_id", kind="stable").to_parquet(out / f"sentiment_{name}.parquet", index=False)
+    train_val = pd.concat([splits["train"], splits["val"]]).sort_values("comment_id", kind="stable")
+    folds = thread_folds(train_val.reset_index(drop=True), params["thread_cv_folds"], params["base"]["seed"])
+    folds.to_parquet(out / "thread_folds.parquet", index=False)
     ingest, interim = json.loads(INGEST_METRICS.read_text()), json.loads(INTERIM_METRICS.read_text())
     report = {
         "raw_lines": ingest["total"],
@@ -95,6 +115,8 @@ def main() -> None:
             name: {"rows": len(split), "threads": int(split["post_id"].nunique()),
                    "positive_share": round(float(split["sentiment"].mean()), 4)}
             for name, split in splits.items()}},
+        "thread_folds": {str(fold): {"rows": len(rows), "threads": int(rows["post_id"].nunique())}
+                         for fold, rows in folds.groupby("fold")},
     }
     write_json(METRICS_FILE, report)
     print(json.dumps(report["split"]), f"threshold={threshold}")

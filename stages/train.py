@@ -1,7 +1,10 @@
-"""train: fit the best HPO configuration on train; save the pipeline and its val/test predictions.
+"""train: fit each embedding family's best HPO configuration on train; save it and its predictions.
 
-Writes models/mlp/classifier.joblib (StandardScaler + MLPClassifier on embeddings) and
-data/predictions/mlp_transformer.parquet (comment_id, split, score = P(well received)).
+Per family (mlp_transformer, hybrid):
+  models/<family>/classifier.joblib     the fitted scikit-learn pipeline
+  data/predictions/<family>.parquet     comment_id, split, fold, score = P(well received) for
+      val and test (fit on train), and thread_cv: out-of-fold scores on train+val, each thread fold
+      scored by the same configuration fit on the other folds (evaluate turns them into thread_cv.*)
 """
 from __future__ import annotations
 
@@ -9,35 +12,42 @@ import json
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pandas as pd
 
-from reception.io import load_params
-from reception.mlp import build_mlp, fit_quietly
+from reception.evaluation import thread_cv_scores
+from reception.families import EMBEDDING_FAMILIES, build, feature_matrix, fit_quietly
+from reception.io import load_params, read_embeddings, read_split, read_train_val_folds, train_val_embeddings
 
-EMBEDDINGS_DIR, PROCESSED_DIR = Path("data/embeddings"), Path("data/processed")
-BEST_PARAMS_FILE = Path("models/mlp/best_params.json")
-MODEL_FILE = Path("models/mlp/classifier.joblib")
-PREDICTIONS_FILE = Path("data/predictions/mlp_transformer.parquet")
+MODELS_DIR, PREDICTIONS_DIR = Path("models"), Path("data/predictions")
+
+
+def train_family(family: str, seed: int) -> None:
+    config = json.loads((MODELS_DIR / family / "best_params.json").read_text())
+    train = read_split("train")
+    embeddings = read_embeddings("train")
+    model = fit_quietly(build(family, config, seed, embeddings.shape[1]),
+                        feature_matrix(family, embeddings, train), train["sentiment"].to_numpy())
+    joblib.dump(model, MODELS_DIR / family / "classifier.joblib")
+
+    frames = []
+    for split in ("val", "test"):
+        rows = read_split(split)
+        scores = model.predict_proba(feature_matrix(family, read_embeddings(split), rows))[:, 1]
+        frames.append(pd.DataFrame({"comment_id": rows["comment_id"], "split": split, "fold": -1, "score": scores}))
+    train_val, train_val_vectors = read_train_val_folds(), train_val_embeddings()
+    X, y = feature_matrix(family, train_val_vectors, train_val), train_val["sentiment"].to_numpy()
+    frames.append(thread_cv_scores(train_val, lambda fit, held: fit_quietly(
+        build(family, config, seed, embeddings.shape[1]), X[fit], y[fit]).predict_proba(X[held])[:, 1]))
+    pd.concat(frames, ignore_index=True).to_parquet(PREDICTIONS_DIR / f"{family}.parquet", index=False)
+    print(f"train {family}: fitted {config} on {len(train)} comments; thread_cv over "
+          f"{train_val['fold'].nunique()} folds")
 
 
 def main() -> None:
     params = load_params("train")
-    best = json.loads(BEST_PARAMS_FILE.read_text())
-    labels = pd.read_parquet(PROCESSED_DIR / "sentiment_train.parquet", columns=["sentiment"])["sentiment"]
-    model = fit_quietly(build_mlp(**best, seed=params["base"]["seed"]), np.load(EMBEDDINGS_DIR / "train.npy"),
-                        labels.to_numpy())
-    MODEL_FILE.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, MODEL_FILE)
-
-    frames = []
-    for split in ("val", "test"):
-        ids = pd.read_parquet(PROCESSED_DIR / f"sentiment_{split}.parquet", columns=["comment_id"])["comment_id"]
-        scores = model.predict_proba(np.load(EMBEDDINGS_DIR / f"{split}.npy"))[:, 1]
-        frames.append(pd.DataFrame({"comment_id": ids, "split": split, "score": scores}))
-    PREDICTIONS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(frames, ignore_index=True).to_parquet(PREDICTIONS_FILE, index=False)
-    print(f"train: fitted {best} on {len(labels)} comments -> {MODEL_FILE}")
+    PREDICTIONS_DIR.mkdir(parents=True, exist_ok=True)
+    for family in EMBEDDING_FAMILIES:
+        train_family(family, params["base"]["seed"])
 
 
 if __name__ == "__main__":

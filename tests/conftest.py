@@ -74,6 +74,8 @@ def data_repo(tmp_path_factory, shared_raw) -> Path:
 
 
 SMALL_HPO = 3
+# Fine-tuning on every row takes minutes per fit on CPU; the tests fit on a seeded sample of rows.
+SMALL_FINETUNE = {"epochs": 1, "max_train_rows": 48}
 
 
 @pytest.fixture(scope="session")
@@ -88,10 +90,11 @@ def pipeline_env(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def model_repo(tmp_path_factory, shared_raw, pipeline_env) -> Path:
-    """A repo copy where the whole `dvc repro` has run, with a small HPO, into the copy's own mlflow.db."""
+    """A repo copy where the whole `dvc repro` has run, with a small HPO and a small fine-tuning, into the
+    copy's own mlflow.db."""
     repo = copy_repo(tmp_path_factory.mktemp("model_repo"))
-    set_params(repo, hpo={"max_evals": SMALL_HPO})
-    run(["git", "commit", "-qam", "small hpo"], repo)
+    set_params(repo, hpo={"max_evals": SMALL_HPO}, finetune=SMALL_FINETUNE)
+    run(["git", "commit", "-qam", "small hpo and fine-tuning"], repo)
     run(["dvc", "repro"], repo, env=pipeline_env)
     return repo
 

@@ -32,7 +32,8 @@ def test_queued_experiment_logs_to_the_main_store(model_repo, pipeline_env):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{model_repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("reddit-reception")
-    queued = client.search_runs([experiment.experiment_id], "tags.dvc_exp_name = 'queued-small-hpo'")
+    queued = client.search_runs([experiment.experiment_id], "tags.dvc_exp_name = 'queued-small-hpo' and "
+                                                            "attributes.run_name = 'mlp_transformer_hpo'")
     assert len(queued) == 1 and queued[0].data.params["max_evals"] == "2"
     trials = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{queued[0].info.run_id}'")
     assert len(trials) == 2
@@ -43,7 +44,8 @@ def test_queued_experiment_logs_to_the_main_store(model_repo, pipeline_env):
     assert "queued-small-hpo" in names
     # experiment (a_rev) against the workspace (b_rev), where the fixture ran SMALL_HPO trials
     diff = json.loads(run(["dvc", "metrics", "diff", "queued-small-hpo", "--json"], model_repo).stdout)
-    assert diff["metrics/hpo.json"]["trials"]["old"] == 2 and diff["metrics/hpo.json"]["trials"]["new"] == SMALL_HPO
+    trials = diff["metrics/hpo.json"]["mlp_transformer.trials"]
+    assert trials["old"] == 2 and trials["new"] == SMALL_HPO
 
 
 def test_parallel_sweep_keeps_every_run_and_a_sound_store(model_repo, pipeline_env):
@@ -55,7 +57,7 @@ def test_parallel_sweep_keeps_every_run_and_a_sound_store(model_repo, pipeline_e
 
     client = MlflowClient(tracking_uri=f"sqlite:///{model_repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("reddit-reception")
-    parents = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mlp_transformer_embeddings_hpo'")
+    parents = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mlp_transformer_hpo'")
     by_evals = {p.data.params["max_evals"]: p for p in parents if "dvc_exp_name" in p.data.tags}
     for evals in ("4", "5"):
         trials = client.search_runs([experiment.experiment_id],

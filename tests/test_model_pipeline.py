@@ -1,4 +1,4 @@
-"""embed -> baselines -> hpo -> train -> evaluate -> register: real `dvc repro` and a real MLflow store."""
+"""embed -> baselines -> hpo -> train -> finetune -> evaluate -> register: real `dvc repro`, real MLflow store."""
 import json
 import subprocess
 import sys
@@ -10,9 +10,12 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import SMALL_HPO, run
+from reception import finetuned
+from stages.register import DECIDING_METRIC, pick_winner
 
 pytestmark = pytest.mark.integration
-FAMILIES = ["majority", "tfidf_logreg", "vader", "bert_nlptown", "bert_distilbert", "mlp_transformer"]
+TRAINED = ["mlp_transformer", "hybrid", "finetuned_minilm"]
+FAMILIES = ["majority", "tfidf_logreg", "vader", "bert_nlptown", "bert_distilbert", *TRAINED]
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "mcc"}
 
 
@@ -36,33 +39,50 @@ def test_every_family_has_nested_metrics_and_a_comparison_row(model_repo):
         if report["status"] == "ok":
             assert METRIC_KEYS <= set(report["val"]) and METRIC_KEYS <= set(report["test"])
             assert report["f1_gap"] == pytest.approx(report["val"]["f1"] - report["test"]["f1"])
+            assert report["thread_cv"]["folds"] == 5 and {"mean", "std"} <= set(report["thread_cv"]["roc_auc"])
+            per_fold = report["thread_cv"]["per_fold"].values()
+            assert report["thread_cv"]["f1"]["mean"] == pytest.approx(np.mean([m["f1"] for m in per_fold]))
         else:  # the hub is unreachable here: the row says so instead of inventing a score
             assert family.startswith("bert_") and "could not be loaded" in report["reason"]
     majority = json.loads((model_repo / "metrics/majority.json").read_text())
     assert majority["val"]["roc_auc"] == 0.5 and majority["val"]["predicted_positive_share"] in (0.0, 1.0)
     rows = json.loads((model_repo / "metrics/comparison.json").read_text())
     assert sorted(r["family"] for r in rows) == sorted(FAMILIES)
-    ranked = [r["val_f1"] for r in rows if r["status"] == "ok"]
+    ranked = [r["thread_cv_roc_auc_mean"] for r in rows if r["status"] == "ok"]
     assert ranked == sorted(ranked, reverse=True)
-    assert "| majority |" in (model_repo / "metrics/comparison.md").read_text()
+    assert "| majority | 0.500 ± 0.000 |" in (model_repo / "metrics/comparison.md").read_text()
     for plot in ("roc_val", "roc_test", "pr_test", "confusion_test"):
         table = pd.read_csv(model_repo / f"metrics/plots/{plot}.csv")
         assert {"majority", "mlp_transformer"} <= set(table["family"])
 
 
-def test_hpo_logs_a_parent_run_with_one_nested_run_per_trial(model_repo):
+def test_thread_folds_hold_whole_threads(model_repo):
+    folds = pd.read_parquet(model_repo / "data/processed/thread_folds.parquet")
+    assert folds.groupby("post_id")["fold"].nunique().max() == 1 and folds["fold"].nunique() == 5
+    train_val = pd.concat([pd.read_parquet(model_repo / f"data/processed/sentiment_{s}.parquet")
+                           for s in ("train", "val")])
+    assert sorted(folds["comment_id"]) == sorted(train_val["comment_id"])
+    for family in ("hybrid", "finetuned_minilm"):
+        scores = pd.read_parquet(model_repo / f"data/predictions/{family}.parquet").query("split == 'thread_cv'")
+        assert scores.merge(folds, on=["comment_id", "fold"]).shape[0] == len(folds)
+
+
+@pytest.mark.parametrize(("family", "objective", "keys"), [
+    ("mlp_transformer", "val_f1", {"hidden_layer_sizes", "alpha", "learning_rate_init", "batch_size", "max_iter"}),
+    ("hybrid", "thread_cv_roc_auc", {"embedding_components", "classifier"}),
+])
+def test_hpo_logs_a_parent_run_with_one_nested_run_per_trial(model_repo, family, objective, keys):
     client = client_for(model_repo)
     experiment = client.get_experiment_by_name("reddit-reception")
-    parents = [r for r in client.search_runs([experiment.experiment_id],
-                                             "attributes.run_name = 'mlp_transformer_embeddings_hpo'")
+    parents = [r for r in client.search_runs([experiment.experiment_id], f"attributes.run_name = '{family}_hpo'")
                if "dvc_exp_name" not in r.data.tags]  # the workspace run, not a queued experiment's
-    assert len(parents) == 1
+    assert len(parents) == 1 and parents[0].data.params["objective"] == objective
     trials = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")
     assert len(trials) == SMALL_HPO
-    assert all("val_f1" in t.data.metrics and "alpha" in t.data.params for t in trials)
-    best = json.loads((model_repo / "models/mlp/best_params.json").read_text())
-    assert parents[0].data.metrics["best_val_f1"] == max(t.data.metrics["val_f1"] for t in trials)
-    assert set(best) == {"hidden_layer_sizes", "alpha", "learning_rate_init", "batch_size", "max_iter"}
+    assert all(objective in t.data.metrics and "config" in t.data.params for t in trials)
+    best = json.loads((model_repo / f"models/{family}/best_params.json").read_text())
+    assert parents[0].data.metrics[f"best_{objective}"] == max(t.data.metrics[objective] for t in trials)
+    assert set(best) == keys
     assert "best_params.json" in [a.path for a in client.list_artifacts(parents[0].info.run_id)]
 
 
@@ -71,36 +91,61 @@ def test_registration_and_alias_follow_the_rule(model_repo):
     client = client_for(model_repo)
     version = client.get_model_version("reddit-reception", report["version"])
     assert version.tags["alias_decision"] == report["reason"]
-    rows = {r["family"]: r for r in json.loads((model_repo / "metrics/comparison.json").read_text())}
-    best_baseline = max(r["val_f1"] for f, r in rows.items() if r["status"] == "ok" and f != "mlp_transformer")
-    beats = rows["mlp_transformer"]["val_f1"] > best_baseline
+    rows = json.loads((model_repo / "metrics/comparison.json").read_text())
+    winner = pick_winner(rows)
+    assert report["family"] == winner["family"] == version.tags["family"]
+    best_baseline = max(r[DECIDING_METRIC] for r in rows if r["status"] == "ok" and r["family"] not in TRAINED)
+    beats = winner[DECIDING_METRIC] > best_baseline
     assert report["alias_set"] is beats
     aliases = client.get_registered_model("reddit-reception").aliases
     assert (str(aliases.get("champion")) == report["version"]) is beats
     run_artifacts = [a.path for a in client.list_artifacts(json.loads(
         (model_repo / "models/champion/registration.json").read_text())["mlflow_run_id"])]
-    assert {"comparison.md", "comparison.json", "plots", "best_params.json"} <= set(run_artifacts)
+    assert {"comparison.md", "comparison.json", "plots"} <= set(run_artifacts)
+
+
+def raw_val_requests(repo, rows: int = 40) -> pd.DataFrame:
+    """Raw bodies of val comments with the metadata a client would send, and comment_id."""
+    val = pd.read_parquet(repo / "data/processed/sentiment_val.parquet").head(rows)
+    raw = pd.read_parquet(repo / "data/interim/comments_clean_step1.parquet", columns=["comment_id", "body"])
+    val = val.merge(raw, on="comment_id")
+    return pd.DataFrame({"comment_id": val["comment_id"], "text": val["body"],
+                         "created_utc": val["created_utc"].astype(float),
+                         "post_created_utc": val["thread_start_utc"].astype(float),
+                         "is_submitter": val["is_submitter"].astype(bool),
+                         "is_top_level": val["is_top_level"].astype(bool)})
 
 
 def test_text_in_champion_predicts_what_the_stages_predicted(model_repo):
-    """Raw bodies in: the exported model applies the shared cleaning and encoder itself."""
-    val = pd.read_parquet(model_repo / "data/processed/sentiment_val.parquet", columns=["comment_id"]).head(40)
-    raw = pd.read_parquet(model_repo / "data/interim/comments_clean_step1.parquet", columns=["comment_id", "body"])
-    bodies = val.merge(raw, on="comment_id")
-    stage = pd.read_parquet(model_repo / "data/predictions/mlp_transformer.parquet")
-    expected = bodies.merge(stage[stage["split"] == "val"], on="comment_id")["score"].to_numpy()
+    """Raw bodies and metadata in: the exported model applies the shared cleaning, encoder and features."""
+    requests = raw_val_requests(model_repo)
+    family = json.loads((model_repo / "metrics/register.json").read_text())["family"]
+    stage = pd.read_parquet(model_repo / f"data/predictions/{family}.parquet")
+    expected = requests.merge(stage[stage["split"] == "val"], on="comment_id")["score"].to_numpy()
 
     model = mlflow.pyfunc.load_model(str(model_repo / "models/champion"))
-    out = model.predict(pd.DataFrame({"text": bodies["body"]}))
+    out = model.predict(requests.drop(columns="comment_id"))
     np.testing.assert_allclose(out["score"].to_numpy(), expected, atol=1e-5)
     assert set(out["label"]) <= {"positive", "negative"}
-    assert model.metadata.get_input_schema().input_names() == ["text"]
+    schema = model.metadata.get_input_schema()
+    assert schema.input_names() == ["text", "created_utc", "post_created_utc", "is_submitter", "is_top_level"]
+    assert schema.required_input_names() == ["text"]
+    assert len(model.predict(requests[["text"]])) == len(requests)  # metadata is optional
 
     version = json.loads((model_repo / "metrics/register.json").read_text())["version"]
     mlflow.set_tracking_uri(f"sqlite:///{model_repo / 'mlflow.db'}")
     registered = mlflow.pyfunc.load_model(f"models:/reddit-reception/{version}")
-    np.testing.assert_allclose(registered.predict(pd.DataFrame({"text": bodies["body"]}))["score"], expected,
-                               atol=1e-5)
+    np.testing.assert_allclose(registered.predict(requests.drop(columns="comment_id"))["score"], expected, atol=1e-5)
+
+
+def test_finetuned_model_reproduces_its_stage_scores(model_repo):
+    model, tokenizer, max_length = finetuned.load(model_repo / "models/finetuned_minilm", "cpu")
+    val = pd.read_parquet(model_repo / "data/processed/sentiment_val.parquet").head(24)
+    stage = pd.read_parquet(model_repo / "data/predictions/finetuned_minilm.parquet").query("split == 'val'")
+    expected = val[["comment_id"]].merge(stage, on="comment_id")["score"].to_numpy()
+    scores = finetuned.predict_proba(model, tokenizer, val["clean_text"].tolist(), max_length)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    assert len(expected) == len(val)
 
 
 def test_second_repro_is_a_no_op(model_repo, pipeline_env):
@@ -113,7 +158,7 @@ def test_alias_refused_when_a_baseline_wins(model_repo, pipeline_env, tmp_path):
     comparison = json.loads((model_repo / "metrics/comparison.json").read_text())
     for row in comparison:
         if row["family"] == "tfidf_logreg":
-            row["val_f1"] = 0.999
+            row[DECIDING_METRIC] = 0.999
     original = (model_repo / "metrics/comparison.json").read_text()
     store = f"sqlite:///{tmp_path / 'refusal.db'}"
     try:

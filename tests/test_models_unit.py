@@ -4,10 +4,11 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
+from reception import finetuned
 from reception.encoder import BUNDLED_MODEL, EncoderMismatch, bundled_model_dir, resolve_model_dir, verify_weights
 from reception.evaluation import classification_metrics
 from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
-from stages.register import alias_decision
+from stages.register import alias_decision, pick_winner
 
 WORDS = ["great", "post", "terrible", "idea", "thanks", "no", "why", "this", "is", "a"]
 SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -76,31 +77,57 @@ def test_always_positive_scores_f1_but_no_auc():
     assert perfect["f1"] == perfect["roc_auc"] == perfect["accuracy"] == 1.0
 
 
-def rows(mlp_f1, best_baseline_f1, mlp_share=0.6):
+def rows(hybrid_auc, best_baseline_auc, val_share=0.6, cv_share=0.55):
+    def row(family, auc, val, cv):
+        return {"family": family, "status": "ok", "thread_cv_roc_auc_mean": auc, "val_predicted_positive_share": val,
+                "thread_cv_predicted_positive_share": cv}
     return [
-        {"family": "mlp_transformer", "status": "ok", "val_f1": mlp_f1, "val_predicted_positive_share": mlp_share},
-        {"family": "majority", "status": "ok", "val_f1": 0.67, "val_predicted_positive_share": 1.0},
-        {"family": "tfidf_logreg", "status": "ok", "val_f1": best_baseline_f1, "val_predicted_positive_share": 0.5},
+        row("hybrid", hybrid_auc, val_share, cv_share),
+        row("mlp_transformer", 0.55, 0.5, 0.5),
+        row("majority", 0.5, 1.0, 1.0),
+        row("tfidf_logreg", best_baseline_auc, 0.5, 0.5),
         {"family": "bert_nlptown", "status": "unavailable", "reason": "offline"},
     ]
 
 
-def test_alias_set_only_when_every_baseline_is_beaten():
-    table = rows(0.72, 0.70)
+def test_alias_set_only_when_every_baseline_is_beaten_on_unseen_threads():
+    table = rows(0.76, 0.58)
+    assert pick_winner(table)["family"] == "hybrid"
     assert alias_decision(table, table[0])[0] is True
-    table = rows(0.69, 0.70)
-    ok, reason = alias_decision(table, table[0])
+    table = rows(0.57, 0.58)
+    ok, reason = alias_decision(table, pick_winner(table))
     assert not ok and "does not beat tfidf_logreg" in reason
 
 
-def test_alias_refused_for_a_single_class_predictor():
-    table = rows(0.75, 0.70, mlp_share=1.0)
+@pytest.mark.parametrize(("val_share", "cv_share", "where"), [(1.0, 0.5, "val"), (0.5, 0.02, "thread_cv")])
+def test_a_single_class_predictor_neither_wins_nor_takes_the_alias(val_share, cv_share, where):
+    table = rows(0.9, 0.58, val_share=val_share, cv_share=cv_share)
+    assert pick_winner(table)["family"] == "mlp_transformer"  # the eligible family, despite a lower AUC
     ok, reason = alias_decision(table, table[0])
-    assert not ok and "single class" in reason
+    assert not ok and f"of {where} comments (a single class)" in reason
 
 
 def test_alias_not_taken_from_a_stronger_current_champion():
-    table = rows(0.72, 0.70)
-    ok, reason = alias_decision(table, table[0], {"version": "3", "val_f1": 0.75})
+    table = rows(0.76, 0.58)
+    ok, reason = alias_decision(table, table[0], {"version": "3", "metric": 0.78})
     assert not ok and "below the current champion (version 3" in reason
-    assert alias_decision(table, table[0], {"version": "3", "val_f1": 0.71})[0] is True
+    assert alias_decision(table, table[0], {"version": "3", "metric": 0.75})[0] is True
+    assert alias_decision(table, table[0], {"version": "2", "metric": float("nan")})[0] is True  # older rule
+
+
+def test_finetuned_model_round_trips_and_refuses_changed_weights(tmp_path):
+    tiny_bert(tmp_path / "encoder", 2)
+    model, tokenizer = finetuned.from_encoder(tmp_path / "encoder", "cpu")
+    texts = ["great post thanks", "no", "why is this a terrible idea", "great"]
+    before = finetuned.predict_proba(model, tokenizer, texts, max_length=8, batch_size=2)
+    digest = finetuned.save(model, tokenizer, tmp_path / "saved", max_length=8)
+
+    loaded, loaded_tokenizer, max_length = finetuned.load(tmp_path / "saved", "cpu")
+    assert max_length == 8
+    np.testing.assert_allclose(finetuned.predict_proba(loaded, loaded_tokenizer, texts, max_length), before, atol=1e-6)
+    assert ((0 < before) & (before < 1)).all()
+
+    weights = tmp_path / "saved" / finetuned.WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(EncoderMismatch, match=f"expected {digest}"):
+        finetuned.load(tmp_path / "saved", "cpu")

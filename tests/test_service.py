@@ -17,6 +17,14 @@ TEXTS = ["This is the best answer in the thread, thank you!",
          "¿Alguien más piensa que esto es raro?",
          "lol 😂😂",
          "I disagree, but you make a fair point about the costs."]
+# What a client knows when the comment is written: posted 25 min after the post, a reply to a comment.
+METADATA = {"created_utc": 1762796919.0, "post_created_utc": 1762795419.0, "is_submitter": False,
+            "is_top_level": False}
+METADATA_FIELDS = set(METADATA)
+
+
+def champion_family(service) -> str:
+    return json.loads((service["repo"] / "metrics/register.json").read_text())["family"]
 
 
 def test_health_names_the_champion_and_the_keys(service):
@@ -24,7 +32,8 @@ def test_health_names_the_champion_and_the_keys(service):
     registration = json.loads((service["repo"] / "metrics/register.json").read_text())
     bento = json.loads((service["repo"] / "models/bento.json").read_text())
     assert status == 200 and body["status"] == "ok"
-    assert body["model_keys"] == ["mlp_transformer", "bert_nlptown", "bert_distilbert"]
+    assert body["model_keys"] == [champion_family(service), "bert_nlptown", "bert_distilbert"]
+    assert body["champion"]["model_key"] == champion_family(service)
     assert body["champion"]["version"] == registration["version"]
     assert body["champion"]["bento_model"] == bento["model"]
     for probe in ("livez", "readyz"):
@@ -33,22 +42,32 @@ def test_health_names_the_champion_and_the_keys(service):
 
 
 def test_predict_sentiment_contract(service):
-    status, body = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "model_key": "mlp_transformer"})
+    family = champion_family(service)
+    status, body = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "model_key": family})
     assert status == 200
-    assert set(body) == {"label", "score", "model_key", "backend_model_name", "warning"}
+    assert set(body) == {"label", "score", "model_key", "backend_model_name", "warning", "inputs_used"}
     assert body["label"] == ("positive" if body["score"] >= 0.5 else "negative") and 0 <= body["score"] <= 1
-    assert body["model_key"] == "mlp_transformer" and body["backend_model_name"].startswith("models:/reddit-reception/")
-    assert body["warning"] is None
+    assert body["model_key"] == family and body["backend_model_name"].startswith("models:/reddit-reception/")
+    assert body["warning"] is None and body["inputs_used"]["text"] == {"source": "request"}
+    if family == "hybrid":  # it reads metadata: absent fields are defaults, and the answer says so
+        assert set(body["inputs_used"]) == {"text"} | METADATA_FIELDS
+        assert all(body["inputs_used"][f]["source"].startswith("default") for f in METADATA_FIELDS)
+        _, given = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "is_submitter": True})
+        assert given["inputs_used"]["is_submitter"] == {"value": True, "source": "request"}
+    else:  # a text-only family reads nothing else
+        assert set(body["inputs_used"]) == {"text"}
     status, emoji_only = call(f"{service['url']}/api/v1/predict-sentiment", {"text": "😂🔥"})
     assert status == 200 and "survives cleaning" in emoji_only["warning"]
 
 
 def test_scores_match_the_mlflow_champion_and_batch_keeps_order(service):
-    status, batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": TEXTS})
+    metadata = [{**METADATA, "created_utc": METADATA["created_utc"] + 600 * i} for i in range(len(TEXTS))]
+    status, batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": TEXTS, "metadata": metadata})
     assert status == 200 and len(batch["results"]) == len(TEXTS)
-    singles = [call(f"{service['url']}/api/v1/predict-sentiment", {"text": t})[1]["score"] for t in TEXTS]
+    singles = [call(f"{service['url']}/api/v1/predict-sentiment", {"text": t, **m})[1]["score"]
+               for t, m in zip(TEXTS, metadata)]
     champion = mlflow.pyfunc.load_model(str(service["repo"] / "models/champion"))
-    expected = champion.predict(pd.DataFrame({"text": TEXTS}))["score"].to_numpy()
+    expected = champion.predict(pd.DataFrame([{"text": t, **m} for t, m in zip(TEXTS, metadata)]))["score"].to_numpy()
     np.testing.assert_allclose([r["score"] for r in batch["results"]], expected, atol=1e-5)
     np.testing.assert_allclose(singles, expected, atol=1e-5)
 
@@ -65,7 +84,12 @@ def limits(service) -> dict:
         ("predict-sentiment", {"text": 42}, 422, "valid string"),
         ("predict-sentiment", {"text": None}, 422, "valid string"),
         ("predict-sentiment", {}, 422, "text: Field required"),
-        ("predict-sentiment", {"text": "ok", "model_key": "gpt"}, 422, "valid keys: mlp_transformer"),
+        ("predict-sentiment", {"text": "ok", "model_key": "gpt"}, 422, "valid keys: "),
+        ("predict-sentiment", {"text": "ok", "is_submitter": "yes"}, 422, "is_submitter: Input should be a valid"),
+        ("predict-sentiment", {"text": "ok", "created_utc": -5}, 422, "created_utc: Input should be greater than"),
+        ("predict-sentiment", {"text": "ok", "created_utc": 100, "post_created_utc": 200}, 422, "after created_utc"),
+        ("predict-batch", {"texts": ["a", "b"], "metadata": [{}]}, 422, "metadata has 1 entries for 2 texts"),
+        ("predict-batch", {"texts": ["a"], "metadata": [{"likes": 3}]}, 422, "metadata.0.likes: Extra inputs"),
         ("predict-sentiment", {"text": "ok", "extra": 1}, 422, "extra"),
         ("predict-sentiment", ["a", "list"], 422, "dictionary"),
         ("predict-batch", {"texts": []}, 422, "at least 1"),

@@ -53,7 +53,7 @@ def test_pipeline_logs_and_registers_on_the_tracking_server(model_repo, pipeline
         run(["dvc", "repro"], model_repo, env=pipeline_env)
     client = MlflowClient(tracking_uri=tracking_server)
     experiment = client.get_experiment_by_name("reddit-reception")
-    parent = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mlp_transformer_embeddings_hpo'")
+    parent = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mlp_transformer_hpo'")
     assert len(parent) == 1
     assert len(client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")) == 3
     version = client.get_model_version("reddit-reception", report["version"])

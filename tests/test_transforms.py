@@ -24,6 +24,7 @@ def comments_frame(bodies, scores=None, post_ids=None) -> pd.DataFrame:
         "post_created_utc": [1.76e9] * n,
         "post_known": [True] * n,
         "is_submitter": [False] * n,
+        "parent_id": ["t3_p1"] + ["t1_c000"] * (n - 1),
     })
 
 
@@ -57,6 +58,8 @@ def test_interim_steps_follow_the_seed():
               "A perfectly normal comment"]
     step1 = drop_deleted(comments_frame(bodies, scores=[-50, 0, 1, 2, 3, 4, 5, 1000]))
     assert "[deleted]" not in step1["body"].tolist() and len(step1) == 6
+    # context is taken before deleted comments go: the first (deleted) comment was the top-level reply
+    assert step1["is_top_level"].sum() == 0 and (step1["thread_start_utc"] == 1.76e9).all()
     step2 = add_features(step1, min_text_len=2)
     assert "ok" not in step2["text"].tolist()  # text_len 2 <= 2
     assert step2.set_index("text").loc["Nice one!", "has_exclamation"]

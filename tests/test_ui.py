@@ -1,4 +1,6 @@
 """The /ui page in a real headless Chromium (Debian's, driven by Playwright): type, press, read the label."""
+import json
+
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -23,8 +25,9 @@ def page(service):
 
 
 def test_type_a_comment_and_read_the_label(page, service):
-    page.wait_for_selector("#model option[value=mlp_transformer]", state="attached")
-    assert page.locator("#model option").all_inner_texts()[0] == "mlp_transformer (champion)"
+    family = json.loads((service["repo"] / "metrics/register.json").read_text())["family"]
+    page.wait_for_selector(f"#model option[value={family}]", state="attached")
+    assert page.locator("#model option").all_inner_texts()[0] == f"{family} (champion)"
     page.fill("#text", "This is the best explanation in the thread, thank you!")
     page.click("#predict")
     page.wait_for_selector("#result:not([hidden])")
@@ -33,7 +36,7 @@ def test_type_a_comment_and_read_the_label(page, service):
     assert ("👍" if label == "positive" else "👎") in page.inner_text("#label")
     assert "P(well received)" in page.inner_text("#confidence")
     page.click("summary")
-    assert '"model_key": "mlp_transformer"' in page.inner_text("#raw")
+    assert f'"model_key": "{family}"' in page.inner_text("#raw")
 
 
 def test_threshold_slider_relabels_without_a_request(page):
@@ -52,3 +55,19 @@ def test_bad_input_shows_the_service_message(page):
     page.click("#predict")
     page.wait_for_function("document.getElementById('error').textContent.length > 0")
     assert "422" in page.inner_text("#error") and "empty" in page.inner_text("#error")
+
+
+def test_thread_context_reaches_the_model(page, service):
+    if json.loads((service["repo"] / "metrics/register.json").read_text())["family"] != "hybrid":
+        pytest.skip("the champion reads no metadata")
+    page.fill("#text", "Thanks, that fixed it for me.")
+    page.click("#context summary")
+    page.fill("#minutes", "30")
+    page.select_option("#top-level", "false")
+    page.click("#predict")
+    page.wait_for_function("(JSON.parse(document.getElementById('raw').textContent).inputs_used.is_top_level || {})"
+                           ".source === 'request'")
+    used = json.loads(page.inner_text("#raw"))["inputs_used"]
+    assert used["is_top_level"] == {"value": False, "source": "request"}
+    assert used["post_created_utc"]["source"] == "request" and used["is_submitter"]["source"].startswith("default")
+    assert "Defaults used for: is_submitter" in page.inner_text("#inputs")

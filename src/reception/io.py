@@ -1,4 +1,4 @@
-"""Small helpers every stage uses: its params, a fresh output folder, JSON out."""
+"""Small helpers every stage uses: its params, a fresh output folder, JSON out, the processed splits."""
 from __future__ import annotations
 
 import json
@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 PARAMS_FILE = Path("params.yaml")
@@ -30,3 +32,34 @@ def write_json(path: str | Path, data: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+PROCESSED_DIR, EMBEDDINGS_DIR = Path("data/processed"), Path("data/embeddings")
+THREAD_FOLDS_FILE = PROCESSED_DIR / "thread_folds.parquet"
+
+
+def split_file(split: str) -> Path:
+    return PROCESSED_DIR / f"sentiment_{split}.parquet"
+
+
+def read_split(split: str, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(split_file(split), columns=columns)
+
+
+def read_embeddings(split: str) -> np.ndarray:
+    """The embed stage's vectors, one row per row of the split file, in its order."""
+    return np.load(EMBEDDINGS_DIR / f"{split}.npy")
+
+
+def read_train_val_folds() -> pd.DataFrame:
+    """Train then val rows (processed columns + thread `fold`), in the order of train_val_embeddings()."""
+    frame = pd.concat([read_split("train"), read_split("val")], ignore_index=True)
+    folds = pd.read_parquet(THREAD_FOLDS_FILE, columns=["comment_id", "fold"])
+    frame = frame.merge(folds, on="comment_id", how="left", validate="one_to_one")
+    if frame["fold"].isna().any():
+        raise SystemExit(f"{THREAD_FOLDS_FILE} has no fold for some train/val comments: re-run `dvc repro processed`")
+    return frame
+
+
+def train_val_embeddings() -> np.ndarray:
+    return np.vstack([read_embeddings("train"), read_embeddings("val")])

