@@ -124,7 +124,8 @@ def test_unavailable_zero_shot_model_is_a_503_that_says_why(service):
 def test_thirty_concurrent_requests(service):
     texts = [f"comment number {i}: {TEXTS[i % len(TEXTS)]}" for i in range(30)]
     with ThreadPoolExecutor(max_workers=30) as pool:
-        answers = list(pool.map(lambda t: call(f"{service['url']}/api/v1/predict-sentiment", {"text": t}), texts))
+        answers = list(pool.map(lambda t: call(f"{service['url']}/api/v1/predict-sentiment", {"text": t, **METADATA}),
+                                texts))
     assert [code for code, _ in answers] == [200] * 30
-    batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": texts})[1]["results"]
+    batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": texts, "metadata": [METADATA] * 30})[1]["results"]
     np.testing.assert_allclose([a["score"] for _, a in answers], [r["score"] for r in batch], atol=1e-5)

@@ -15,6 +15,9 @@ from conftest import BIN, call, free_port, run, serving
 pytestmark = pytest.mark.integration
 BUCKET = "reddit-reception"
 TEXTS = ["Thanks, this is exactly what I was looking for!", "Nobody asked.", "¿Y esto qué tiene que ver?"]
+# Explicit times: without created_utc the hybrid reads the request's time, which moves between calls.
+METADATA = [{"created_utc": 1762796919.0 + 60 * i, "post_created_utc": 1762795000.0, "is_top_level": i == 0}
+            for i in range(len(TEXTS))]
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +77,12 @@ def test_service_serves_the_champion_from_the_registry(model_repo, pipeline_env,
                "--port", str(port)]
     with serving(command, model_repo, env, f"http://127.0.0.1:{port}", tmp_path / "serve.log") as url:
         status, health = call(f"{url}/health")
-        status_batch, batch = call(f"{url}/api/v1/predict-batch", {"texts": TEXTS})
+        status_batch, batch = call(f"{url}/api/v1/predict-batch", {"texts": TEXTS, "metadata": METADATA})
     assert status == 200 and health["champion"]["source"] == uri and health["champion"]["bento_model"] is None
     assert status_batch == 200
     mlflow.set_tracking_uri(tracking_server)
-    expected = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": TEXTS}))["score"]
+    requests = pd.DataFrame([{"text": t, **m} for t, m in zip(TEXTS, METADATA)])
+    expected = mlflow.pyfunc.load_model(uri).predict(requests)["score"]
     np.testing.assert_allclose([r["score"] for r in batch["results"]], expected, atol=1e-5)
 
 
