@@ -43,10 +43,10 @@ SPACES = {
 }
 
 
-def search(family: str, objective_name: str, max_evals: int, seed: int, mlflow) -> dict:
-    frame, embeddings = read_train_val_folds(), train_val_embeddings()
+def search(family: str, objective_name: str, data: tuple, max_evals: int, seed: int, mlflow) -> dict:
+    """`data`: train+val rows with their folds, their embeddings, and which rows are train."""
+    frame, embeddings, is_train = data
     X_all, y_all = feature_matrix(family, embeddings, frame), frame["sentiment"].to_numpy()
-    is_train = np.arange(len(frame)) < len(read_split("train", ["comment_id"]))  # train rows come first
     X, y, train = X_all[is_train], y_all[is_train], frame[is_train].reset_index(drop=True)
 
     def objective(config: dict) -> dict:
@@ -89,7 +89,10 @@ def search(family: str, objective_name: str, max_evals: int, seed: int, mlflow) 
 def main() -> None:
     params = load_params("hpo")
     mlflow = tracking.setup(params["base"]["mlflow_experiment"])
-    report = {family: search(family, objective, params["max_evals"], params["base"]["seed"], mlflow)
+    frame = read_train_val_folds()
+    is_train = np.arange(len(frame)) < len(read_split("train", ["comment_id"]))  # train rows come first
+    data = (frame, train_val_embeddings(), is_train)
+    report = {family: search(family, objective, data, params["max_evals"], params["base"]["seed"], mlflow)
               for family, objective in params["objective"].items()}
     write_json(METRICS_FILE, report)
 

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
 
 from reception.evaluation import thread_cv_scores
@@ -21,20 +22,20 @@ from reception.io import load_params, read_embeddings, read_split, read_train_va
 MODELS_DIR, PREDICTIONS_DIR = Path("models"), Path("data/predictions")
 
 
-def train_family(family: str, seed: int) -> None:
+def train_family(family: str, seed: int, splits: dict[str, tuple[pd.DataFrame, np.ndarray]],
+                 train_val: pd.DataFrame, train_val_vectors: np.ndarray) -> None:
+    """`splits`: rows and embeddings of train, val and test; train_val: rows with their thread folds."""
     config = json.loads((MODELS_DIR / family / "best_params.json").read_text())
-    train = read_split("train")
-    embeddings = read_embeddings("train")
+    train, embeddings = splits["train"]
     model = fit_quietly(build(family, config, seed, embeddings.shape[1]),
                         feature_matrix(family, embeddings, train), train["sentiment"].to_numpy())
     joblib.dump(model, MODELS_DIR / family / "classifier.joblib")
 
     frames = []
     for split in ("val", "test"):
-        rows = read_split(split)
-        scores = model.predict_proba(feature_matrix(family, read_embeddings(split), rows))[:, 1]
+        rows, vectors = splits[split]
+        scores = model.predict_proba(feature_matrix(family, vectors, rows))[:, 1]
         frames.append(pd.DataFrame({"comment_id": rows["comment_id"], "split": split, "fold": -1, "score": scores}))
-    train_val, train_val_vectors = read_train_val_folds(), train_val_embeddings()
     X, y = feature_matrix(family, train_val_vectors, train_val), train_val["sentiment"].to_numpy()
     frames.append(thread_cv_scores(train_val, lambda fit, held: fit_quietly(
         build(family, config, seed, embeddings.shape[1]), X[fit], y[fit]).predict_proba(X[held])[:, 1]))
@@ -46,8 +47,10 @@ def train_family(family: str, seed: int) -> None:
 def main() -> None:
     params = load_params("train")
     PREDICTIONS_DIR.mkdir(parents=True, exist_ok=True)
+    splits = {s: (read_split(s), read_embeddings(s)) for s in ("train", "val", "test")}
+    train_val, train_val_vectors = read_train_val_folds(), train_val_embeddings()
     for family in EMBEDDING_FAMILIES:
-        train_family(family, params["base"]["seed"])
+        train_family(family, params["base"]["seed"], splits, train_val, train_val_vectors)
 
 
 if __name__ == "__main__":
