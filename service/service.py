@@ -216,9 +216,12 @@ class RedditReception:
         for attempt in (1, 2):
             try:
                 return await self.model.to_async.score(records)
-            except aiohttp.ClientConnectionError as error:
-                # BentoML's client can reuse a keep-alive connection the model worker has just closed
-                # (bentoml/BentoML#4971): that request never reached the model, so it is safe to resend.
+            except (aiohttp.ClientConnectionError, RuntimeError, TimeoutError) as error:
+                # Rarely (about once in a few thousand requests at concurrency 32) the model worker's
+                # answer does not arrive: BentoML's client reuses a keep-alive connection the worker has
+                # closed (bentoml/BentoML#4971), or reads a body that never comes (aiohttp's
+                # RuntimeError("Connection closed.") or its timeout). Scoring has no side effect, so
+                # resending is safe.
                 if attempt == 2:
                     raise ApiError(503, f"the champion model could not be reached: {error}") from error
             except bentoml.exceptions.BentoMLException as error:  # e.g. the model worker is overloaded

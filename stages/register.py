@@ -7,8 +7,10 @@ so that no family wins by answering one class. The winner is the eligible traine
 deciding metric. It gets the alias only if it beats every available baseline on that metric and is not
 worse than the version holding the alias now (so a weaker queued experiment cannot take it); otherwise
 the version is tagged with why not.
+The embedding families ship their encoder as an ONNX export of the hash-checked weights (faster on CPU);
+it must reproduce the training embeddings of the val split within EXPORT_TOLERANCE.
 Also exports the model as the self-contained folder models/champion/ (DVC-tracked, locked in dvc.lock)
-and writes metrics/register.json (name, version, alias decision).
+and writes metrics/register.json (name, version, alias decision, encoder export error).
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from reception import tracking
+import numpy as np
+
+from reception import onnx_encoder, tracking
 from reception.encoder import resolve_model_dir
 from reception.features import training_defaults
 from reception.families import METADATA_FAMILIES
@@ -26,8 +30,10 @@ from reception.pyfunc import FINETUNED, model_kwargs, write_config
 COMPARISON_FILE = Path("metrics/comparison.json")
 TRAINED = ("mlp_transformer", "hybrid", FINETUNED)
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
-EMBED_METADATA, FINETUNE_DIR = Path("data/embeddings/metadata.json"), Path("models") / FINETUNED
+EMBED_METADATA, VAL_EMBEDDINGS = Path("data/embeddings/metadata.json"), Path("data/embeddings/val.npy")
+FINETUNE_DIR = Path("models") / FINETUNED
 CHAMPION_DIR, REPORT_FILE = Path("models/champion"), Path("metrics/register.json")
+EXPORT_TOLERANCE = 1e-4  # float32 rounding differs between runtimes; measured ~4e-7
 
 
 def single_class(row: dict) -> str | None:
@@ -71,18 +77,31 @@ def current_champion(client, name: str, alias: str) -> dict | None:
     return {"version": version.version, "metric": float(version.tags.get(DECIDING_METRIC, "nan"))}
 
 
+def export_encoder(embed: dict, out_dir: Path) -> float:
+    """Exports the training encoder to ONNX; returns its largest deviation from the val embeddings."""
+    onnx_encoder.export(resolve_model_dir(embed["model"]), embed["weights_sha256"], out_dir)
+    error = onnx_encoder.reproduction_error(onnx_encoder.OnnxEncoder(out_dir), read_split("val")["clean_text"].tolist(),
+                                            np.load(VAL_EMBEDDINGS), embed["batch_size"])
+    if error > EXPORT_TOLERANCE:
+        raise onnx_encoder.EncoderExportMismatch(f"the ONNX encoder differs from the training embeddings by "
+                                                 f"{error:.2e} (tolerance {EXPORT_TOLERANCE})")
+    return error
+
+
 def model_files(family: str, config_dir: Path) -> tuple[dict, Path, dict]:
     """(artifacts, config file, params to log) of a trained family."""
     embed = json.loads(EMBED_METADATA.read_text())
     if family == FINETUNED:
         config = write_config(config_dir / "config.json", family, embed["batch_size"])
         return {"finetuned": FINETUNE_DIR}, config, {"family": family}
+    export_error = export_encoder(embed, config_dir / "encoder")
     defaults = training_defaults(read_split("train")) if family in METADATA_FAMILIES else None
     config = write_config(config_dir / "config.json", family, embed["batch_size"], embed["weights_sha256"], defaults)
     best = json.loads((Path("models") / family / "best_params.json").read_text())
-    return ({"encoder": resolve_model_dir(embed["model"]), "classifier": Path("models") / family / "classifier.joblib"},
+    return ({"encoder": config_dir / "encoder", "classifier": Path("models") / family / "classifier.joblib"},
             config, {"family": family, "embedding_model": embed["model"], "best_params": json.dumps(best),
-                     "metadata_defaults": json.dumps(defaults)})
+                     "metadata_defaults": json.dumps(defaults), "encoder_backend": "onnxruntime",
+                     "encoder_export_max_abs_error": f"{export_error:.1e}"})
 
 
 def main() -> None:
@@ -115,7 +134,8 @@ def main() -> None:
 
     report = {"registered_name": params["name"], "version": version, "family": winner["family"],
               "deciding_metric": DECIDING_METRIC, "alias": params["alias"] if champion else None,
-              "alias_set": champion, "reason": reason, "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri()}
+              "alias_set": champion, "reason": reason, "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri(),
+              **{k: logged[k] for k in ("encoder_backend", "encoder_export_max_abs_error") if k in logged}}
     write_json(REPORT_FILE, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_uri")})
     write_json(CHAMPION_DIR / "registration.json", report)
     print(Path("metrics/comparison.md").read_text())

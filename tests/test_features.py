@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reception.features import (METADATA_FEATURES, is_top_level, metadata_features, request_frame, resolve_inputs,
+from reception.features import (METADATA_FEATURES, is_top_level, metadata_features, request_columns, resolve_inputs,
                                 thread_start_utc, training_defaults)
 from reception.text import normalize, text_features
 
@@ -26,7 +26,7 @@ def test_request_path_computes_the_training_features():
                for b, c, s, sub, top in zip(bodies, stored["created_utc"], stored["thread_start_utc"],
                                             stored["is_submitter"], stored["is_top_level"])]
     metadata, used = resolve_inputs(records, DEFAULTS, now=0.0)
-    served = metadata_features(request_frame([normalize(b) for b in bodies], metadata))
+    served = metadata_features(request_columns([normalize(b) for b in bodies], metadata))
     np.testing.assert_allclose(served, metadata_features(stored))
     assert served.shape == (2, len(METADATA_FEATURES))
     assert all(u["source"] == "request" for record in used for u in record.values())
@@ -39,7 +39,7 @@ def test_request_path_computes_the_training_features():
 def test_absent_inputs_take_documented_defaults_and_say_so():
     metadata, [used] = resolve_inputs([{"text": "hi", "is_submitter": None, "created_utc": float("nan")}],
                                       DEFAULTS, now=1_000_000.0)
-    row = metadata.iloc[0]
+    row = {name: values[0] for name, values in metadata.items()}
     assert row["created_utc"] == 1_000_000.0 and row["thread_start_utc"] == 1_000_000.0 - 90 * 60
     assert bool(row["is_submitter"]) is False and bool(row["is_top_level"]) is True
     assert used["created_utc"]["source"] == "default: time of the request"

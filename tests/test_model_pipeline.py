@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 
 from conftest import SMALL_HPO, run
 from reception import finetuned
+from reception.pyfunc import FINETUNED
 from stages.register import DECIDING_METRIC, pick_winner
 
 pytestmark = pytest.mark.integration
@@ -102,6 +103,10 @@ def test_registration_and_alias_follow_the_rule(model_repo):
     run_artifacts = [a.path for a in client.list_artifacts(json.loads(
         (model_repo / "models/champion/registration.json").read_text())["mlflow_run_id"])]
     assert {"comparison.md", "comparison.json", "plots"} <= set(run_artifacts)
+    if report["family"] != FINETUNED:  # embedding families ship the ONNX encoder, checked on val
+        assert report["encoder_backend"] == "onnxruntime"
+        assert float(report["encoder_export_max_abs_error"]) < 1e-4
+        assert (model_repo / "models/champion/artifacts/encoder/encoder.onnx").is_file()
 
 
 def raw_val_requests(repo, rows: int = 40) -> pd.DataFrame:

@@ -61,8 +61,9 @@ def build(family: str, config: dict, seed: int, embedding_dim: int) -> Pipeline:
     raise ValueError(f"unknown family {family!r}; trained families: {', '.join(EMBEDDING_FAMILIES)}")
 
 
-def feature_matrix(family: str, embeddings: np.ndarray, frame: pd.DataFrame | None) -> np.ndarray:
-    """The family's input: the embedding, plus reception.features.metadata_features(frame) for hybrid."""
+def feature_matrix(family: str, embeddings: np.ndarray, frame: pd.DataFrame | dict | None) -> np.ndarray:
+    """The family's input: the embedding, plus reception.features.metadata_features(frame) for hybrid
+    (`frame`: a training DataFrame, or the request columns)."""
     if family not in METADATA_FAMILIES:
         return embeddings
     return np.hstack([embeddings.astype("float64"), metadata_features(frame)])

@@ -4,8 +4,12 @@ Inputs per comment: the normalised body (for its length and punctuation), `creat
 `thread_start_utc`, `is_submitter` and `is_top_level` (a reply to the post rather than to a comment).
 The thread starts at the post's `created_utc` when the post is known, else at the thread's first comment.
 The score and anything computed from it are never inputs.
+`metadata_features` reads its columns by name, from a training DataFrame or from the dict of arrays the
+request path builds (no pandas frame per request: that cost more than the classifier).
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,30 +33,33 @@ def thread_start_utc(comments: pd.DataFrame) -> pd.Series:
     return post_created.where(comments["post_known"].astype(bool) & post_created.notna(), first_comment)
 
 
-def metadata_features(frame: pd.DataFrame) -> np.ndarray:
-    """The METADATA_FEATURES matrix (float64) from text_len, word_count, the two punctuation flags and
-    METADATA_INPUTS. Hour of day is cyclic (sin/cos); counts and thread age are log-scaled."""
-    created = frame["created_utc"].astype("float64")
+def metadata_features(columns: Mapping) -> np.ndarray:
+    """The METADATA_FEATURES matrix (float64) from the columns text_len, word_count, the two punctuation
+    flags and METADATA_INPUTS. Hour of day is cyclic (sin/cos); counts and thread age are log-scaled."""
+    def column(name: str) -> np.ndarray:
+        return np.asarray(columns[name], dtype="float64")
+
+    created = column("created_utc")
     hour = (created % 86400) / 3600
-    minutes = ((created - frame["thread_start_utc"].astype("float64")) / 60).clip(lower=0)
-    columns = {
-        "is_submitter": frame["is_submitter"].astype("float64"),
-        "is_top_level": frame["is_top_level"].astype("float64"),
-        "log_text_len": np.log1p(frame["text_len"].astype("float64")),
-        "log_word_count": np.log1p(frame["word_count"].astype("float64")),
-        "has_exclamation": frame["has_exclamation"].astype("float64"),
-        "has_question": frame["has_question"].astype("float64"),
+    minutes = np.maximum((created - column("thread_start_utc")) / 60, 0)
+    features = {
+        "is_submitter": column("is_submitter"),
+        "is_top_level": column("is_top_level"),
+        "log_text_len": np.log1p(column("text_len")),
+        "log_word_count": np.log1p(column("word_count")),
+        "has_exclamation": column("has_exclamation"),
+        "has_question": column("has_question"),
         "hour_sin": np.sin(2 * np.pi * hour / 24),
         "hour_cos": np.cos(2 * np.pi * hour / 24),
         "log_minutes_since_thread_start": np.log1p(minutes),
     }
-    return np.column_stack([columns[name].to_numpy(dtype="float64") for name in METADATA_FEATURES])
+    return np.column_stack([features[name] for name in METADATA_FEATURES])
 
 
-def request_frame(normalized_texts: list[str], metadata: pd.DataFrame) -> pd.DataFrame:
-    """A frame metadata_features accepts, from normalised texts and their METADATA_INPUTS columns."""
-    texts = pd.Series(normalized_texts, index=metadata.index, dtype="object")
-    return pd.concat([text_features(texts), metadata[list(METADATA_INPUTS)]], axis=1)
+def request_columns(normalized_texts: list[str], metadata: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The columns metadata_features reads, from normalised texts and their METADATA_INPUTS."""
+    text = text_features(pd.Series(normalized_texts, dtype="object"))
+    return {**{name: text[name].to_numpy() for name in text.columns}, **metadata}
 
 
 API_INPUTS = ("created_utc", "post_created_utc", "is_submitter", "is_top_level")
@@ -66,7 +73,7 @@ def training_defaults(train: pd.DataFrame) -> dict:
             "minutes_since_thread_start": round(float(minutes.clip(lower=0).median()), 1)}
 
 
-def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[pd.DataFrame, list[dict]]:
+def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[dict[str, np.ndarray], list[dict]]:
     """METADATA_INPUTS per record from its optional API_INPUTS (absent = missing or None), and for each
     record where every value came from: {"created_utc": {"value": ..., "source": "request"}, ...}.
 
@@ -90,4 +97,4 @@ def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[pd.
                           "is_submitter": "default: training majority", "is_top_level": "default: training majority"}
         used.append({name: {"value": values[name], "source": "request" if name in given else default_source[name]}
                      for name in API_INPUTS})
-    return pd.DataFrame(rows, columns=list(METADATA_INPUTS)), used
+    return {name: np.array([row[name] for row in rows], dtype="float64") for name in METADATA_INPUTS}, used

