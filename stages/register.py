@@ -96,7 +96,7 @@ def model_files(family: str, config_dir: Path) -> tuple[dict, Path, dict]:
         return {"finetuned": FINETUNE_DIR}, config, {"family": family}
     export_error = export_encoder(embed, config_dir / "encoder")
     defaults = training_defaults(read_split("train")) if family in METADATA_FAMILIES else None
-    config = write_config(config_dir / "config.json", family, embed["batch_size"], embed["weights_sha256"], defaults)
+    config = write_config(config_dir / "config.json", family, embed["batch_size"], defaults)
     best = json.loads((Path("models") / family / "best_params.json").read_text())
     return ({"encoder": config_dir / "encoder", "classifier": Path("models") / family / "classifier.joblib"},
             config, {"family": family, "embedding_model": embed["model"], "best_params": json.dumps(best),

@@ -24,8 +24,8 @@ from reception.features import API_INPUTS, request_columns, resolve_inputs
 from reception.text import clean_text, normalize
 
 CODE_PATH = Path(__file__).resolve().parent
-REQUIREMENTS = ("mlflow", "scikit-learn", "sentence-transformers", "transformers", "torch", "safetensors",
-                "pandas", "numpy", "joblib", "onnxruntime")
+REQUIREMENTS = ("mlflow", "scikit-learn", "transformers", "torch", "safetensors", "pandas", "numpy", "joblib",
+                "onnxruntime")
 FINETUNED = "finetuned_minilm"
 INPUT_EXAMPLE = pd.DataFrame({"text": ["This is the best explanation in the thread, thank you!",
                                        "> quoted\n\nNo. Just no. https://example.com"],
@@ -104,9 +104,9 @@ def model_kwargs(artifacts: dict[str, Path], config_file: Path) -> dict:
     }
 
 
-def write_config(path: Path, family: str, batch_size: int, weights_sha256: str | None = None,
-                 metadata_defaults: dict | None = None, device: str = "auto") -> Path:
-    config = {"family": family, "batch_size": batch_size, "device": device, "weights_sha256": weights_sha256,
-              "metadata_defaults": metadata_defaults}
+def write_config(path: Path, family: str, batch_size: int, metadata_defaults: dict | None = None,
+                 device: str = "auto") -> Path:
+    """The model's settings. The encoder's hashes live next to it (onnx_encoder's encoder.json)."""
+    config = {"family": family, "batch_size": batch_size, "device": device, "metadata_defaults": metadata_defaults}
     path.write_text(json.dumps(config, indent=2) + "\n")
     return path
