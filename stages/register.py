@@ -23,12 +23,12 @@ import numpy as np
 from reception import onnx_encoder, tracking
 from reception.encoder import resolve_model_dir
 from reception.features import training_defaults
-from reception.families import METADATA_FAMILIES
+from reception.families import EMBEDDING_FAMILIES, METADATA_FAMILIES
 from reception.io import fresh_dir, load_params, read_split, write_json
 from reception.pyfunc import FINETUNED, model_kwargs, write_config
 
 COMPARISON_FILE = Path("metrics/comparison.json")
-TRAINED = ("mlp_transformer", "hybrid", FINETUNED)
+TRAINED = (*EMBEDDING_FAMILIES, FINETUNED)
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
 EMBED_METADATA, VAL_EMBEDDINGS = Path("data/embeddings/metadata.json"), Path("data/embeddings/val.npy")
 FINETUNE_DIR = Path("models") / FINETUNED
