@@ -1,12 +1,16 @@
 """BentoML service for the locked champion: the seed's REST contract, batch scoring and a browser UI.
 
-Two services, as BentoML composes them:
-  ChampionModel   the text-in MLflow champion behind a list-in/list-out batchable API, so that
-                  concurrent requests are scored together (adaptive batching), and the same scoring
-                  unbatched for a request that arrives alone; each record is a text plus the optional
-                  metadata the hybrid family reads
-  RedditReception the public API (FastAPI routes mounted at /): request validation, the seed's
-                  JSON contract, the zero-shot keys, /health and /ui; BentoML's /livez and /readyz stay
+One BentoML service, one process: RedditReception holds the text-in MLflow champion and serves the
+seed's JSON contract through FastAPI routes mounted at / (request validation, the zero-shot keys,
+/health, /ui; BentoML's /livez, /readyz and /metrics stay). Concurrent requests are scored together
+by a small in-process batcher (ChampionBatcher). Why not BentoML's two-service composition (an API
+service calling a batchable model service): on 2 CPU cores the hop between the two processes cost more
+than the model's own work around the encoder, and it rarely lost answers on closed keep-alive
+connections; see docs/benchmarks.md.
+
+The served model is exactly the one the bento declares: `models/bento.json` (written by the `bento`
+stage before it builds, and shipped inside the bento) names its tag, so neither the local BentoML store's
+`latest` nor anything imported after the build can replace it.
 Serve the built bento with `make serve`, or from source: `bentoml serve service.service:RedditReception`.
 """
 from __future__ import annotations
@@ -15,7 +19,9 @@ import asyncio
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Annotated, Literal
 
 import bentoml
 import yaml
@@ -24,11 +30,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
-# The champion imported by the `bento` stage (tag from dvc.lock); inside a built bento `latest` is the
-# only model the bento holds. RECEPTION_MODEL_URI (e.g. models:/reddit-reception@champion, with
-# MLFLOW_TRACKING_URI) serves the champion from an MLflow registry instead.
-MODEL_TAG = os.environ.get("RECEPTION_MODEL_TAG", "reddit-reception:latest")
-MODEL_URI = os.environ.get("RECEPTION_MODEL_URI")
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 MAX_CHARS = PARAMS["service"]["max_chars"]
@@ -37,56 +38,111 @@ ENCODE_BATCH = PARAMS["service"]["encode_batch_size"]
 TORCH_THREADS = PARAMS["service"]["torch_threads"]
 ZERO_SHOT = PARAMS["baselines"]["zero_shot"]
 ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
+MODEL_BATCH = 32  # most records one scoring call takes from the queue (a single request is never split)
+LATEST_UTC = 253402300799  # 9999-12-31T23:59:59Z: the metadata times are unix seconds of a real date
 UI_PAGE = Path(__file__).with_name("ui.html")
-CHAMPION = None if MODEL_URI else bentoml.models.BentoModel(MODEL_TAG)
+# RECEPTION_MODEL_URI (e.g. models:/reddit-reception@champion, with MLFLOW_TRACKING_URI) serves the
+# champion from an MLflow registry instead of the bento's model.
+MODEL_URI = os.environ.get("RECEPTION_MODEL_URI")
 
 
-@bentoml.service(name="champion_model", workers=1, traffic={"timeout": 60})
-class ChampionModel:
-    champion = CHAMPION
+def locked_bento() -> dict:
+    """What the bento declares (models/bento.json, inside the bento or the checkout): the BentoML model
+    tag of the locked champion and its family."""
+    record = ROOT / "models" / "bento.json"
+    if not record.is_file():
+        raise RuntimeError(f"{record} is missing: run `dvc repro bento` first (it imports the locked champion)")
+    return json.loads(record.read_text())
 
-    def __init__(self) -> None:
-        import torch
 
-        if MODEL_URI:
-            import mlflow
+BENTO = {} if MODEL_URI else locked_bento()
+CHAMPION = None if MODEL_URI else bentoml.models.BentoModel(BENTO["model"])
+# The keys a request may name, for the OpenAPI document (a registry champion's family is known only
+# once it is loaded: the document then lists no enum; the handlers check the key either way).
+MODEL_KEYS = [BENTO["family"], *ZERO_SHOT] if BENTO else None
 
-            model = mlflow.pyfunc.load_model(MODEL_URI)
-        else:
-            import bentoml.mlflow
 
-            model = bentoml.mlflow.load_model(self.champion)
-        # The registered model's own scoring code (cleaning, encoder, classifier), called without the
-        # pyfunc input-schema pass, which costs more than the classifier on a single short text.
-        self.scorer = model.unwrap_python_model()
-        torch.set_num_threads(TORCH_THREADS)
+class ChampionBatcher:
+    """Scores concurrent requests together, on one inference thread, without waiting for companions.
 
-    def score_records(self, records: list[dict]) -> list[dict]:
-        """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
-        "inputs_used": what the model read, with each value's source (request or default)}."""
-        scores, used = self.scorer.score_records(records, batch_size=ENCODE_BATCH)
-        return [{"score": float(s), "inputs_used": u} for s, u in zip(scores, used)]
+    A request that arrives while the model is idle is scored at once; requests that arrive while a call
+    runs queue up and go together into the next call (up to MODEL_BATCH records, whole requests only).
+    One thread: the model's tokenizer is not thread-safe, and the cores are better spent on one
+    multi-threaded inference than on two competing ones.
+    """
 
-    # max_latency_ms bounds how long a request may wait for its batch (then 503); the batcher sends a
-    # batch as soon as the model is free, or after the wait it has learnt (see RedditReception).
-    @bentoml.api(batchable=True, max_batch_size=32, max_latency_ms=5000)
-    def score(self, records: list[dict]) -> list[dict]:
-        """score_records through BentoML's adaptive batching: concurrent requests are scored together."""
-        return self.score_records(records)
+    def __init__(self, score, max_records: int) -> None:
+        self.score, self.max_records = score, max_records
+        self.queue: list[tuple[list[dict], asyncio.Future]] = []
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="champion")
+        self.drainer: asyncio.Task | None = None
 
-    @bentoml.api
-    def score_now(self, records: list[dict]) -> list[dict]:
-        """score_records at once, for a request that arrives while no other is in flight. It shares the
-        worker's single inference thread with the batches, so the two never run at the same time."""
-        return self.score_records(records)
+    async def __call__(self, records: list[dict]) -> list[dict]:
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append((records, future))
+        if self.drainer is None or self.drainer.done():
+            self.drainer = asyncio.create_task(self.drain())
+        return await future
+
+    def next_batch(self) -> list[tuple[list[dict], asyncio.Future]]:
+        batch, size = [], 0
+        while self.queue and (not batch or size + len(self.queue[0][0]) <= self.max_records):
+            records, future = self.queue.pop(0)
+            if not future.cancelled():  # the client went away while it waited
+                batch.append((records, future))
+                size += len(records)
+        return batch
+
+    async def drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while batch := self.next_batch():
+            try:
+                scored = await loop.run_in_executor(self.thread, self.score, [r for rs, _ in batch for r in rs])
+            except Exception as error:  # a bug in scoring: every caller of this call gets it (500)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            start = 0
+            for records, future in batch:
+                if not future.done():
+                    future.set_result(scored[start:start + len(records)])
+                start += len(records)
+
+
+# The OpenAPI document states what the handlers enforce. Blank and over-long texts and oversized
+# batches are checked by check_texts (so that size limits answer 413, as documented), not by pydantic:
+# their schema keywords are declared here without pydantic enforcing them a second time.
+Text = Annotated[StrictStr, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": r"\S"},
+                                  description=f"raw comment text: not blank, at most {MAX_CHARS} characters "
+                                              "(service.max_chars; longer is 413)")]
+UnixTime = Annotated[float, Field(ge=0, le=LATEST_UTC, allow_inf_nan=False)]
+
+
+class ErrorBody(BaseModel):
+    """Every answer other than 200: one human-readable message."""
+    detail: str
+
+
+ERRORS = {
+    400: {"model": ErrorBody, "description": "the body is not valid JSON"},
+    413: {"model": ErrorBody, "description": f"a text over {MAX_CHARS} characters (service.max_chars) or more "
+                                             f"than {MAX_BATCH} texts (service.max_batch)"},
+    422: {"model": ErrorBody, "description": "a field is missing, of the wrong type, blank, out of range or "
+                                             "unknown; post_created_utc after created_utc; metadata not one "
+                                             "entry per text; an unknown model_key"},
+    503: {"model": ErrorBody, "description": "the requested zero-shot checkpoint cannot be loaded (and why)"},
+}
 
 
 class CommentMetadata(BaseModel):
     """Optional facts known when the comment is written; the hybrid family reads them. An absent field
-    takes the default documented in reception.features.resolve_inputs (the response says which)."""
+    takes the default documented in reception.features.resolve_inputs (the response says which).
+    Rule across fields: post_created_utc <= created_utc (422 otherwise)."""
     model_config = ConfigDict(extra="forbid")
-    created_utc: float | None = Field(None, ge=0, description="when the comment is posted, unix seconds")
-    post_created_utc: float | None = Field(None, ge=0, description="when the thread's post was created")
+    created_utc: UnixTime | None = Field(None, description="when the comment is posted, unix seconds")
+    post_created_utc: UnixTime | None = Field(None, description="when the thread's post was created, unix seconds; "
+                                                         "not after created_utc")
     is_submitter: StrictBool | None = Field(None, description="the comment's author wrote the post")
     is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
 
@@ -97,16 +153,40 @@ class CommentMetadata(BaseModel):
         return self
 
 
+ModelKey = Annotated[StrictStr, Field(json_schema_extra={"enum": MODEL_KEYS} if MODEL_KEYS else None)]
+MODEL_KEY = Field(None, description="one of /health's model_keys (an unknown key is 422; a zero-shot key whose "
+                                    "checkpoint cannot be loaded is 503); default: the champion's family")
+
+
 class PredictRequest(CommentMetadata):
-    text: StrictStr
-    model_key: StrictStr | None = Field(None, description="default: the champion's family")
+    text: Text
+    model_key: ModelKey | None = MODEL_KEY
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    texts: list[StrictStr] = Field(min_length=1)
-    metadata: list[CommentMetadata] | None = Field(None, description="one entry per text, in order")
-    model_key: StrictStr | None = None
+    texts: list[Text] = Field(min_length=1, json_schema_extra={"maxItems": MAX_BATCH},
+                              description=f"1 to {MAX_BATCH} texts (service.max_batch; more is 413)")
+    metadata: list[CommentMetadata] | None = Field(None, description="exactly one entry per text, in order")
+    model_key: ModelKey | None = MODEL_KEY
+
+
+class InputUsed(BaseModel):
+    value: float | bool | None = None
+    source: str = Field(description="'request', or 'default: ...' saying which default")
+
+
+class Prediction(BaseModel):
+    label: Literal["positive", "negative"] = Field(description="positive when score >= 0.5")
+    score: float = Field(ge=0, le=1, description="P(well received)")
+    model_key: str
+    backend_model_name: str
+    warning: str | None
+    inputs_used: dict[str, InputUsed] = Field(description="what the model read, and where each value came from")
+
+
+class BatchPrediction(BaseModel):
+    results: list[Prediction]
 
 
 class ApiError(Exception):
@@ -148,22 +228,41 @@ async def api_error(request: Request, error: ApiError) -> JSONResponse:
 @bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120})
 @bentoml.asgi_app(app, path="/")
 class RedditReception:
-    champion = CHAMPION  # for its registration record; scoring goes through ChampionModel
-    model = bentoml.depends(ChampionModel)
+    champion = CHAMPION
 
     def __init__(self) -> None:
         # Imported here, on the main thread: transformers' lazy imports failed when first run from a
         # request's worker thread inside the BentoML server.
+        import torch
+
         from reception import zero_shot
         from reception.text import clean_text
 
+        if MODEL_URI:
+            import mlflow
+
+            model = mlflow.pyfunc.load_model(MODEL_URI)
+        else:
+            import bentoml.mlflow
+
+            model = bentoml.mlflow.load_model(self.champion)
+        # The registered model's own scoring code (cleaning, encoder, classifier), called without the
+        # pyfunc input-schema pass, which costs more than the classifier on a single short text.
+        self.scorer = model.unwrap_python_model()
+        torch.set_num_threads(TORCH_THREADS)
+        self.batcher = ChampionBatcher(self.score_records, MODEL_BATCH)
         self.zero_shot_module, self.clean_text = zero_shot, clean_text
         self.registration = self.read_registration()
         self.champion_key = self.registration.get("family", "mlp_transformer")  # older models: the seed's
         self.model_keys = [self.champion_key, *ZERO_SHOT]
         self.zero_shot: dict[str, object] = {}
         self.zero_shot_failures: dict[str, tuple[float, str]] = {}
-        self.in_flight = 0  # champion calls awaiting an answer (one worker: a plain counter is exact)
+
+    def score_records(self, records: list[dict]) -> list[dict]:
+        """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
+        "inputs_used": what the model read, with each value's source (request or default)}."""
+        scores, used = self.scorer.score_records(records, batch_size=ENCODE_BATCH)
+        return [{"score": float(s), "inputs_used": u} for s, u in zip(scores, used, strict=True)]
 
     def read_registration(self) -> dict:
         """Name, version and alias decision of the served champion, as `register` recorded them."""
@@ -214,43 +313,11 @@ class RedditReception:
     async def scores(self, records: list[dict], model_key: str) -> list[dict]:
         """{"score", "inputs_used"} per record ({"text", optional metadata}), in order."""
         if model_key == self.champion_key:
-            return await self.champion_scores(records)
+            return await self.batcher(records)
         model = await asyncio.to_thread(self.zero_shot_model, model_key)
         cleaned = [self.clean_text(r["text"]) for r in records]
         scores = await asyncio.to_thread(model.predict_proba, cleaned)
         return [{"score": float(s), "inputs_used": {"text": {"source": "request"}}} for s in scores]
-
-    async def champion_scores(self, records: list[dict]) -> list[dict]:
-        """Through the adaptive batcher when other requests are in flight, else straight to the model.
-
-        Why not always the batcher: it holds a request for the average time recent batches waited
-        before dispatch, and under load that average includes the time queued behind the running
-        batch. After a burst a lone request then waited ~200 ms for a batch that never came (measured:
-        p50 195 ms at concurrency 1 right after concurrency 32, against 22 ms on a fresh server).
-        """
-        api = self.model.to_async.score_now if self.in_flight == 0 else self.model.to_async.score
-        self.in_flight += 1
-        try:
-            return await self.call_champion(api, records)
-        finally:
-            self.in_flight -= 1
-
-    async def call_champion(self, api, records: list[dict]) -> list[dict]:
-        import aiohttp
-
-        for attempt in (1, 2):
-            try:
-                return await api(records)
-            except (aiohttp.ClientConnectionError, RuntimeError, TimeoutError) as error:
-                # Rarely (about once in a few thousand requests at concurrency 32) the model worker's
-                # answer does not arrive: BentoML's client reuses a keep-alive connection the worker has
-                # closed (bentoml/BentoML#4971), or reads a body that never comes (aiohttp's
-                # RuntimeError("Connection closed.") or its timeout). Scoring has no side effect, so
-                # resending is safe.
-                if attempt == 2:
-                    raise ApiError(503, f"the champion model could not be reached: {error}") from error
-            except bentoml.exceptions.BentoMLException as error:  # e.g. the model worker is overloaded
-                raise ApiError(503, f"the champion model could not answer: {error}") from error
 
     def result(self, text: str, scored: dict, model_key: str) -> dict:
         warning, score = None, scored["score"]
@@ -273,24 +340,24 @@ class RedditReception:
             "version": self.registration.get("version"), "alias_set": self.registration.get("alias_set")},
             "zero_shot": zero_shot, "limits": {"max_chars": MAX_CHARS, "max_batch": MAX_BATCH}}
 
-    @app.post("/api/v1/predict-sentiment")
-    async def predict_sentiment(self, request: PredictRequest) -> dict:
+    @app.post("/api/v1/predict-sentiment", responses=ERRORS)
+    async def predict_sentiment(self, request: PredictRequest) -> Prediction:
         model_key = self.check_key(request.model_key)
         check_texts([request.text])
         [scored] = await self.scores([request.model_dump(exclude={"model_key"}, exclude_none=True)], model_key)
         return self.result(request.text, scored, model_key)
 
-    @app.post("/api/v1/predict-batch")
-    async def predict_batch(self, request: BatchRequest) -> dict:
+    @app.post("/api/v1/predict-batch", responses=ERRORS)
+    async def predict_batch(self, request: BatchRequest) -> BatchPrediction:
         model_key = self.check_key(request.model_key)
         check_texts(request.texts)
         metadata = request.metadata or [CommentMetadata()] * len(request.texts)
         if len(metadata) != len(request.texts):
             raise ApiError(422, f"metadata has {len(metadata)} entries for {len(request.texts)} texts: give one "
                                 "per text, in order, or none")
-        records = [{"text": t, **m.model_dump(exclude_none=True)} for t, m in zip(request.texts, metadata)]
+        records = [{"text": t, **m.model_dump(exclude_none=True)} for t, m in zip(request.texts, metadata, strict=True)]
         scored = await self.scores(records, model_key)
-        return {"results": [self.result(t, s, model_key) for t, s in zip(request.texts, scored)]}
+        return {"results": [self.result(t, s, model_key) for t, s in zip(request.texts, scored, strict=True)]}
 
     @app.get("/ui", response_class=HTMLResponse)
     async def ui(self) -> str:

@@ -3,12 +3,14 @@
 The model tag is `reddit-reception:<md5 of models/champion in dvc.lock>`; the bento's version is a hash
 of that tag and every file the bento includes, so an unchanged champion and service build nothing new.
 The store is BentoML's own (BENTOML_HOME, default ~/bentoml).
-Writes models/bento.json: bento tag, model tag, champion hash.
+Writes models/bento.json (bento tag, model tag, champion hash and family) before the build and ships it inside the
+bento: the service serves the model tag it names, never the store's `latest`, which is whatever was
+imported last (e.g. by a `dvc exp run` in another checkout).
 """
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from reception.io import load_params, write_json
 CHAMPION_DIR, LOCK_FILE, OUT_FILE = Path("models/champion"), Path("dvc.lock"), Path("models/bento.json")
 SERVICE = "service.service:RedditReception"
 INCLUDE = ["service/service.py", "service/ui.html", "params.yaml"]
+SHIPPED = [str(OUT_FILE)]  # in the bento, not in its hash: it follows from the model tag and INCLUDE
 
 
 def locked_champion_md5() -> str:
@@ -52,12 +55,13 @@ def main() -> None:
         bentoml.models.get(model_tag)
     except bentoml.exceptions.NotFound:
         bentoml.mlflow.import_model(model_tag, str(CHAMPION_DIR), labels={"source": "dvc:models/champion"})
-    os.environ["RECEPTION_MODEL_TAG"] = model_tag  # read by service/service.py at build time
 
     sources = [Path(p) for p in INCLUDE] + sorted(Path("src/reception").glob("*.py")) + [Path("pyproject.toml"),
                                                                                       Path("requirements.lock")]
     bento_version = content_version(model_tag, sources)
     bento_tag = f"{params['bento_name']}:{bento_version}"
+    family = json.loads((CHAMPION_DIR / "registration.json").read_text())["family"]
+    write_json(OUT_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5, "family": family})
     try:
         bentoml.bentos.get(bento_tag)
         print(f"bento: {bento_tag} already built")
@@ -65,13 +69,12 @@ def main() -> None:
         # BentoML takes wheels by a path relative to the build context, so the folder sits in the repo.
         with tempfile.TemporaryDirectory(dir=".", prefix="wheels-") as wheels:
             bento = bentoml.build(
-                SERVICE, name=params["bento_name"], version=bento_version, include=INCLUDE,
+                SERVICE, name=params["bento_name"], version=bento_version, include=INCLUDE + SHIPPED,
                 labels={"champion": champion_md5}, build_ctx=".",
                 python={"requirements_txt": "requirements.lock", "lock_packages": False,
                         "wheels": [build_wheel(Path(wheels)).as_posix()]},
                 docker={"python_version": "3.11"})
         print(f"bento: built {bento.tag} in {bento.path}")
-    write_json(OUT_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5})
 
 
 if __name__ == "__main__":
