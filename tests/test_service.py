@@ -1,5 +1,7 @@
 """A real `bentoml serve` of the bento the pipeline built, on a free loopback port."""
 import json
+import shutil
+import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -8,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from conftest import call
+from conftest import BIN, call, free_port, run, serving
 
 pytestmark = pytest.mark.integration
 TEXTS = ["This is the best answer in the thread, thank you!",
@@ -65,9 +66,10 @@ def test_scores_match_the_mlflow_champion_and_batch_keeps_order(service):
     status, batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": TEXTS, "metadata": metadata})
     assert status == 200 and len(batch["results"]) == len(TEXTS)
     singles = [call(f"{service['url']}/api/v1/predict-sentiment", {"text": t, **m})[1]["score"]
-               for t, m in zip(TEXTS, metadata)]
+               for t, m in zip(TEXTS, metadata, strict=True)]
     champion = mlflow.pyfunc.load_model(str(service["repo"] / "models/champion"))
-    expected = champion.predict(pd.DataFrame([{"text": t, **m} for t, m in zip(TEXTS, metadata)]))["score"].to_numpy()
+    frame = pd.DataFrame([{"text": t, **m} for t, m in zip(TEXTS, metadata, strict=True)])
+    expected = champion.predict(frame)["score"].to_numpy()
     np.testing.assert_allclose([r["score"] for r in batch["results"]], expected, atol=1e-5)
     np.testing.assert_allclose(singles, expected, atol=1e-5)
 
@@ -116,7 +118,8 @@ def test_size_limits_and_malformed_json(service):
 def test_unavailable_zero_shot_model_is_a_503_that_says_why(service):
     code, answer = call(f"{service['url']}/api/v1/predict-sentiment", {"text": "hola", "model_key": "bert_distilbert"})
     assert code == 503
-    assert "bert_distilbert" in answer["detail"] and "distilbert-base-uncased-finetuned-sst-2-english" in answer["detail"]
+    assert "bert_distilbert" in answer["detail"]
+    assert "distilbert-base-uncased-finetuned-sst-2-english" in answer["detail"]
     _, health = call(f"{service['url']}/health")
     assert health["zero_shot"]["bert_distilbert"].startswith("unavailable")
 
@@ -129,3 +132,63 @@ def test_thirty_concurrent_requests(service):
     assert [code for code, _ in answers] == [200] * 30
     batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": texts, "metadata": [METADATA] * 30})[1]["results"]
     np.testing.assert_allclose([a["score"] for _, a in answers], [r["score"] for r in batch], atol=1e-5)
+
+
+def champion_scores(repo) -> np.ndarray:
+    champion = mlflow.pyfunc.load_model(str(repo / "models/champion"))
+    return champion.predict(pd.DataFrame([{"text": t, **METADATA} for t in TEXTS]))["score"].to_numpy()
+
+
+IMPOSTOR = """
+import sys, joblib, bentoml
+from sklearn.dummy import DummyClassifier
+folder, tag = sys.argv[1], sys.argv[2]
+# The same model with a classifier that always answers 1.0: a different model, as `dvc exp run`
+# in another checkout would import.
+joblib.dump(DummyClassifier(strategy="constant", constant=1).fit([[0], [0]], [0, 1]),
+            next(__import__("pathlib").Path(folder).rglob("classifier.joblib")))
+bentoml.mlflow.import_model(tag, folder)
+"""
+
+
+@pytest.fixture(scope="module")
+def crowded_store(service, pipeline_env, tmp_path_factory):
+    """The test store after the build, with a newer model under the same name (what `dvc exp run`
+    leaves: its challenger imported last, so `reddit-reception:latest` is no longer the champion)."""
+    repo = service["repo"]
+    if json.loads((repo / "metrics/register.json").read_text())["family"] == "finetuned_minilm":
+        pytest.skip("the impostor replaces a scikit-learn classifier; this champion has none")
+    folder = tmp_path_factory.mktemp("impostor") / "model"
+    shutil.copytree(repo / "models/champion", folder)
+    run([sys.executable, "-c", IMPOSTOR, str(folder), "reddit-reception:impostor"], repo, env=pipeline_env)
+    return pipeline_env
+
+
+def exported_to_an_empty_store(repo, env, tmp_path) -> dict:
+    """The built bento alone in a fresh BentoML store (what a container holds): exported, then imported."""
+    bento = json.loads((repo / "models/bento.json").read_text())["bento"]
+    run([str(BIN / "bentoml"), "export", bento, str(tmp_path / "bento.bento")], repo, env=env)
+    fresh = {**env, "BENTOML_HOME": str(tmp_path / "fresh_home")}
+    run([str(BIN / "bentoml"), "import", str(tmp_path / "bento.bento")], repo, env=fresh)
+    models = run([str(BIN / "bentoml"), "models", "list", "-o", "json"], repo, env=fresh).stdout
+    assert [m["tag"] for m in json.loads(models)] == [json.loads((repo / "models/bento.json").read_text())["model"]]
+    return fresh
+
+
+@pytest.mark.parametrize("how", ["bento", "source", "empty store"])
+def test_serves_the_locked_champion_whatever_the_store_holds(crowded_store, service, how, tmp_path):
+    repo, env = service["repo"], crowded_store
+    locked = json.loads((repo / "models/bento.json").read_text())
+    registration = json.loads((repo / "metrics/register.json").read_text())
+    target = "service.service:RedditReception" if how == "source" else locked["bento"]
+    if how == "empty store":
+        env = exported_to_an_empty_store(repo, env, tmp_path)
+    port = free_port()
+    command = [str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    with serving(command, repo, env, f"http://127.0.0.1:{port}", tmp_path / "serve.log") as url:
+        _, health = call(f"{url}/health")
+        assert health["champion"]["bento_model"] == locked["model"] != "reddit-reception:impostor"
+        assert health["champion"]["version"] == registration["version"]
+        assert health["champion"]["alias_set"] == registration["alias_set"]
+        _, batch = call(f"{url}/api/v1/predict-batch", {"texts": TEXTS, "metadata": [METADATA] * len(TEXTS)})
+    np.testing.assert_allclose([r["score"] for r in batch["results"]], champion_scores(repo), atol=1e-5)
