@@ -38,7 +38,7 @@ ENCODE_BATCH = PARAMS["service"]["encode_batch_size"]
 TORCH_THREADS = PARAMS["service"]["torch_threads"]
 ZERO_SHOT = PARAMS["baselines"]["zero_shot"]
 ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
-MODEL_BATCH = 32  # most records one scoring call takes from the queue (a single request is never split)
+MODEL_BATCH = PARAMS["service"]["model_batch"]  # a single request is never split, whatever its size
 LATEST_UTC = 253402300799  # 9999-12-31T23:59:59Z: the metadata times are unix seconds of a real date
 UI_PAGE = Path(__file__).with_name("ui.html")
 # RECEPTION_MODEL_URI (e.g. models:/reddit-reception@champion, with MLFLOW_TRACKING_URI) serves the
