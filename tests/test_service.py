@@ -192,3 +192,13 @@ def test_serves_the_locked_champion_whatever_the_store_holds(crowded_store, serv
         assert health["champion"]["alias_set"] == registration["alias_set"]
         _, batch = call(f"{url}/api/v1/predict-batch", {"texts": TEXTS, "metadata": [METADATA] * len(TEXTS)})
     np.testing.assert_allclose([r["score"] for r in batch["results"]], champion_scores(repo), atol=1e-5)
+
+
+def test_short_soak_mixing_single_batch_and_bad_requests(service):
+    """bench/soak.py for 20 s at concurrency 32 (`make bench` runs 120 s and tracks memory)."""
+    out = run([sys.executable, "bench/soak.py", service["url"], "--seconds", "20", "--concurrency", "32"],
+              service["repo"]).stdout
+    soaked = json.loads(out)
+    assert soaked["server_errors"] == 0 and soaked["connection_errors"] == 0, soaked
+    assert soaked["problems"] == [], soaked["problems"]
+    assert set(soaked["statuses"]) == {"single", "batch", "bad"} and soaked["requests"] > 100, soaked
