@@ -28,7 +28,7 @@ import yaml
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr, model_validator
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -116,7 +116,7 @@ class ChampionBatcher:
 Text = Annotated[StrictStr, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": r"\S"},
                                   description=f"raw comment text: not blank, at most {MAX_CHARS} characters "
                                               "(service.max_chars; longer is 413)")]
-UnixTime = Annotated[float, Field(ge=0, le=LATEST_UTC, allow_inf_nan=False)]
+UnixTime = Annotated[StrictFloat, Field(ge=0, le=LATEST_UTC, allow_inf_nan=False)]  # not a bool or a string
 
 
 class ErrorBody(BaseModel):
@@ -340,14 +340,14 @@ class RedditReception:
             "version": self.registration.get("version"), "alias_set": self.registration.get("alias_set")},
             "zero_shot": zero_shot, "limits": {"max_chars": MAX_CHARS, "max_batch": MAX_BATCH}}
 
-    @app.post("/api/v1/predict-sentiment", responses=ERRORS)
+    @app.post("/api/v1/predict-sentiment", responses=ERRORS, response_model_exclude_unset=True)
     async def predict_sentiment(self, request: PredictRequest) -> Prediction:
         model_key = self.check_key(request.model_key)
         check_texts([request.text])
         [scored] = await self.scores([request.model_dump(exclude={"model_key"}, exclude_none=True)], model_key)
         return self.result(request.text, scored, model_key)
 
-    @app.post("/api/v1/predict-batch", responses=ERRORS)
+    @app.post("/api/v1/predict-batch", responses=ERRORS, response_model_exclude_unset=True)
     async def predict_batch(self, request: BatchRequest) -> BatchPrediction:
         model_key = self.check_key(request.model_key)
         check_texts(request.texts)
