@@ -113,7 +113,10 @@ class ChampionBatcher:
 # The OpenAPI document states what the handlers enforce. Blank and over-long texts and oversized
 # batches are checked by check_texts (so that size limits answer 413, as documented), not by pydantic:
 # their schema keywords are declared here without pydantic enforcing them a second time.
-Text = Annotated[StrictStr, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": r"\S"},
+# Blank = every character is whitespace to str.strip(); the pattern spells that set out, because JSON
+# Schema's \s (ECMA-262) is another one (it lacks U+001C-U+001F and U+0085, and has U+FEFF).
+NOT_BLANK = "[^" + "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace()) + "]"
+Text = Annotated[StrictStr, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": NOT_BLANK},
                                   description=f"raw comment text: not blank, at most {MAX_CHARS} characters "
                                               "(service.max_chars; longer is 413)")]
 UnixTime = Annotated[StrictFloat, Field(ge=0, le=LATEST_UTC, allow_inf_nan=False)]  # not a bool or a string
