@@ -228,7 +228,9 @@ async def api_error(request: Request, error: ApiError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=error.status)
 
 
-@bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120})
+# No access log line per request: on 2 cores it cost a third of the throughput at concurrency 32
+# (measured back to back: 43 -> 68 requests/s); BentoML's /metrics still counts every request.
+@bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120}, logging={"access": {"enabled": False}})
 @bentoml.asgi_app(app, path="/")
 class RedditReception:
     champion = CHAMPION
