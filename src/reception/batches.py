@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,8 +54,8 @@ class BatchWriter:
     at once (a slow cron run and the next one) would otherwise race on the batch name.
     """
 
-    def __init__(self, source: Path, batch: str):
-        self.source, self.batch = source, batch
+    def __init__(self, source: Path):
+        self.source = source
         self.partial = source / PARTIAL_DIR
         self.partial.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.partial / ".lock", "w")  # noqa: SIM115 (held until publish/discard)
@@ -64,13 +65,18 @@ class BatchWriter:
             self._lock.close()
             raise SystemExit(f"reception extract: another extract is writing to '{source}'") from None
         self.stale_removed = self._remove_leftovers()
-        taken = [p for p in [*(entity_file(source, e, batch) for e in ENTITIES), manifest_file(source, batch)]
-                 if p.exists()]
-        if taken:
-            self.discard()
-            raise SystemExit(f"reception extract: batch {batch} exists already ({taken[0]}); try again in a second")
+        # Batches are named to the second: a run started within the second of the previous one waits.
+        self.started = datetime.now(UTC)
+        while self._taken(batch_name(self.started)):
+            time.sleep(1 - self.started.microsecond / 1e6)
+            self.started = datetime.now(UTC)
+        self.batch = batch_name(self.started)
         self.counts = dict.fromkeys(ENTITIES, 0)
         self._files = {e: open(self.partial / f"{e}.ndjson", "w", encoding="utf-8") for e in ENTITIES}  # noqa: SIM115
+
+    def _taken(self, batch: str) -> bool:
+        return any(p.exists() for p in [*(entity_file(self.source, e, batch) for e in ENTITIES),
+                                         manifest_file(self.source, batch)])
 
     def _remove_leftovers(self) -> int:
         """Files of a run that was killed before publishing: never part of any batch."""
@@ -98,7 +104,7 @@ class BatchWriter:
 
     def discard(self, manifest: dict | None = None) -> None:
         """Drop the batch's rows; keep only its manifest (if given), so a failed run is still explained."""
-        for handle in getattr(self, "_files", {}).values():
+        for handle in self._files.values():
             handle.close()
         for path in self.partial.iterdir():
             if path.name != ".lock":

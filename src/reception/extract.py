@@ -18,7 +18,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reception.batches import SOURCE_DIR, BatchWriter, batch_name
+from reception.batches import SOURCE_DIR, BatchWriter
 
 STRATEGIES = ("popular", "all_hot", "all_top_day")
 TIME_FILTERS = ("hour", "day", "week", "month", "year", "all")
@@ -62,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
     except CredentialsError as error:
         print(f"reception extract: {error}", file=sys.stderr)
         return 2
-    started = datetime.now(UTC)
-    writer = BatchWriter(args.out, batch_name(started))
-    manifest = {"batch": writer.batch, "started_utc": started.isoformat(), "asked": asked(args),
+    writer = BatchWriter(args.out)
+    manifest = {"batch": writer.batch, "started_utc": writer.started.isoformat(), "asked": asked(args),
                 "skipped": [], "faults": faults, "stale_partial_files_removed": writer.stale_removed}
     try:
         stopped = Extraction(reddit, args, writer, manifest["skipped"]).run()
@@ -147,17 +146,19 @@ class Extraction:
             posts = (everything.hot(limit=DISCOVERY_SCAN) if strategy == "all_hot"
                      else everything.top(time_filter="day", limit=DISCOVERY_SCAN))
             candidates = ((p.subreddit.display_name, p.over_18) for p in posts)
-        names, seen = [], set()
+        names, seen, nsfw_only = [], set(), {}
         for name, nsfw in candidates:
-            if name.lower() in seen:
-                continue
-            seen.add(name.lower())
             if nsfw and not self.args.include_nsfw:
-                self.skip(subreddit=name, reason="nsfw")
+                nsfw_only.setdefault(name.lower(), name)
                 continue
-            names.append(name)
-            if len(names) == n:
-                break
+            if name.lower() not in seen:
+                seen.add(name.lower())
+                names.append(name)
+                if len(names) == n:
+                    break
+        for key, name in nsfw_only.items():
+            if key not in seen:
+                self.skip(subreddit=name, reason="nsfw")
         return names
 
     def subreddit(self, name: str) -> None:
