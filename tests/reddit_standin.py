@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,6 +25,12 @@ from urllib.parse import parse_qs, urlsplit
 CLIENT_ID, CLIENT_SECRET, USER_AGENT = "standin-client-id", "standin-client-secret-0123", "reception-tests/1.0"
 TOKEN = "standin-access-token"
 FIRST_PAGE_TOP_LEVEL = 10
+CREDENTIALS = {"REDDIT_CLIENT_ID": CLIENT_ID, "REDDIT_CLIENT_SECRET": CLIENT_SECRET, "REDDIT_USER_AGENT": USER_AGENT}
+# The subcommand's contract (configure + run), driven as `reception extract` drives it. A subprocess
+# per run: PRAW reads praw.ini once per process, and a killed run must be a real process.
+RUN_EXTRACT = ("import argparse, sys\nfrom reception import extract\n"
+               "parser = argparse.ArgumentParser(prog='reception extract')\nextract.configure(parser)\n"
+               "sys.exit(extract.run(parser.parse_args()))")
 # Threads of the sample whose post is not in it are served under this subreddit.
 ORPHAN_SUBREDDIT = "SampleThreads"
 NSFW_SUBREDDIT = "StandinNSFW"  # listed as popular, so that discovery has something to leave out
@@ -231,3 +240,22 @@ class RedditStandIn:
 def listing(children: list[dict]) -> dict:
     return {"kind": "Listing", "data": {"after": None, "before": None, "dist": len(children),
                                         "children": children}}
+
+
+def extract_command(standin: RedditStandIn, workdir: Path, *args: str, env: dict | None = None,
+                    out: Path | None = None) -> tuple[list[str], dict]:
+    """The command line and environment of an extract run (into out, default workdir/source) whose PRAW
+    talks to the stand-in."""
+    # PRAW's documented endpoint settings, in the praw.ini of the working directory; the variable
+    # acknowledges the override (PRAW warns about it otherwise).
+    (workdir / "praw.ini").write_text(f"[DEFAULT]\noauth_url={standin.url}\nreddit_url={standin.url}\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("REDDIT_", "praw_"))}
+    env = {**base, **CREDENTIALS, "PRAW_ALLOW_ENDPOINT_OVERRIDE": "1", "XDG_CONFIG_HOME": str(workdir),
+           **(env or {})}
+    return [sys.executable, "-c", RUN_EXTRACT, "--out", str(out or workdir / "source"), *args], env
+
+
+def extract(standin: RedditStandIn, workdir: Path, *args: str, env: dict | None = None,
+            out: Path | None = None) -> subprocess.CompletedProcess:
+    command, env = extract_command(standin, workdir, *args, env=env, out=out)
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)

@@ -4,27 +4,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_RAW
-from reddit_standin import CLIENT_ID, CLIENT_SECRET, NSFW_SUBREDDIT, USER_AGENT, RedditStandIn
 
+from conftest import SHARED_RAW
 from reception import retention
 from reception.batches import ENTITIES, MANIFEST_DIR, PARTIAL_DIR
+from reddit_standin import (CLIENT_ID, CLIENT_SECRET, NSFW_SUBREDDIT, USER_AGENT, RedditStandIn, extract,
+                            extract_command)
 from stages.ingest import ingest_entity
 
-# The subcommand's contract (configure + run), driven as `reception extract` drives it. A subprocess
-# per run: PRAW reads praw.ini once per process, and a killed run must be a real process.
-RUN_EXTRACT = ("import argparse, sys\nfrom reception import extract\n"
-               "parser = argparse.ArgumentParser(prog='reception extract')\nextract.configure(parser)\n"
-               "sys.exit(extract.run(parser.parse_args()))")
-CREDENTIALS = {"REDDIT_CLIENT_ID": CLIENT_ID, "REDDIT_CLIENT_SECRET": CLIENT_SECRET, "REDDIT_USER_AGENT": USER_AGENT}
 ASKREDDIT_THREAD, BOOKS_THREAD = "1pbtvof", "1otr99z"  # 500 and 29 comments in the sample
 
 
@@ -32,22 +25,6 @@ ASKREDDIT_THREAD, BOOKS_THREAD = "1pbtvof", "1otr99z"  # 500 and 29 comments in 
 def standin():
     with RedditStandIn(SHARED_RAW) as server:
         yield server
-
-
-def extract_command(standin: RedditStandIn, workdir: Path, *args: str, env: dict | None = None):
-    """The command line and environment of one extract run whose PRAW talks to the stand-in."""
-    # PRAW's documented endpoint settings, in the praw.ini of the working directory; the variable
-    # acknowledges the override (PRAW warns about it otherwise).
-    (workdir / "praw.ini").write_text(f"[DEFAULT]\noauth_url={standin.url}\nreddit_url={standin.url}\n")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("REDDIT_", "praw_"))}
-    env = {**base, **CREDENTIALS, "PRAW_ALLOW_ENDPOINT_OVERRIDE": "1", "XDG_CONFIG_HOME": str(workdir),
-           **(env or {})}
-    return [sys.executable, "-c", RUN_EXTRACT, "--out", str(workdir / "source"), *args], env
-
-
-def extract(standin, workdir, *args, env=None) -> subprocess.CompletedProcess:
-    command, env = extract_command(standin, workdir, *args, env=env)
-    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
 
 
 def rows(path: Path) -> list[dict]:
