@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +44,7 @@ def read_ndjson(folder: Path) -> list[dict]:
 @dataclass
 class Fault:
     path: str  # answered for requests whose path starts with this
-    status: int
+    status: int  # 200: the normal answer, with `headers` added (rate-limit headers, say)
     times: int = 1
     headers: dict = field(default_factory=dict)
 
@@ -69,6 +70,7 @@ class RedditStandIn:
         self.hang_path: str | None = None
         self.hanging, self._release = threading.Event(), threading.Event()
         self.requests: list[tuple[str, str]] = []
+        self.request_times: list[float] = []  # time.monotonic() of each request, in step with `requests`
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -164,42 +166,51 @@ class RedditStandIn:
 
     def answer(self, method: str, path: str, query: dict, form: dict, headers) -> tuple[int, dict, object]:
         self.requests.append((method, "/" + path.strip("/")))
+        self.request_times.append(time.monotonic())
+        extra = {}
         for fault in self.faults:
             if fault.times > 0 and path.startswith(fault.path):
                 fault.times -= 1
-                return fault.status, fault.headers, {"message": "stand-in fault", "error": fault.status}
+                if fault.status != 200:
+                    return fault.status, fault.headers, {"message": "stand-in fault", "error": fault.status}
+                extra = fault.headers
+                break
         if self.hang_path and path.startswith(self.hang_path):
             self.hanging.set()
             self._release.wait()
+        status, body = self._route(method, path, query, form, headers)
+        return status, extra, body
+
+    def _route(self, method: str, path: str, query: dict, form: dict, headers) -> tuple[int, object]:
         if path == "/api/v1/access_token":
             expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
             if headers.get("Authorization") != f"Basic {expected}" or form.get("grant_type") != "client_credentials":
-                return 401, {}, {"message": "Unauthorized", "error": 401}
-            return 200, {}, {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600, "scope": "*"}
+                return 401, {"message": "Unauthorized", "error": 401}
+            return 200, {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600, "scope": "*"}
         if headers.get("Authorization") != f"bearer {TOKEN}":
-            return 401, {}, {"message": "Unauthorized", "error": 401}
+            return 401, {"message": "Unauthorized", "error": 401}
         parts = path.strip("/").split("/")
         limit = int(query.get("limit", "100"))
         if parts == ["subreddits", "popular"]:
-            return 200, {}, listing([self._subreddit_thing(k) for k in self.popular()][:limit])
+            return 200, listing([self._subreddit_thing(k) for k in self.popular()][:limit])
         if parts[0] == "r" and len(parts) == 3:
             key, what = parts[1].lower(), parts[2]
             if key in self.private:
-                return 403, {}, {"reason": "private", "message": "Forbidden", "error": 403}
+                return 403, {"reason": "private", "message": "Forbidden", "error": 403}
             if key in self.banned:
-                return 404, {}, {"reason": "banned", "message": "Not Found", "error": 404}
+                return 404, {"reason": "banned", "message": "Not Found", "error": 404}
             if key != "all" and key not in self.subreddits:
-                return 404, {}, {"message": "Not Found", "error": 404}
+                return 404, {"message": "Not Found", "error": 404}
             if what == "about" and key != "all":
-                return 200, {}, self._subreddit_thing(key)
+                return 200, self._subreddit_thing(key)
             if what in ("top", "hot"):
                 posts = self.listing_posts(None if key == "all" else key)[:limit]
-                return 200, {}, listing([self._post_thing(pid) for pid in posts])
+                return 200, listing([self._post_thing(pid) for pid in posts])
         if parts[0] == "comments" and len(parts) == 2 and parts[1] in self.published:
-            return 200, {}, self.comment_page(parts[1])
+            return 200, self.comment_page(parts[1])
         if parts == ["api", "morechildren"]:
-            return 200, {}, self.more_children(form["link_id"].removeprefix("t3_"), form["children"].split(","))
-        return 404, {}, {"message": "Not Found", "error": 404}
+            return 200, self.more_children(form["link_id"].removeprefix("t3_"), form["children"].split(","))
+        return 404, {"message": "Not Found", "error": 404}
 
     def _handler(self):
         standin = self

@@ -79,6 +79,17 @@ def test_a_missing_credential_is_named_in_one_line(standin, tmp_path):
     assert not (tmp_path / "source").exists() and standin.requests == []
 
 
+def test_credentials_from_a_praw_ini_site(standin, tmp_path):
+    command, env = extract_command(standin, tmp_path, "--subreddit", "books", "--site", "reception")
+    with open(tmp_path / "praw.ini", "a") as ini:
+        ini.write(f"[reception]\nclient_id={CLIENT_ID}\nclient_secret={CLIENT_SECRET}\nuser_agent={USER_AGENT}\n")
+    env = {k: v for k, v in env.items() if not k.startswith("REDDIT_")}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert CLIENT_SECRET not in (tmp_path / "source" / MANIFEST_DIR).joinpath(
+        f"{batches(tmp_path / 'source')[0]['batch']}.json").read_text()
+
+
 def test_refused_credentials_stop_the_run(standin, tmp_path):
     result = extract(standin, tmp_path, "--subreddit", "books", env={"REDDIT_CLIENT_SECRET": "wrong"})
     assert result.returncode == 1
@@ -95,6 +106,14 @@ def test_429_waits_for_retry_after(standin, tmp_path):
     [manifest] = batches(tmp_path / "source")
     assert manifest["faults"] == {"429": 1} and manifest["rows"]["posts"] == 1
     assert [r for r in standin.requests if r[1].startswith("/r/books/top")] == [("GET", "/r/books/top")] * 2
+
+
+def test_an_exhausted_rate_limit_window_is_waited_out(standin, tmp_path):
+    standin.fault("/r/books/about", 200, x_ratelimit_remaining="0", x_ratelimit_used="100", x_ratelimit_reset="2")
+    result = extract(standin, tmp_path, "--subreddit", "books")
+    assert result.returncode == 0, result.stderr
+    about = standin.requests.index(("GET", "/r/books/about"))
+    assert standin.request_times[about + 1] - standin.request_times[about] >= 1.9
 
 
 def test_a_500_is_retried_then_succeeds(standin, tmp_path):
@@ -154,23 +173,27 @@ def test_replace_more_is_bounded_and_what_is_left_is_counted(standin, tmp_path):
     assert ("POST", "/api/morechildren") not in standin.requests
 
 
-def test_an_interrupted_run_leaves_no_partial_file_and_a_rerun_completes(standin, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_an_interrupted_run_leaves_no_partial_file_and_a_rerun_completes(standin, tmp_path, stop):
     standin.hang(f"/comments/{BOOKS_THREAD}")
     command, env = extract_command(standin, tmp_path, "--subreddit", "AskReddit", "books", "--comments")
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert standin.hanging.wait(timeout=120), "the run never reached the books thread"
     finally:
-        process.send_signal(signal.SIGKILL)  # no clean-up at all: a power cut, an OOM kill
-        process.communicate()
+        process.send_signal(stop)  # SIGKILL: no clean-up at all, as in a power cut or an OOM kill
+        process.communicate(timeout=60)
+    assert process.returncode != 0
     source = tmp_path / "source"
     assert not any((source / entity).exists() for entity in ENTITIES) and not (source / MANIFEST_DIR).exists()
-    assert any((source / PARTIAL_DIR).iterdir())  # AskReddit's rows were being written
+    # Ctrl-C cleans up at once; after a kill the rows that were being written wait for the next run.
+    assert (source / PARTIAL_DIR).exists() == (stop == signal.SIGKILL)
     standin.hang_path = None
     result = extract(standin, tmp_path, "--subreddit", "AskReddit", "books", "--comments")
     assert result.returncode == 0, result.stderr
     [manifest] = batches(source)
-    assert manifest["stale_partial_files_removed"] > 0 and manifest["rows"]["comments"] == 529
+    assert (manifest["stale_partial_files_removed"] > 0) == (stop == signal.SIGKILL)
+    assert manifest["rows"]["comments"] == 529
     assert not (source / PARTIAL_DIR).exists()
 
 
