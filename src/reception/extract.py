@@ -32,13 +32,19 @@ SUBREDDIT_FIELDS = ("subscribers", "public_description", "created_utc", "over18"
 DISCOVERY_SCAN = 1000
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--subreddit", nargs="+", metavar="NAME", help="these subreddits")
-    which.add_argument("--discover-hot", type=int, metavar="N", help="the N hottest subreddits (see --strategy)")
+    which.add_argument("--discover-hot", type=positive, metavar="N", help="the N hottest subreddits (see --strategy)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="popular",
                         help="how --discover-hot finds them (default: popular)")
-    parser.add_argument("--posts-per-subreddit", type=int, default=25, metavar="N",
+    parser.add_argument("--posts-per-subreddit", type=positive, default=25, metavar="N",
                         help="top posts read per subreddit (default: 25)")
     parser.add_argument("--time-filter", choices=TIME_FILTERS, default="day",
                         help="period of the top posts (default: day)")
@@ -72,14 +78,14 @@ def run(args: argparse.Namespace) -> int:
         raise
     manifest.update(finished_utc=datetime.now(UTC).isoformat(), rows=dict(writer.counts),
                     faults=dict(faults))
-    fetched = sum(writer.counts[e] for e in ("subreddits", "posts", "comments"))
-    if stopped or not fetched:
+    if not any(writer.counts[e] for e in ("subreddits", "posts", "comments")):
         manifest["status"] = stopped or "nothing fetched"
         writer.discard(manifest)
         print(f"reception extract: nothing fetched ({manifest['status']}); see {args.out}/manifests/"
               f"{writer.batch}.json", file=sys.stderr)
         return 1
-    manifest["status"] = "complete"
+    # What was read before a stop (a token refused mid-run) is still a batch: the manifest says so.
+    manifest["status"] = f"stopped early: {stopped}" if stopped else "complete"
     files = writer.publish(manifest)
     print(f"reception extract: batch {writer.batch}: " + ", ".join(
         f"{writer.counts[e]} {e} -> {files[e]}" for e in files) + f"; {len(manifest['skipped'])} skipped")
