@@ -223,6 +223,20 @@ def test_a_day_later_a_new_batch_is_added_and_the_first_is_untouched(standin, tm
     assert after[gone]["body"] == "[deleted]" and after[gone]["author"] is None
 
 
+def test_revisiting_rereads_the_posts_of_recent_batches(standin, tmp_path):
+    assert extract(standin, tmp_path, "--subreddit", "books", "--comments").returncode == 0
+    standin.day, first_run_requests = 1, len(standin.requests)
+    result = extract(standin, tmp_path, "--subreddit", "AskReddit", "--comments", "--revisit-days", "2")
+    assert result.returncode == 0, result.stderr
+    source = tmp_path / "source"
+    first, second = (batch_files(source, m["batch"]) for m in batches(source))
+    assert {p["id"] for p in rows(second["posts"])} == {ASKREDDIT_THREAD, BOOKS_THREAD}
+    before = {c["comment_id"]: c["score"] for c in rows(first["comments"])}
+    again = {c["comment_id"]: c["score"] for c in rows(second["comments"]) if c["post_id"] == BOOKS_THREAD}
+    assert again == {i: score + 1 for i, score in before.items()}  # books was not asked for: revisited
+    assert not any(path.startswith("/r/books") for _, path in standin.requests[first_run_requests:])
+
+
 def write_batch(source: Path, batch: str) -> None:
     for entity in ENTITIES:
         (source / entity).mkdir(parents=True, exist_ok=True)

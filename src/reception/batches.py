@@ -42,6 +42,19 @@ def manifest_file(source: Path, batch: str) -> Path:
     return source / MANIFEST_DIR / f"{batch}.json"
 
 
+def posts_read_since(source: Path, since: datetime) -> list[str]:
+    """Ids of the posts that the batches started since then read, first read first."""
+    ids = {}
+    for path in sorted((source / "posts").glob("part-*.ndjson")):
+        try:
+            started = batch_time(path.stem.removeprefix("part-"))
+        except ValueError:
+            continue  # not a batch of `reception extract` (an export copied in by hand)
+        if started >= since:
+            ids.update(dict.fromkeys(json.loads(line)["id"] for line in path.read_text().splitlines()))
+    return list(ids)
+
+
 def manifests(source: Path) -> list[Path]:
     """The manifests of every finished batch, oldest first."""
     return sorted((source / MANIFEST_DIR).glob("*.json"))

@@ -6,8 +6,11 @@ observation. The subreddits come from `--subreddit NAME ...` or, as in the seed'
 discovery of N hot subreddits (`popular`: Reddit's popular subreddits; `all_hot` / `all_top_day`: the
 subreddits of r/all's hot posts / today's top posts). For each subreddit: its metadata, its top posts
 and, with `--comments`, every comment of each post. NSFW subreddits and posts are left out unless
-`--include-nsfw`. A private, banned or missing subreddit is skipped and recorded in the manifest; the
-exit status is non-zero only when nothing at all could be fetched.
+`--include-nsfw`. `--revisit-days D` also re-reads the posts of the last D days' batches (and their
+comments): a score read on the day its comment was written is no label yet, and a post that has left
+the top listing would otherwise never be read again, nor its deleted comments seen as deleted.
+A private, banned or missing subreddit is skipped and recorded in the manifest; the exit status is
+non-zero only when nothing at all could be fetched.
 """
 from __future__ import annotations
 
@@ -15,10 +18,10 @@ import argparse
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reception.batches import SOURCE_DIR, BatchWriter
+from reception.batches import SOURCE_DIR, BatchWriter, posts_read_since
 
 STRATEGIES = ("popular", "all_hot", "all_top_day")
 TIME_FILTERS = ("hour", "day", "week", "month", "year", "all")
@@ -52,6 +55,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replace-more", type=int, default=32, metavar="N",
                         help="at most N 'load more comments' requests per post (PRAW's replace_more limit; "
                              "default: 32; comments left behind are counted in the manifest)")
+    parser.add_argument("--revisit-days", type=int, default=0, metavar="D",
+                        help="also re-read the posts (and with --comments their comments) of the batches of the "
+                             "last D days, so that their scores mature and deletions are seen (default: 0)")
     parser.add_argument("--include-nsfw", action="store_true", help="keep NSFW subreddits and posts")
     parser.add_argument("--out", type=Path, default=SOURCE_DIR,
                         help=f"source folder to append the batch to (default: {SOURCE_DIR})")
@@ -97,7 +103,8 @@ def asked(args: argparse.Namespace) -> dict:
     return {"subreddits": args.subreddit, "discover_hot": args.discover_hot,
             "strategy": args.strategy if args.discover_hot else None,
             "posts_per_subreddit": args.posts_per_subreddit, "time_filter": args.time_filter,
-            "comments": args.comments, "replace_more": args.replace_more, "include_nsfw": args.include_nsfw}
+            "comments": args.comments, "replace_more": args.replace_more, "revisit_days": args.revisit_days,
+            "include_nsfw": args.include_nsfw}
 
 
 class Extraction:
@@ -105,6 +112,7 @@ class Extraction:
 
     def __init__(self, reddit, args: argparse.Namespace, writer: BatchWriter, skipped: list[dict]):
         self.reddit, self.args, self.writer, self.skipped = reddit, args, writer, skipped
+        self.posts_read: set[str] = set()
 
     def run(self) -> str | None:
         """Walk everything asked for; returns why the run stopped early (credentials refused), else None."""
@@ -124,6 +132,17 @@ class Extraction:
                 if refused_credentials(error):
                     return f"Reddit refused the credentials ({skip_reason(error)})"
                 self.skip(subreddit=name, reason=skip_reason(error))
+        if self.args.revisit_days:
+            since = self.writer.started - timedelta(days=self.args.revisit_days)
+            for post_id in posts_read_since(self.args.out, since):
+                if post_id in self.posts_read:
+                    continue
+                try:
+                    self.post(self.reddit.submission(post_id), Counter())
+                except SKIPPABLE as error:
+                    if refused_credentials(error):
+                        return f"Reddit refused the credentials ({skip_reason(error)})"
+                    self.skip(post_id=post_id, reason=f"revisit: {skip_reason(error)}")
         return None
 
     def skip(self, **entry) -> None:
@@ -177,21 +196,24 @@ class Extraction:
         # The sample keys subreddit rows by the lower-case name (posts carry the display name).
         self.writer.write("subreddits", {"subreddit": subreddit.display_name.lower(),
                                          **{f: data.get(f) for f in SUBREDDIT_FIELDS}, "observed_utc": now()})
-        posts = list(subreddit.top(time_filter=self.args.time_filter, limit=self.args.posts_per_subreddit))
-        observed = now()
         counts = Counter()
-        for post in posts:
-            if post.over_18 and not self.args.include_nsfw:
-                counts["nsfw_posts_skipped"] += 1
-                continue
-            self.writer.write("posts", {**{f: plain(vars(post).get(f)) for f in POST_FIELDS}, "observed_utc": observed})
-            counts["posts"] += 1
-            if self.args.comments:
-                counts["comments"] += self.comments(post)
+        for post in subreddit.top(time_filter=self.args.time_filter, limit=self.args.posts_per_subreddit):
+            self.post(post, counts)
         if counts["nsfw_posts_skipped"]:
             self.skip(subreddit=name, posts=counts["nsfw_posts_skipped"], reason="nsfw posts")
         print(f"reception extract: r/{subreddit.display_name}: {counts['posts']} posts, {counts['comments']} comments",
               file=sys.stderr)
+
+    def post(self, post, counts: Counter) -> None:
+        """One post's row and, with --comments, its comments' rows (an NSFW post is only counted)."""
+        if post.over_18 and not self.args.include_nsfw:  # for a revisited post, this read fetches it
+            counts["nsfw_posts_skipped"] += 1
+            return
+        self.writer.write("posts", {**{f: plain(vars(post).get(f)) for f in POST_FIELDS}, "observed_utc": now()})
+        self.posts_read.add(post.id)
+        counts["posts"] += 1
+        if self.args.comments:
+            counts["comments"] += self.comments(post)
 
     def comments(self, post) -> int:
         """Every comment of the post (up to --replace-more 'load more' requests); returns how many."""
