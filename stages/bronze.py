@@ -7,7 +7,8 @@ Author names stop at raw: from here on `author` is a keyed hash (HMAC-SHA256) of
 name giving the same pseudonym, so per-author counts still work but a name cannot be looked up without
 the key. The key comes from the environment (AUTHOR_KEY_VAR); without it a public development key is
 used, fit only for the public sample, and metrics/bronze.json says so. DVC does not see the key:
-after changing it, rebuild with `dvc repro -f bronze`.
+after changing it, rebuild with
+`dvc repro --force --single-item bronze && dvc repro`.
 """
 from __future__ import annotations
 
