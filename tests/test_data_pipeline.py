@@ -27,7 +27,8 @@ def test_every_raw_line_is_accounted_for(data_repo, shared_raw):
     assert data["raw_lines"] == total
     flow = data["comments"]
     assert flow["kept"] == flow["raw_lines"] - flow["quarantined"] - flow["duplicates"]
-    labelled = flow["kept"] - flow["dropped_deleted"] - flow["dropped_short_text"] - flow["dropped_short_clean_text"]
+    labelled = (flow["kept"] - flow["dropped_immature"] - flow["dropped_deleted"] - flow["dropped_short_text"]
+                - flow["dropped_short_clean_text"])
     assert labelled == flow["labelled"] == sum(len(s) for s in load_splits(data_repo).values())
 
 
