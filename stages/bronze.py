@@ -24,10 +24,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from reception.io import fresh_dir, write_json
+from reception.paths import BRONZE_DIR, RAW_DIR, stage_metrics
 
-RAW_DIR = Path("data/raw/reddit")
-OUT_DIR = Path("data/bronze/reddit")
-METRICS_FILE = Path("metrics/bronze.json")
 # entity -> sort key, so that the files (and their DVC hashes) do not depend on input order.
 ENTITIES = {
     "comments": ["comment_id"],
@@ -87,7 +85,7 @@ def write_entity(frame: pd.DataFrame, out: Path) -> None:
 
 
 def main() -> None:
-    fresh_dir(OUT_DIR)
+    fresh_dir(BRONZE_DIR)
     key, key_source = author_key()
     report = {"author_key": key_source}
     for entity, sort_key in ENTITIES.items():
@@ -98,10 +96,10 @@ def main() -> None:
         if "author" in raw:
             raw["author"] = pseudonymise(raw["author"], key)
         frame = to_typed_frame(raw, sort_key)
-        write_entity(frame, OUT_DIR / entity)
+        write_entity(frame, BRONZE_DIR / entity)
         report[entity] = {"rows": len(frame), "columns": len(frame.columns)}
         print(f"bronze {entity:13s} rows={len(frame):6d} columns={len(frame.columns)}")
-    write_json(METRICS_FILE, report)
+    write_json(stage_metrics("bronze"), report)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 from reception.io import fresh_dir, load_params, write_json
+from reception.paths import RAW_DIR, stage_metrics
 from reception.text import is_deleted
 
-OUT_DIR = Path("data/raw/reddit")
-METRICS_FILE = Path("metrics/ingest.json")
 NUMBER = (int, float)
 ID = "non-empty string"  # an identifier: a string with something in it
 REQUIRED, OPTIONAL = True, False
@@ -175,7 +174,7 @@ def main() -> None:
     if not source.is_dir():
         sys.exit(f"ingest: source folder '{source}' does not exist "
                  "(set params.yaml: ingest.source to your Reddit export folder)")
-    out = fresh_dir(OUT_DIR)
+    out = fresh_dir(RAW_DIR)
     (out / "quarantine.ndjson").touch()
     (out / "duplicates.ndjson").touch()
     report = {entity: ingest_entity(source, entity, out) for entity in SCHEMAS}
@@ -185,7 +184,7 @@ def main() -> None:
     report["total"] = dict(totals)
     if totals["lines_read"] != totals["kept"] + totals["duplicates"] + totals["quarantined"]:
         raise RuntimeError(f"ingest lost lines: {dict(totals)}")
-    write_json(METRICS_FILE, report)
+    write_json(stage_metrics("ingest"), report)
     for entity, c in report.items():
         print(f"ingest {entity:13s} read={c['lines_read']:6d} kept={c['kept']:6d} "
               f"duplicates={c['duplicates']:4d} quarantined={c['quarantined']:4d}")

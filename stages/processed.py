@@ -14,19 +14,15 @@ label and seeded, in thread_folds.parquet; every family's grouped cross-validati
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from reception.io import fresh_dir, load_params, write_json
+from reception.paths import CLEAN_COMMENTS, DATA_METRICS, PROCESSED_DIR, THREAD_FOLDS_FILE, split_file, stage_metrics
 from reception.text import sentiment_label, sentiment_threshold
 
-INTERIM_FILE = Path("data/interim/comments_text_normalized.parquet")
-INGEST_METRICS, INTERIM_METRICS = Path("metrics/ingest.json"), Path("metrics/interim.json")
-OUT_DIR = Path("data/processed")
-METRICS_FILE = Path("metrics/data.json")
 SPLITS = ("train", "val", "test")
 COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
            "text_len_clipped", "word_count", "has_exclamation", "has_question", "created_utc",
@@ -112,19 +108,19 @@ def main() -> None:
     if params["strategy"] not in strategies:
         raise SystemExit(f"processed: split.strategy must be one of {sorted(strategies)}, got {params['strategy']!r}")
 
-    frame = pd.read_parquet(INTERIM_FILE)
+    frame = pd.read_parquet(CLEAN_COMMENTS)
     threshold = sentiment_threshold(frame["score_clipped"])
     frame["sentiment"] = sentiment_label(frame["score_clipped"], threshold)
     frame = frame[COLUMNS].sort_values("comment_id", kind="stable").reset_index(drop=True)
     splits = strategies[params["strategy"]](frame, fractions, params["base"]["seed"])
 
-    out = fresh_dir(OUT_DIR)
+    fresh_dir(PROCESSED_DIR)
     for name, split in splits.items():
-        split.sort_values("comment_id", kind="stable").to_parquet(out / f"sentiment_{name}.parquet", index=False)
+        split.sort_values("comment_id", kind="stable").to_parquet(split_file(name), index=False)
     train_val = pd.concat([splits["train"], splits["val"]]).sort_values("comment_id", kind="stable")
     folds = thread_folds(train_val.reset_index(drop=True), params["thread_cv_folds"], params["base"]["seed"])
-    folds.to_parquet(out / "thread_folds.parquet", index=False)
-    ingest, interim = json.loads(INGEST_METRICS.read_text()), json.loads(INTERIM_METRICS.read_text())
+    folds.to_parquet(THREAD_FOLDS_FILE, index=False)
+    ingest, interim = (json.loads(stage_metrics(stage).read_text()) for stage in ("ingest", "interim"))
     report = {
         "raw_lines": ingest["total"],
         "comments": {
@@ -145,7 +141,7 @@ def main() -> None:
         "thread_folds": {str(fold): {"rows": len(rows), "threads": int(rows["post_id"].nunique())}
                          for fold, rows in folds.groupby("fold")},
     }
-    write_json(METRICS_FILE, report)
+    write_json(DATA_METRICS, report)
     print(json.dumps(report["split"]), f"threshold={threshold}")
 
 

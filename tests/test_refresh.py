@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED_RAW, copy_repo, run, set_params
-from reception.batches import SOURCE_DIR
+from reception import paths
+from reception.paths import SOURCE_DIR
 from reddit_standin import RedditStandIn, extract
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,7 @@ def test_three_daily_batches_append_and_rebuild(tmp_path):
     # keeps it until `reception prune`. No author name is left beyond raw.
     for path in (repo / "data/raw/reddit").glob("*.ndjson"):
         assert deleted["body"] not in path.read_text(), path.name
-    interim = pd.read_parquet(repo / "data/interim/comments_clean_step1.parquet")
+    interim = pd.read_parquet(repo / paths.LIVE_COMMENTS)
     assert deleted["comment_id"] not in set(interim["comment_id"])
     authors = set(pd.read_parquet(repo / "data/silver/reddit/dim_author.parquet")["author"])
     assert all(a.startswith("u_") for a in authors) and deleted["author"] not in authors

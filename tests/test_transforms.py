@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from stages.bronze import pseudonymise, to_typed_frame
-from stages.interim import add_clean_text, add_features, drop_deleted, is_immature, winsorise
+from stages.interim import add_clean_text, add_features, live_comments_in_context, is_immature, winsorise
 from stages.processed import random_split, thread_split, time_split
 from stages.silver import build_dim_author, build_fact_comments
 
@@ -56,7 +56,7 @@ def test_silver_keeps_comments_without_post():
 def test_interim_steps_follow_the_seed():
     bodies = ["[deleted]", "[removed]", "ok", "Nice one!", "Why though?", "😀😀😀😀", "https://only.a/url",
               "A perfectly normal comment"]
-    step1 = drop_deleted(comments_frame(bodies, scores=[-50, 0, 1, 2, 3, 4, 5, 1000]))
+    step1 = live_comments_in_context(comments_frame(bodies, scores=[-50, 0, 1, 2, 3, 4, 5, 1000]))
     assert "[deleted]" not in step1["body"].tolist() and len(step1) == 6
     # context is taken before deleted comments go: the first (deleted) comment was the top-level reply
     assert step1["is_top_level"].sum() == 0 and (step1["thread_start_utc"] == 1.76e9).all()
@@ -118,7 +118,7 @@ def test_scores_read_too_soon_are_no_labels_and_rows_without_observation_are_mat
     assert not is_immature(comments, 24).any()  # no observed_utc column: the shared sample's case
     comments["observed_utc"] = comments["created_utc"] + [3600, 25 * 3600, None]
     assert is_immature(comments, 24).tolist() == [True, False, False]
-    assert drop_deleted(comments, min_age_hours=24)["comment_id"].tolist() == ["c001", "c002"]
+    assert live_comments_in_context(comments, min_age_hours=24)["comment_id"].tolist() == ["c001", "c002"]
 
 
 def test_authors_are_pseudonymised_with_the_key():

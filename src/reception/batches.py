@@ -17,9 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-# Where `reception extract` writes and `reception prune` trims unless told otherwise: a DVC-tracked
-# source folder (`dvc add`), never `data/raw`, which is the ingest stage's output.
-SOURCE_DIR = Path("data/source/reddit")
+
 ENTITIES = ("comments", "posts", "subreddits", "hot_sublists")
 MANIFEST_DIR = "manifests"
 PARTIAL_DIR = ".incomplete"

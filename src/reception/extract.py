@@ -21,7 +21,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reception.batches import SOURCE_DIR, BatchWriter, posts_read_since
+from reception.batches import BatchWriter, posts_read_since
+from reception.paths import SOURCE_DIR
 
 STRATEGIES = ("popular", "all_hot", "all_top_day")
 TIME_FILTERS = ("hour", "day", "week", "month", "year", "all")

@@ -12,7 +12,8 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reception.batches import ENTITIES, SOURCE_DIR, batch_time, entity_file, manifests
+from reception.batches import ENTITIES, batch_time, entity_file, manifests
+from reception.paths import SOURCE_DIR
 from reception.io import PARAMS_FILE, load_params
 
 
