@@ -33,6 +33,8 @@ import numpy as np
 import yaml
 from soak import comments, soak
 
+from reception.paths import BENTO_FILE, CHAMPION_DIR, PARAMS_FILE
+
 BIN = Path(sys.executable).parent
 RESULTS = Path("bench/results.json")
 CONCURRENCY = (1, 8, 32)
@@ -41,7 +43,7 @@ IN_PROCESS_COMMENTS = 640
 ROUNDS = 3
 WARMUP = 20
 SOAK_S = 120
-SETTINGS = yaml.safe_load(Path("params.yaml").read_text())["service"]
+SETTINGS = yaml.safe_load(PARAMS_FILE.read_text())["service"]
 MODEL_BATCH = SETTINGS["model_batch"]
 TARGET_FRACTION, TARGET_SINGLE_EXTRA_MS = 0.80, 5.0
 BENTO, NAIVE = "bentoml (in-process batcher)", "naive (one forward pass per request)"
@@ -110,7 +112,7 @@ def in_process_scorer():
     import torch
 
     torch.set_num_threads(SETTINGS["torch_threads"])
-    scorer = mlflow.pyfunc.load_model("models/champion").unwrap_python_model()
+    scorer = mlflow.pyfunc.load_model(str(CHAMPION_DIR)).unwrap_python_model()
     return lambda texts: scorer.score_records([{"text": t} for t in texts], batch_size=SETTINGS["encode_batch_size"])
 
 
@@ -137,7 +139,7 @@ def summary(passes: list[tuple[float, np.ndarray]]) -> dict:
 
 def main() -> None:
     texts = comments()
-    bento = json.loads(Path("models/bento.json").read_text())["bento"]
+    bento = json.loads(BENTO_FILE.read_text())["bento"]
     servers = {
         BENTO: [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port"],
         NAIVE: [sys.executable, "bench/naive_server.py"],

@@ -16,11 +16,12 @@ import json
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
+
+from reception.paths import LIVE_COMMENTS
 
 METADATA = {"created_utc": 1762796919.0, "post_created_utc": 1762795419.0, "is_submitter": False,
             "is_top_level": True}
@@ -40,7 +41,7 @@ MEMORY_FROM_S = 30
 
 
 def comments() -> list[str]:
-    return pd.read_parquet("data/interim/comments_clean_step1.parquet", columns=["body"])["body"].tolist()
+    return pd.read_parquet(LIVE_COMMENTS, columns=["body"])["body"].tolist()
 
 
 def next_request(rng: random.Random, texts: list[str]) -> tuple[str, str, str, int]:
@@ -139,7 +140,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pid", type=int)
     args = parser.parse_args()
-    if not Path("data/interim/comments_clean_step1.parquet").is_file():
+    if not LIVE_COMMENTS.is_file():
         raise SystemExit("run from the repository root after `make run` (it reads the comments)")
     print(json.dumps(soak(args.url, args.seconds, args.concurrency, args.pid), indent=2))
 

@@ -30,13 +30,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr, model_validator
 
+from reception.evaluation import THRESHOLD
+from reception.families import declared
+
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 MAX_CHARS = PARAMS["service"]["max_chars"]
 MAX_BATCH = PARAMS["service"]["max_batch"]
 ENCODE_BATCH = PARAMS["service"]["encode_batch_size"]
 TORCH_THREADS = PARAMS["service"]["torch_threads"]
-ZERO_SHOT = PARAMS["baselines"]["zero_shot"]
+ZERO_SHOT = {name: family.settings for name, family in declared(ROOT / "params.yaml").items() if family.zero_shot}
 ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
 MODEL_BATCH = PARAMS["service"]["model_batch"]  # a single request is never split, whatever its size
 LATEST_UTC = 253402300799  # 9999-12-31T23:59:59Z: the metadata times are unix seconds of a real date
@@ -180,7 +183,7 @@ class InputUsed(BaseModel):
 
 
 class Prediction(BaseModel):
-    label: Literal["positive", "negative"] = Field(description="positive when score >= 0.5")
+    label: Literal["positive", "negative"] = Field(description=f"positive when score >= {THRESHOLD}")
     score: float = Field(ge=0, le=1, description="P(well received)")
     model_key: str
     backend_model_name: str
@@ -329,7 +332,7 @@ class RedditReception:
         if not self.clean_text(text):
             warning = ("no character of this text survives cleaning (the model reads a-z, 0-9 and ?!.,'); "
                        "the score is the model's answer to an empty comment")
-        return {"label": "positive" if score >= 0.5 else "negative", "score": score, "model_key": model_key,
+        return {"label": "positive" if score >= THRESHOLD else "negative", "score": score, "model_key": model_key,
                 "backend_model_name": self.backend_name(model_key), "warning": warning,
                 "inputs_used": scored["inputs_used"]}
 

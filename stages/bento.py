@@ -19,11 +19,11 @@ from pathlib import Path
 import yaml
 
 from reception.io import load_params, write_json
+from reception.paths import BENTO_FILE, CHAMPION_DIR, LOCK_FILE
 
-CHAMPION_DIR, LOCK_FILE, OUT_FILE = Path("models/champion"), Path("dvc.lock"), Path("models/bento.json")
 SERVICE = "service.service:RedditReception"
 INCLUDE = ["service/service.py", "service/ui.html", "params.yaml"]
-SHIPPED = [str(OUT_FILE)]  # in the bento, not in its hash: it follows from the model tag and INCLUDE
+SHIPPED = [str(BENTO_FILE)]  # in the bento, not in its hash: it follows from the model tag and INCLUDE
 
 
 def locked_champion_md5() -> str:
@@ -61,7 +61,7 @@ def main() -> None:
     bento_version = content_version(model_tag, sources)
     bento_tag = f"{params['bento_name']}:{bento_version}"
     family = json.loads((CHAMPION_DIR / "registration.json").read_text())["family"]
-    write_json(OUT_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5, "family": family})
+    write_json(BENTO_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5, "family": family})
     try:
         bentoml.bentos.get(bento_tag)
         print(f"bento: {bento_tag} already built")
