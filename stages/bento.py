@@ -1,11 +1,14 @@
-"""bento: import the locked champion into the BentoML model store and build the service's bento.
+"""bento: import the locked champion and every other trained family into the BentoML model store and
+build the service's bento.
 
-The model tag is `reddit-reception:<md5 of models/champion in dvc.lock>`; the bento's version is a hash
-of that tag and every file the bento includes, so an unchanged champion and service build nothing new.
+The champion's tag is `reddit-reception:<md5 of models/champion in dvc.lock>`, another family's
+`reddit-reception-<family>:<md5 of models/served/<family>>`; the bento's version is a hash of the tags
+and every file the bento includes, so an unchanged set of models and service build nothing new.
 The store is BentoML's own (BENTOML_HOME, default ~/bentoml).
-Writes models/bento.json (bento tag, model tag, champion hash and family) before the build and ships it inside the
-bento: the service serves the model tag it names, never the store's `latest`, which is whatever was
-imported last (e.g. by a `dvc exp run` in another checkout).
+Writes models/bento.json (bento tag, the champion's tag, hash and family, every served family with its
+tag and thread-CV ROC-AUC, the declared trained families not trained here with why) before the build and
+ships it inside the bento: the service serves the tags it names, never the store's `latest`, which is
+whatever was imported last (e.g. by a `dvc exp run` in another checkout).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from reception.io import load_params, write_json
-from reception.paths import BENTO_FILE, CHAMPION_DIR, LOCK_FILE
+from reception.paths import BENTO_FILE, CHAMPION_DIR, COMPARISON_JSON, LOCK_FILE, SERVED_DIR
 
 SERVICE = "service.service:RedditReception"
 INCLUDE = ["service/service.py", "service/ui.html", "params.yaml"]
@@ -38,6 +41,39 @@ def content_version(model_tag: str, files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def folder_md5(folder: Path) -> str:
+    digest = hashlib.md5()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def import_once(bentoml, tag: str, folder: Path) -> str:
+    try:
+        bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        bentoml.mlflow.import_model(tag, str(folder), labels={"source": f"dvc:{folder.as_posix()}"})
+    return tag
+
+
+def served_models(bentoml, model_name: str, champion_tag: str, champion: str) -> tuple[dict, dict]:
+    """({key: {tag, family, kind, thread_cv_roc_auc, champion}} of every trained family this machine
+    trained, the champion included; {key: why not} of the declared ones it did not train)."""
+    models, unavailable = {}, {}
+    for row in json.loads(COMPARISON_JSON.read_text()):
+        if row["kind"] != "trained":
+            continue
+        if row["status"] != "ok":
+            unavailable[row["family"]] = f"not trained on this machine: {row['reason']}"
+            continue
+        folder = SERVED_DIR / row["family"]
+        tag = (champion_tag if row["family"] == champion else
+               import_once(bentoml, f"{model_name}-{row['family'].replace('_', '-')}:{folder_md5(folder)}", folder))
+        models[row["family"]] = {"tag": tag, "family": row["family"], "kind": row["kind"],
+                                 "champion": tag == champion_tag, "thread_cv_roc_auc": row["thread_cv_roc_auc_mean"]}
+    return models, unavailable
+
+
 def build_wheel(out_dir: Path) -> Path:
     """The shared `reception` package as a wheel, so a containerised bento installs the same code."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -50,18 +86,16 @@ def main() -> None:
     import bentoml
 
     champion_md5 = locked_champion_md5()
-    model_tag = f"{params['model_name']}:{champion_md5}"
-    try:
-        bentoml.models.get(model_tag)
-    except bentoml.exceptions.NotFound:
-        bentoml.mlflow.import_model(model_tag, str(CHAMPION_DIR), labels={"source": "dvc:models/champion"})
+    model_tag = import_once(bentoml, f"{params['model_name']}:{champion_md5}", CHAMPION_DIR)
+    family = json.loads((CHAMPION_DIR / "registration.json").read_text())["family"]
+    models, unavailable = served_models(bentoml, params["model_name"], model_tag, family)
 
     sources = [Path(p) for p in INCLUDE] + sorted(Path("src/reception").glob("*.py")) + [Path("pyproject.toml"),
                                                                                       Path("requirements.lock")]
-    bento_version = content_version(model_tag, sources)
+    bento_version = content_version(json.dumps([model_tag, models, unavailable], sort_keys=True), sources)
     bento_tag = f"{params['bento_name']}:{bento_version}"
-    family = json.loads((CHAMPION_DIR / "registration.json").read_text())["family"]
-    write_json(BENTO_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5, "family": family})
+    write_json(BENTO_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5, "family": family,
+                            "models": models, "unavailable": unavailable})
     try:
         bentoml.bentos.get(bento_tag)
         print(f"bento: {bento_tag} already built")

@@ -9,8 +9,10 @@ worse than the version holding the alias now (so a weaker queued experiment cann
 the version is tagged with why not.
 The embedding families ship their encoder as an ONNX export of the hash-checked weights (faster on CPU);
 it must reproduce the training embeddings of the val split within EXPORT_TOLERANCE.
-Also exports the model as the self-contained folder models/champion/ (DVC-tracked, locked in dvc.lock)
-and writes metrics/register.json (name, version, alias decision, encoder export error).
+Also exports the model as the self-contained folder models/champion/ (DVC-tracked, locked in dvc.lock),
+every other trained family that trained as models/served/<family>/ (the same packaging, not registered:
+the service serves each by its key), and writes metrics/register.json (name, version, alias decision,
+encoder export error).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from reception.features import training_defaults
 from reception.families import declared
 from reception.io import fresh_dir, load_params, read_embeddings, read_split, write_json
 from reception.paths import (CHAMPION_DIR, COMPARISON_JSON, COMPARISON_MD, EMBEDDINGS_METADATA, PLOTS_DIR,
-                             REGISTER_METRICS, best_params_file, classifier_file, family_dir)
+                             REGISTER_METRICS, SERVED_DIR, best_params_file, classifier_file, family_dir)
 from reception.pyfunc import model_kwargs, write_config
 
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
@@ -99,6 +101,19 @@ def model_files(family_name: str, config_dir: Path) -> tuple[dict, Path, dict]:
                      "encoder_export_max_abs_error": f"{export_error:.1e}"})
 
 
+def save_served(rows: list[dict], champion: str) -> None:
+    """Every other trained family that trained here, as a self-contained folder like the champion's."""
+    import mlflow
+
+    fresh_dir(SERVED_DIR)
+    for row in rows:
+        if row["family"] == champion or row["status"] != "ok" or declared()[row["family"]].kind != "trained":
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts, config, _ = model_files(row["family"], Path(tmp))
+            mlflow.pyfunc.save_model(path=str(SERVED_DIR / row["family"]), **model_kwargs(artifacts, config))
+
+
 def main() -> None:
     params = load_params("register")
     rows = json.loads(COMPARISON_JSON.read_text())
@@ -131,6 +146,7 @@ def main() -> None:
               "deciding_metric": DECIDING_METRIC, "alias": params["alias"] if champion else None,
               "alias_set": champion, "reason": reason, "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri(),
               **{k: logged[k] for k in ("encoder_backend", "encoder_export_max_abs_error") if k in logged}}
+    save_served(rows, winner["family"])
     write_json(REGISTER_METRICS, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_uri")})
     write_json(CHAMPION_DIR / "registration.json", report)
     print(COMPARISON_MD.read_text())

@@ -32,6 +32,7 @@ PREDICTIONS_DIR = Path("data/predictions")
 # Models
 MODELS_DIR = Path("models")
 CHAMPION_DIR = MODELS_DIR / "champion"
+SERVED_DIR = MODELS_DIR / "served"  # every other trained family, packaged as the champion is, for the service
 BENTO_FILE = MODELS_DIR / "bento.json"
 
 # Metrics and plots
