@@ -62,6 +62,17 @@ def export(model_dir: Path, weights_sha256: str, out_dir: Path) -> Path:
 class OnnxEncoder:
     """Texts -> L2-normalised sentence embeddings (float32), as SentenceTransformer.encode computes them."""
 
+    _loaded: dict[str, OnnxEncoder] = {}
+
+    @classmethod
+    def shared(cls, folder: Path) -> OnnxEncoder:
+        """One encoder per export in a process: the service loads several families built on the same
+        export (byte-reproducible, so the same sha256), and they share one session in memory."""
+        key = json.loads((Path(folder) / CONFIG_FILE).read_text())["onnx_sha256"]
+        if key not in cls._loaded:
+            cls._loaded[key] = cls(folder)
+        return cls._loaded[key]
+
     def __init__(self, folder: Path):
         import onnxruntime
         from transformers import AutoTokenizer

@@ -49,7 +49,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
 
             from reception.onnx_encoder import OnnxEncoder
 
-            self.encoder = OnnxEncoder(Path(context.artifacts["encoder"]))
+            self.encoder = OnnxEncoder.shared(Path(context.artifacts["encoder"]))
             self.classifier = joblib.load(context.artifacts["classifier"])
 
     @property
