@@ -20,6 +20,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -60,24 +61,37 @@ def locked_bento() -> dict:
 
 BENTO = {} if MODEL_URI else locked_bento()
 CHAMPION = None if MODEL_URI else bentoml.models.BentoModel(BENTO["model"])
+# Every trained family this machine trained, by key, the champion first, then by thread-CV ROC-AUC.
+SERVED = dict(sorted(BENTO.get("models", {}).items(),
+                     key=lambda item: (not item[1]["champion"], -item[1]["thread_cv_roc_auc"])))
+UNAVAILABLE = BENTO.get("unavailable", {})  # declared trained families not trained here: key -> why
 # The keys a request may name, for the OpenAPI document (a registry champion's family is known only
 # once it is loaded: the document then lists no enum; the handlers check the key either way).
-MODEL_KEYS = [BENTO["family"], *ZERO_SHOT] if BENTO else None
+MODEL_KEYS = [*(SERVED or [BENTO["family"]]), *UNAVAILABLE, *ZERO_SHOT] if BENTO else None
 
 
-class ChampionBatcher:
-    """Scores concurrent requests together, on one inference thread, without waiting for companions.
+def with_served_models(cls):
+    """Every served family's model as a class attribute, as BentoML finds a service's models: the bento
+    then ships each of them (a container's store holds nothing else)."""
+    for key, entry in SERVED.items():
+        if not entry["champion"]:  # that one is `champion`
+            setattr(cls, f"model_{key}", bentoml.models.BentoModel(entry["tag"]))
+    return cls
+
+
+class Batcher:
+    """Scores concurrent requests for one model together, without waiting for companions.
 
     A request that arrives while the model is idle is scored at once; requests that arrive while a call
     runs queue up and go together into the next call (up to MODEL_BATCH records, whole requests only).
-    One thread: the model's tokenizer is not thread-safe, and the cores are better spent on one
-    multi-threaded inference than on two competing ones.
+    Every model's batcher runs on the same single inference thread: the tokenizers are not thread-safe,
+    the embedding families share one encoder, and the cores are better spent on one multi-threaded
+    inference than on competing ones.
     """
 
-    def __init__(self, score, max_records: int) -> None:
-        self.score, self.max_records = score, max_records
+    def __init__(self, score, max_records: int, thread: ThreadPoolExecutor) -> None:
+        self.score, self.max_records, self.thread = score, max_records, thread
         self.queue: list[tuple[list[dict], asyncio.Future]] = []
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="champion")
         self.drainer: asyncio.Task | None = None
 
     async def __call__(self, records: list[dict]) -> list[dict]:
@@ -195,6 +209,13 @@ class BatchPrediction(BaseModel):
     results: list[Prediction]
 
 
+def score_records(scorer, records: list[dict]) -> list[dict]:
+    """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
+    "inputs_used": what the model read, with each value's source (request or default)}."""
+    scores, used = scorer.score_records(records, batch_size=ENCODE_BATCH)
+    return [{"score": float(s), "inputs_used": u} for s, u in zip(scores, used, strict=True)]
+
+
 class ApiError(Exception):
     """An answer other than 200, with a message for the caller."""
 
@@ -235,6 +256,7 @@ async def api_error(request: Request, error: ApiError) -> JSONResponse:
 # (measured back to back: 43 -> 68 requests/s); BentoML's /metrics still counts every request.
 @bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120}, logging={"access": {"enabled": False}})
 @bentoml.asgi_app(app, path="/")
+@with_served_models
 class RedditReception:
     champion = CHAMPION
 
@@ -246,31 +268,27 @@ class RedditReception:
         from reception import zero_shot
         from reception.text import clean_text
 
-        if MODEL_URI:
-            import mlflow
-
-            model = mlflow.pyfunc.load_model(MODEL_URI)
-        else:
-            import bentoml.mlflow
-
-            model = bentoml.mlflow.load_model(self.champion)
-        # The registered model's own scoring code (cleaning, encoder, classifier), called without the
-        # pyfunc input-schema pass, which costs more than the classifier on a single short text.
-        self.scorer = model.unwrap_python_model()
-        torch.set_num_threads(TORCH_THREADS)
-        self.batcher = ChampionBatcher(self.score_records, MODEL_BATCH)
         self.zero_shot_module, self.clean_text = zero_shot, clean_text
         self.registration = self.read_registration()
         self.champion_key = self.registration.get("family", "mlp_transformer")  # older models: the seed's
-        self.model_keys = [self.champion_key, *ZERO_SHOT]
+        if MODEL_URI:
+            import mlflow
+
+            models = {self.champion_key: mlflow.pyfunc.load_model(MODEL_URI)}
+        else:
+            import bentoml.mlflow
+
+            models = {key: bentoml.mlflow.load_model(self.champion if entry["champion"] else
+                                                     getattr(self, f"model_{key}")) for key, entry in SERVED.items()}
+        torch.set_num_threads(TORCH_THREADS)
+        thread = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        # Each registered-style model's own scoring code (cleaning, encoder, classifier), called without
+        # the pyfunc input-schema pass, which costs more than the classifier on a single short text.
+        self.batchers = {key: Batcher(partial(score_records, model.unwrap_python_model()), MODEL_BATCH, thread)
+                         for key, model in models.items()}
+        self.model_keys = [*self.batchers, *UNAVAILABLE, *ZERO_SHOT]
         self.zero_shot: dict[str, object] = {}
         self.zero_shot_failures: dict[str, tuple[float, str]] = {}
-
-    def score_records(self, records: list[dict]) -> list[dict]:
-        """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
-        "inputs_used": what the model read, with each value's source (request or default)}."""
-        scores, used = self.scorer.score_records(records, batch_size=ENCODE_BATCH)
-        return [{"score": float(s), "inputs_used": u} for s, u in zip(scores, used, strict=True)]
 
     def read_registration(self) -> dict:
         """Name, version and alias decision of the served champion, as `register` recorded them."""
@@ -292,11 +310,15 @@ class RedditReception:
             return self.champion_key
         if model_key not in self.model_keys:
             raise ApiError(422, f"unknown model_key '{model_key}'; valid keys: {', '.join(self.model_keys)}")
+        if model_key in UNAVAILABLE:
+            raise ApiError(503, f"model_key '{model_key}' is unavailable: {UNAVAILABLE[model_key]}")
         return model_key
 
     def backend_name(self, model_key: str) -> str:
-        if model_key != self.champion_key:
+        if model_key in ZERO_SHOT:
             return ZERO_SHOT[model_key]["checkpoint"]
+        if model_key != self.champion_key:  # served from the bento, not registered
+            return f"bento:{SERVED[model_key]['tag']}"
         reg = self.registration
         return f"models:/{reg.get('registered_name', 'unregistered')}/{reg.get('version', '?')}"
 
@@ -320,8 +342,8 @@ class RedditReception:
 
     async def scores(self, records: list[dict], model_key: str) -> list[dict]:
         """{"score", "inputs_used"} per record ({"text", optional metadata}), in order."""
-        if model_key == self.champion_key:
-            return await self.batcher(records)
+        if model_key in self.batchers:
+            return await self.batchers[model_key](records)
         model = await asyncio.to_thread(self.zero_shot_model, model_key)
         cleaned = [self.clean_text(r["text"]) for r in records]
         scores = await asyncio.to_thread(model.predict_proba, cleaned)
@@ -341,7 +363,13 @@ class RedditReception:
         zero_shot = {key: "loaded" if key in self.zero_shot else
                      f"unavailable: {self.zero_shot_failures[key][1]}" if key in self.zero_shot_failures else
                      "not loaded yet" for key in ZERO_SHOT}
-        return {"status": "ok", "model_keys": self.model_keys, "champion": {
+        models = {key: {**{k: entry[k] for k in ("family", "kind", "thread_cv_roc_auc", "champion")},
+                        "status": "loaded", "bento_model": entry["tag"]} for key, entry in SERVED.items()}
+        models |= {key: {"family": key, "kind": "trained", "thread_cv_roc_auc": None, "champion": False,
+                         "status": f"unavailable: {why}"} for key, why in UNAVAILABLE.items()}
+        models |= {key: {"family": key, "kind": "zero-shot", "thread_cv_roc_auc": None, "champion": False,
+                         "status": status} for key, status in zero_shot.items()}
+        return {"status": "ok", "model_keys": self.model_keys, "models": models, "champion": {
             "model_key": self.champion_key, "bento_model": str(self.champion.tag) if self.champion else None,
             "source": MODEL_URI or "bento", "backend_model_name": self.backend_name(self.champion_key),
             "registered_name": self.registration.get("registered_name"),
