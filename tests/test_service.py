@@ -12,6 +12,8 @@ import pytest
 import yaml
 from conftest import BIN, call, free_port, run, serving
 
+from reception.families import declared
+
 pytestmark = pytest.mark.integration
 TEXTS = ["This is the best answer in the thread, thank you!",
          "> quoted\n\nNo. Just no. https://example.com",
@@ -28,18 +30,53 @@ def champion_family(service) -> str:
     return json.loads((service["repo"] / "metrics/register.json").read_text())["family"]
 
 
-def test_health_names_the_champion_and_the_keys(service):
+def comparison(service) -> dict:
+    return {row["family"]: row for row in json.loads((service["repo"] / "metrics/comparison.json").read_text())}
+
+
+def test_health_names_the_champion_and_every_key(service):
     status, body = call(f"{service['url']}/health")
     registration = json.loads((service["repo"] / "metrics/register.json").read_text())
     bento = json.loads((service["repo"] / "models/bento.json").read_text())
+    rows = comparison(service)
+    trained = [f for f, row in rows.items() if row["kind"] == "trained" and row["status"] == "ok"]
+    untrained = [f for f, row in rows.items() if row["kind"] == "trained" and row["status"] != "ok"]
+    zero_shot = [name for name, family in declared(service["repo"] / "params.yaml").items() if family.zero_shot]
     assert status == 200 and body["status"] == "ok"
-    assert body["model_keys"] == [champion_family(service), "bert_nlptown", "bert_distilbert"]
+    assert body["model_keys"][0] == champion_family(service)
+    assert set(body["model_keys"]) == {*trained, *untrained, *zero_shot} and "mlp_transformer" in body["model_keys"]
+    for key in trained:
+        model = body["models"][key]
+        assert model["status"] == "loaded" and model["family"] == key
+        assert model["thread_cv_roc_auc"] == rows[key]["thread_cv_roc_auc_mean"]
+        assert model["champion"] == (key == champion_family(service))
+    for key in untrained:
+        assert body["models"][key]["status"].startswith("unavailable: not trained on this machine")
     assert body["champion"]["model_key"] == champion_family(service)
     assert body["champion"]["version"] == registration["version"]
     assert body["champion"]["bento_model"] == bento["model"]
     for probe in ("livez", "readyz"):
         with urllib.request.urlopen(f"{service['url']}/{probe}") as response:
             assert response.status == 200
+
+
+def test_every_trained_family_by_its_key(service):
+    """The seed's key (mlp_transformer) and every other trained family score like their packaged model;
+    a declared family not trained here answers 503 with why."""
+    rows = comparison(service)
+    for key, row in rows.items():
+        if row["kind"] != "trained":
+            continue
+        code, answer = call(f"{service['url']}/api/v1/predict-batch",
+                            {"texts": TEXTS, "metadata": [METADATA] * len(TEXTS), "model_key": key})
+        if row["status"] != "ok":
+            assert code == 503 and "not trained on this machine" in answer["detail"], answer
+            continue
+        folder = "models/champion" if key == champion_family(service) else f"models/served/{key}"
+        expected = mlflow.pyfunc.load_model(str(service["repo"] / folder)).predict(
+            pd.DataFrame([{"text": t, **METADATA} for t in TEXTS]))["score"].to_numpy()
+        assert code == 200 and {r["model_key"] for r in answer["results"]} == {key}
+        np.testing.assert_allclose([r["score"] for r in answer["results"]], expected, atol=1e-5)
 
 
 def test_predict_sentiment_contract(service):
