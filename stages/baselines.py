@@ -6,7 +6,8 @@
   <zero-shot>     a declared `checkpoint`, loaded by name; one that cannot be loaded is recorded as
                   unavailable with the reason, and the stage goes on
 
-Writes data/predictions/baselines/<family>.parquet (comment_id, split, fold, score) and status.json.
+Writes data/predictions/baselines/<family>.parquet (comment_id, split, fold, score) and status.json,
+and the TF-IDF model fit on train as models/baselines/tfidf_logreg/model.joblib (the service serves it).
 Rows: val and test (fit on train), and thread_cv: out-of-fold scores on train+val by thread fold
 (families that fit anything are refit on the other folds; VADER and zero-shot fit nothing).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import joblib
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -23,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from reception.evaluation import thread_cv_scores
 from reception.families import of_kind
 from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
-from reception.paths import predictions_dir, predictions_file, status_file
+from reception.paths import MODEL_FILE, family_dir, predictions_dir, predictions_file, status_file
 from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
 
 STAGE = "baselines"
@@ -35,12 +37,16 @@ def majority(train: pd.DataFrame, settings: dict, params: dict):
     return lambda texts: np.full(len(texts), positive)
 
 
-def tfidf_logreg(train: pd.DataFrame, settings: dict, params: dict):
+def fit_tfidf(train: pd.DataFrame, settings: dict, params: dict):
     model = make_pipeline(
         TfidfVectorizer(max_features=settings["max_features"], ngram_range=(1, settings["ngram_max"]),
                         sublinear_tf=True),
         LogisticRegression(C=settings["C"], max_iter=1000, random_state=params["base"]["seed"]))
-    model.fit(train["clean_text"], train["sentiment"])
+    return model.fit(train["clean_text"], train["sentiment"])
+
+
+def tfidf_logreg(train: pd.DataFrame, settings: dict, params: dict):
+    model = fit_tfidf(train, settings, params)
     return lambda texts: model.predict_proba(texts)[:, 1]
 
 
@@ -93,6 +99,10 @@ def main() -> None:
         status[name] = {"status": "ok", "model": model_name}
         print(f"baselines {name}: scored {len(predictions)} rows (val, test, thread_cv)")
     write_json(status_file(STAGE), status)
+    # The same (seeded) fit on train as scored above, kept for the service.
+    tfidf = of_kind("baseline")["tfidf_logreg"]
+    folder = fresh_dir(family_dir(STAGE, tfidf.name))
+    joblib.dump(fit_tfidf(splits["train"], tfidf.settings, params), folder / MODEL_FILE)
 
 
 if __name__ == "__main__":

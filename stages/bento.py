@@ -57,16 +57,17 @@ def import_once(bentoml, tag: str, folder: Path) -> str:
 
 
 def served_models(bentoml, model_name: str, champion_tag: str, champion: str) -> tuple[dict, dict]:
-    """({key: {tag, family, kind, thread_cv_roc_auc, champion}} of every trained family this machine
-    trained, the champion included; {key: why not} of the declared ones it did not train)."""
+    """({key: {tag, family, kind, thread_cv_roc_auc, champion}} of every family register packaged (every
+    trained family this machine trained, the champion included, and the TF-IDF baseline); {key: why
+    not} of the declared trained families it did not train)."""
     models, unavailable = {}, {}
     for row in json.loads(COMPARISON_JSON.read_text()):
-        if row["kind"] != "trained":
-            continue
-        if row["status"] != "ok":
+        if row["kind"] == "trained" and row["status"] != "ok":
             unavailable[row["family"]] = f"not trained on this machine: {row['reason']}"
             continue
         folder = SERVED_DIR / row["family"]
+        if row["family"] != champion and not folder.is_dir():  # a baseline without a kept model
+            continue
         tag = (champion_tag if row["family"] == champion else
                import_once(bentoml, f"{model_name}-{row['family'].replace('_', '-')}:{folder_md5(folder)}", folder))
         models[row["family"]] = {"tag": tag, "family": row["family"], "kind": row["kind"],

@@ -26,7 +26,7 @@ from reception.features import training_defaults
 from reception.families import declared
 from reception.io import fresh_dir, load_params, read_embeddings, read_split, write_json
 from reception.paths import (CHAMPION_DIR, COMPARISON_JSON, COMPARISON_MD, EMBEDDINGS_METADATA, PLOTS_DIR,
-                             REGISTER_METRICS, SERVED_DIR, best_params_file, classifier_file, family_dir)
+                             MODEL_FILE, REGISTER_METRICS, SERVED_DIR, best_params_file, classifier_file, family_dir)
 from reception.pyfunc import model_kwargs, write_config
 
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
@@ -88,6 +88,9 @@ def export_encoder(embed: dict, out_dir: Path) -> float:
 def model_files(family_name: str, config_dir: Path) -> tuple[dict, Path, dict]:
     """(artifacts, config file, params to log) of a trained family."""
     family, embed = declared()[family_name], json.loads(EMBEDDINGS_METADATA.read_text())
+    if family.kind == "baseline":  # a text pipeline the baselines stage kept (tfidf_logreg)
+        config = write_config(config_dir / "config.json", family.name, embed["batch_size"], text_pipeline=True)
+        return {"classifier": family_dir(family.stage, family.name) / MODEL_FILE}, config, {"family": family.name}
     if family.stage == "finetune":
         config = write_config(config_dir / "config.json", family.name, embed["batch_size"], finetuned=True)
         return {"finetuned": family_dir(family.stage, family.name)}, config, {"family": family.name}
@@ -101,13 +104,21 @@ def model_files(family_name: str, config_dir: Path) -> tuple[dict, Path, dict]:
                      "encoder_export_max_abs_error": f"{export_error:.1e}"})
 
 
+def servable(row: dict) -> bool:
+    """A family that scored here and has a model to serve: every trained one, and a baseline the
+    baselines stage kept (tfidf_logreg)."""
+    family = declared()[row["family"]]
+    return row["status"] == "ok" and (family.kind == "trained" or (family_dir(family.stage, family.name) /
+                                                                     MODEL_FILE).is_file())
+
+
 def save_served(rows: list[dict], champion: str) -> None:
-    """Every other trained family that trained here, as a self-contained folder like the champion's."""
+    """Every other servable family, as a self-contained folder like the champion's."""
     import mlflow
 
     fresh_dir(SERVED_DIR)
     for row in rows:
-        if row["family"] == champion or row["status"] != "ok" or declared()[row["family"]].kind != "trained":
+        if row["family"] == champion or not servable(row):
             continue
         with tempfile.TemporaryDirectory() as tmp:
             artifacts, config, _ = model_files(row["family"], Path(tmp))

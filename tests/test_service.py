@@ -39,7 +39,7 @@ def test_health_names_the_champion_and_every_key(service):
     registration = json.loads((service["repo"] / "metrics/register.json").read_text())
     bento = json.loads((service["repo"] / "models/bento.json").read_text())
     rows = comparison(service)
-    trained = [f for f, row in rows.items() if row["kind"] == "trained" and row["status"] == "ok"]
+    trained = [f for f, row in rows.items() if row["kind"] == "trained" and row["status"] == "ok"] + ["tfidf_logreg"]
     untrained = [f for f, row in rows.items() if row["kind"] == "trained" and row["status"] != "ok"]
     zero_shot = [name for name, family in declared(service["repo"] / "params.yaml").items() if family.zero_shot]
     assert status == 200 and body["status"] == "ok"
@@ -47,7 +47,7 @@ def test_health_names_the_champion_and_every_key(service):
     assert set(body["model_keys"]) == {*trained, *untrained, *zero_shot} and "mlp_transformer" in body["model_keys"]
     for key in trained:
         model = body["models"][key]
-        assert model["status"] == "loaded" and model["family"] == key
+        assert model["status"] == "loaded" and model["family"] == key and model["kind"] == rows[key]["kind"]
         assert model["thread_cv_roc_auc"] == rows[key]["thread_cv_roc_auc_mean"]
         assert model["champion"] == (key == champion_family(service))
     for key in untrained:
@@ -60,23 +60,22 @@ def test_health_names_the_champion_and_every_key(service):
             assert response.status == 200
 
 
-def test_every_trained_family_by_its_key(service):
-    """The seed's key (mlp_transformer) and every other trained family score like their packaged model;
-    a declared family not trained here answers 503 with why."""
-    rows = comparison(service)
-    for key, row in rows.items():
-        if row["kind"] != "trained":
-            continue
+def test_every_family_by_its_key(service):
+    """The seed's key (mlp_transformer), every other trained family and the TF-IDF baseline score like
+    their packaged model; a declared family not trained here answers 503 with why."""
+    bento = json.loads((service["repo"] / "models/bento.json").read_text())
+    assert {"mlp_transformer", "tfidf_logreg", champion_family(service)} <= set(bento["models"])
+    records = [{"text": t, **METADATA} for t in TEXTS]
+    for key in (*bento["models"], *bento["unavailable"]):
         code, answer = call(f"{service['url']}/api/v1/predict-batch",
                             {"texts": TEXTS, "metadata": [METADATA] * len(TEXTS), "model_key": key})
-        if row["status"] != "ok":
+        if key in bento["unavailable"]:
             assert code == 503 and "not trained on this machine" in answer["detail"], answer
             continue
         folder = "models/champion" if key == champion_family(service) else f"models/served/{key}"
-        expected = mlflow.pyfunc.load_model(str(service["repo"] / folder)).predict(
-            pd.DataFrame([{"text": t, **METADATA} for t in TEXTS]))["score"].to_numpy()
+        expected = mlflow.pyfunc.load_model(str(service["repo"] / folder)).predict(pd.DataFrame(records))["score"]
         assert code == 200 and {r["model_key"] for r in answer["results"]} == {key}
-        np.testing.assert_allclose([r["score"] for r in answer["results"]], expected, atol=1e-5)
+        np.testing.assert_allclose([r["score"] for r in answer["results"]], expected.to_numpy(), atol=1e-5)
 
 
 def test_predict_sentiment_contract(service):

@@ -88,6 +88,9 @@ def best_params_file(family: str) -> Path:
     return family_dir("train", family) / "best_params.json"
 
 
+MODEL_FILE = "model.joblib"  # a baseline's fitted model, in its family_dir("baselines", ...)
+
+
 def classifier_file(family: str) -> Path:
     return family_dir("train", family) / "classifier.joblib"
 

@@ -4,6 +4,7 @@ It applies the shared cleaning and the family's own scoring, so no caller re-imp
   mlp_transformer   sentence encoder (ONNX export of the hash-checked weights) + classifier
   hybrid            sentence encoder + metadata features (reception.features) + classifier
   finetuned_minilm  the fine-tuned encoder and head (hash-checked)
+  tfidf_logreg      the TF-IDF baseline's pipeline on the cleaned text (served, never registered)
 Input: a DataFrame with `text` and, optionally, created_utc, post_created_utc (unix seconds),
 is_submitter, is_top_level; an absent value takes the documented default (features.resolve_inputs).
 Logged with MLflow's pyfunc flavour, with `reception` shipped as code.
@@ -38,7 +39,12 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         config = json.loads(Path(context.artifacts["config"]).read_text())
         self.family, self.batch_size = config["family"], config["batch_size"]
         self.defaults, self.finetuned_model = config.get("metadata_defaults"), config.get("finetuned", False)
-        if self.finetuned_model:
+        self.text_pipeline = config.get("text_pipeline", False)
+        if self.text_pipeline:
+            import joblib
+
+            self.classifier = joblib.load(context.artifacts["classifier"])
+        elif self.finetuned_model:
             from reception import finetuned
 
             self.finetuned = finetuned
@@ -69,6 +75,8 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
+        if self.text_pipeline:
+            return self.classifier.predict_proba(cleaned)[:, 1], used
         if self.finetuned_model:
             return self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size), used
         from reception.families import feature_matrix
@@ -104,11 +112,11 @@ def model_kwargs(artifacts: dict[str, Path], config_file: Path) -> dict:
 
 
 def write_config(path: Path, family: str, batch_size: int, metadata_defaults: dict | None = None,
-                 device: str = "auto", finetuned: bool = False) -> Path:
+                 device: str = "auto", finetuned: bool = False, text_pipeline: bool = False) -> Path:
     """The model's settings: `metadata_defaults` for a family that reads metadata (None: text only),
-    `finetuned` for a fine-tuned encoder and head. The encoder's hashes live next to it (onnx_encoder's
-    encoder.json)."""
+    `finetuned` for a fine-tuned encoder and head, `text_pipeline` for a scikit-learn pipeline on the
+    cleaned text. The encoder's hashes live next to it (onnx_encoder's encoder.json)."""
     config = {"family": family, "batch_size": batch_size, "device": device, "metadata_defaults": metadata_defaults,
-              "finetuned": finetuned}
+              "finetuned": finetuned, "text_pipeline": text_pipeline}
     path.write_text(json.dumps(config, indent=2) + "\n")
     return path
