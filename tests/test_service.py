@@ -207,7 +207,8 @@ def exported_to_an_empty_store(repo, env, tmp_path) -> dict:
     fresh = {**env, "BENTOML_HOME": str(tmp_path / "fresh_home")}
     run([str(BIN / "bentoml"), "import", str(tmp_path / "bento.bento")], repo, env=fresh)
     models = run([str(BIN / "bentoml"), "models", "list", "-o", "json"], repo, env=fresh).stdout
-    assert [m["tag"] for m in json.loads(models)] == [json.loads((repo / "models/bento.json").read_text())["model"]]
+    declared = json.loads((repo / "models/bento.json").read_text())["models"]
+    assert sorted(m["tag"] for m in json.loads(models)) == sorted(entry["tag"] for entry in declared.values())
     return fresh
 
 
