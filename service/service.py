@@ -52,7 +52,8 @@ MODEL_URI = os.environ.get("RECEPTION_MODEL_URI")
 
 def locked_bento() -> dict:
     """What the bento declares (models/bento.json, inside the bento or the checkout): the BentoML model
-    tag of the locked champion and its family."""
+    tag of the locked champion and its family, every served family's tag and thread-CV ROC-AUC, and the
+    declared trained families not trained here."""
     record = ROOT / "models" / "bento.json"
     if not record.is_file():
         raise RuntimeError(f"{record} is missing: run `dvc repro bento` first (it imports the locked champion)")
@@ -61,13 +62,14 @@ def locked_bento() -> dict:
 
 BENTO = {} if MODEL_URI else locked_bento()
 CHAMPION = None if MODEL_URI else bentoml.models.BentoModel(BENTO["model"])
-# Every trained family this machine trained, by key, the champion first, then by thread-CV ROC-AUC.
-SERVED = dict(sorted(BENTO.get("models", {}).items(),
-                     key=lambda item: (not item[1]["champion"], -item[1]["thread_cv_roc_auc"])))
-UNAVAILABLE = BENTO.get("unavailable", {})  # declared trained families not trained here: key -> why
+# Every family the bento serves by its key (each trained family this machine trained, and the TF-IDF
+# baseline): the champion first, then by thread-CV ROC-AUC. A registry champion is served alone.
+SERVED = dict(sorted(BENTO["models"].items(), key=lambda item: (not item[1]["champion"],
+                                                                -item[1]["thread_cv_roc_auc"]))) if BENTO else {}
+UNAVAILABLE = BENTO["unavailable"] if BENTO else {}  # declared trained families not trained here: key -> why
 # The keys a request may name, for the OpenAPI document (a registry champion's family is known only
 # once it is loaded: the document then lists no enum; the handlers check the key either way).
-MODEL_KEYS = [*(SERVED or [BENTO["family"]]), *UNAVAILABLE, *ZERO_SHOT] if BENTO else None
+MODEL_KEYS = [*SERVED, *UNAVAILABLE, *ZERO_SHOT] if BENTO else None
 
 
 def with_served_models(cls):
@@ -175,7 +177,8 @@ class CommentMetadata(BaseModel):
 
 ModelKey = Annotated[StrictStr, Field(json_schema_extra={"enum": MODEL_KEYS} if MODEL_KEYS else None)]
 MODEL_KEY = Field(None, description="one of /health's model_keys (an unknown key is 422; a zero-shot key whose "
-                                    "checkpoint cannot be loaded is 503); default: the champion's family")
+                                    "checkpoint cannot be loaded, or a family not trained on this machine, is "
+                                    "503); default: the champion's family")
 
 
 class PredictRequest(CommentMetadata):
