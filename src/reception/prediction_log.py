@@ -182,10 +182,13 @@ class PredictionLog:
         import bentoml
 
         schema = {**SCHEMA, "text": TEXT_COLUMN} if self.log_text else SCHEMA
-        with bentoml.monitor(MONITOR_NAME) as monitor:
-            for name, values in data.items():
-                role, data_type, _ = schema[name]
-                monitor.log_batch(values, name, role, data_type)
+        # One record per block: BentoML takes the schema from the first block and warns about every column
+        # of a first block that holds several rows (log_batch).
+        for row in zip(*data.values(), strict=True):
+            with bentoml.monitor(MONITOR_NAME) as monitor:
+                for name, value in zip(data, row, strict=True):
+                    role, data_type, _ = schema[name]
+                    monitor.log(value, name, role, data_type)
 
     def status(self) -> dict:
         self.probe()
