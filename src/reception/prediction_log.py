@@ -13,7 +13,7 @@ TEXT_PROJECTION_DIM numbers (see `project`), unless `service.log_text` is true.
 Logging never fails a request: a failed write is caught, counted and reported in /health and the server
 log, and the service keeps scoring. A folder that cannot be written or a disk with less than
 `service.log_min_free_mb` left is found by a cheap check (at most every PROBE_INTERVAL_S), which also
-pauses writing until the folder is usable again.
+pauses writing until the folder is usable again; after a failure every PROBE_INTERVAL_S writing is tried again.
 """
 from __future__ import annotations
 
@@ -142,7 +142,8 @@ class PredictionLog:
             return
         self.probed_at = time.monotonic()
         _, folder = self.sink()
-        if folder is None:
+        if folder is None:  # no folder to check (OTLP or disabled): retry the sink after a failure
+            self.error = None
             return
         try:
             folder.mkdir(parents=True, exist_ok=True)
