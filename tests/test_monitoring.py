@@ -250,3 +250,21 @@ def test_an_unwritable_log_folder_leaves_scoring_working(service):
         moved.rename(folder)
     time.sleep(prediction_log.PROBE_INTERVAL_S + 1)
     assert call(f"{url}/health")[1]["prediction_log"]["ok"]
+
+
+def test_an_empty_window_recommends_nothing(tmp_path, monkeypatch, capsys):
+    """No traffic is not a worse model: the report is written and --check passes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "register.json").write_text(json.dumps({"family": "hybrid"}))
+    (tmp_path / "metrics" / "hybrid.json").write_text(json.dumps({"thread_cv": {"roc_auc": {"mean": 0.7, "std": 0.1}}}))
+    (tmp_path / "metrics" / "data.json").write_text(json.dumps({"label": {"threshold": 5.0}}))
+    (tmp_path / "params.yaml").write_text(json.dumps({
+        "ingest": {"source": "raw"}, "service": {"log_dir": "logs"},
+        "monitoring": {"window": 7, "chunk_period": "D", "min_chunk_rows": 200, "drift_threshold": 0.15}}))
+    parser = argparse.ArgumentParser()
+    monitoring.configure(parser)
+    assert monitoring.run(parser.parse_args(["--check"])) == 0
+    report = json.loads((tmp_path / "metrics/monitoring/monitoring.json").read_text())
+    assert report["window"]["predictions"] == 0 and report["check"] == {"retrain_recommended": False, "reasons": []}
+    assert "no champion prediction in the window" in capsys.readouterr().out

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                       estimated_roc_auc=estimate.to_dict("records"))
     else:
         drift = pd.DataFrame(columns=["window", "series", "distance", "rows", "alert"])
-        estimate = pd.DataFrame(columns=["window", "series", "roc_auc", "rows"])
+        estimate = pd.DataFrame(columns=["window", "rows", "roc_auc", "lower", "upper"])
     matured = join_outcomes(served, read_outcomes(outcomes_dir, min_age_hours), label_threshold())
     realized = realized_by_day(matured)
     report["realized"] = {"matured_predictions": len(matured), "per_day": realized.to_dict("records"),
@@ -223,7 +223,7 @@ def estimated_roc_auc(reference: pd.DataFrame, analysis: pd.DataFrame, settings:
 def long_estimate(estimate: pd.DataFrame) -> pd.DataFrame:
     """window, series (estimate / lower / upper), roc_auc: the shape `dvc plots show` draws as lines."""
     if not len(estimate):
-        return estimate
+        return pd.DataFrame(columns=["window", "series", "roc_auc"])
     parts = [estimate[["window", column]].rename(columns={column: "roc_auc"}).assign(series=name)
              for name, column in (("estimate", "roc_auc"), ("band lower", "lower"), ("band upper", "upper"))]
     return pd.concat(parts, ignore_index=True)[["window", "series", "roc_auc"]]
