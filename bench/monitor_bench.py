@@ -65,7 +65,8 @@ def main() -> None:
         (folder / "outcomes").mkdir()
         (folder / "outcomes" / "batch.ndjson").write_text("\n".join(outcomes) + "\n")
         command = [sys.executable, "-c", RUN_MONITOR, "--since", "2026-01-01", "--until", "2026-01-08",
-                   "--log-dir", str(folder / "log"), "--outcomes", str(folder / "outcomes"), "--out", str(folder / "out")]
+                   "--log-dir", str(folder / "log"), "--outcomes", str(folder / "outcomes"),
+                   "--out", str(folder / "out")]
         started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True,
                               env={**os.environ, "NML_DISABLE_USAGE_LOGGING": "1"})

@@ -2,21 +2,18 @@
 realized performance, the --check verdict), on logs the tests build and on a real `bentoml serve`."""
 import argparse
 import json
-import os
 import time
 from pathlib import Path
-
-os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # before anything imports nannyml
 
 import numpy as np
 import pandas as pd
 import pytest
 from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml._internal.monitoring import api as bentoml_monitoring
+from conftest import call
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score
 
-from conftest import call
 from reception import monitoring, prediction_log
 from reception.features import API_INPUTS
 
