@@ -33,7 +33,7 @@ import yaml
 from reception.evaluation import THRESHOLD, classification_metrics
 from reception.features import API_INPUTS
 from reception.io import PARAMS_FILE, read_embeddings, read_split
-from reception.prediction_log import MONITOR_NAME, TEXT_PROJECTION_DIM, project
+from reception.prediction_log import MONITOR_NAME, TEXT_PROJECTION_DIM, log_folder, project
 
 # NannyML sends usage telemetry unless this is set (it is imported inside the functions below).
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
@@ -52,7 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", help="start of the window (ISO date/time, UTC); default: --until minus "
                                         "monitoring.window days")
     parser.add_argument("--until", help="end of the window (ISO date/time, UTC); default: now")
-    parser.add_argument("--log-dir", type=Path, help="the prediction log folder; default: service.log_dir")
+    parser.add_argument("--log-dir", type=Path, help="the prediction log folder; default: service.log_dir (a "
+                                                     "relative one inside BENTOML_HOME, as the service reads it)")
     parser.add_argument("--outcomes", type=Path, help="folder of NDJSON comments with observed_utc (searched "
                                                       "recursively); default: <ingest.source>/comments")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"where the report goes (default: {OUT_DIR})")
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     settings = params["monitoring"]
     until = pd.Timestamp(args.until, tz="UTC") if args.until else pd.Timestamp.now(tz="UTC")
     since = pd.Timestamp(args.since, tz="UTC") if args.since else until - pd.Timedelta(days=settings["window"])
-    log_dir = args.log_dir or Path(params["service"]["log_dir"])
+    log_dir = args.log_dir or log_folder(params["service"]["log_dir"])
     outcomes_dir = args.outcomes or Path(params["ingest"]["source"]) / "comments"
     min_age_hours = (params.get("label") or {}).get("min_age_hours", DEFAULT_MIN_AGE_HOURS)
 

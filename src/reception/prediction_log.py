@@ -5,7 +5,7 @@ champion still works on today's comments. `reception monitor` reads these record
 estimate performance before scores mature, and join the matured scores by comment_id.
 
 Sink: BentoML's monitor (`bentoml.monitor(MONITOR_NAME)`). By default it writes JSON lines to
-`<service.log_dir>/reception_predictions/data/data.<worker>.log` (rotated daily) and its schema to
+`<log_folder(service.log_dir)>/reception_predictions/data/data.<worker>.log` (rotated daily) and its schema to
 `.../schema/schema.<worker>.log`; a BentoML config file can point it at an OTLP collector instead
 (docs/monitoring.md). The text itself is logged only as its length, sha256, punctuation flags and
 TEXT_PROJECTION_DIM numbers (see `project`), unless `service.log_text` is true.
@@ -80,10 +80,20 @@ def project(vectors: np.ndarray | None) -> np.ndarray | None:
     return vectors @ projection_matrix(vectors.shape[1])
 
 
+def log_folder(log_dir: str) -> Path:
+    """service.log_dir as a folder: an absolute path as given, a relative one inside BentoML's home
+    (BENTOML_HOME, default ~/bentoml). Not the working directory: `bentoml serve` of a bento runs inside the
+    bento's own copy of the sources, and `reception monitor` must find the same folder from anywhere."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    path = Path(log_dir).expanduser()
+    return path if path.is_absolute() else Path(BentoMLContainer.bentoml_home.get()) / path
+
+
 def bentoml_config(log_dir: str) -> dict:
-    """The service's `monitoring` config: BentoML's default (file) monitor writing under log_dir. A BentoML
-    config file (services.reddit_reception.monitoring) overrides it, e.g. with the OTLP monitor."""
-    return {"enabled": True, "type": "default", "options": {"log_path": log_dir}}
+    """The service's `monitoring` config: BentoML's default (file) monitor writing under log_folder(log_dir).
+    A BentoML config file (services.reddit_reception.monitoring) overrides it, e.g. with the OTLP monitor."""
+    return {"enabled": True, "type": "default", "options": {"log_path": str(log_folder(log_dir))}}
 
 
 def columns(records: list[dict], scored: list[dict], answers: list[dict], served: dict,
