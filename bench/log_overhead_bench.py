@@ -17,14 +17,16 @@ import numpy as np
 import pandas as pd
 from serve_bench import BIN, ROUNDS, WARMUP, free_port, measure, start, stop, summary, worker
 
+from reception.paths import BENTO_FILE, LIVE_COMMENTS
+
 RESULTS = Path("bench/log_overhead.json")
 CONCURRENCY = 32
 LOGGING_OFF = json.dumps({"services": {"reddit_reception": {"monitoring": {"enabled": False}}}})
 
 
 def main() -> None:
-    texts = pd.read_parquet("data/interim/comments_clean_step1.parquet", columns=["body"])["body"].tolist()
-    bento = json.loads(Path("models/bento.json").read_text())["bento"]
+    texts = pd.read_parquet(LIVE_COMMENTS, columns=["body"])["body"].tolist()
+    bento = json.loads(BENTO_FILE.read_text())["bento"]
     ports, processes = {}, []
     try:
         for name, overrides in (("logging on", None), ("logging off", LOGGING_OFF)):

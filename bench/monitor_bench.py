@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reception.families import declared
 from reception.features import API_INPUTS
+from reception.paths import REGISTER_METRICS, embeddings_file, predictions_file, split_file
 from reception.prediction_log import MONITOR_NAME, project
 
 RESULTS = Path("bench/monitor_results.json")
@@ -31,11 +33,11 @@ RUN_MONITOR = ("import argparse, sys; from reception import monitoring; p = argp
 
 def synthetic_log(rows: int, rng: np.random.Generator) -> tuple[list[str], list[str]]:
     """JSON lines of the prediction log, and of matured outcomes for a third of them."""
-    train = pd.read_parquet("data/processed/sentiment_train.parquet")
-    family = json.loads(Path("metrics/register.json").read_text())["family"]
-    scores = pd.read_parquet(f"data/predictions/{family}.parquet").query("split == 'thread_cv'")
+    train = pd.read_parquet(split_file("train"))
+    family = json.loads(REGISTER_METRICS.read_text())["family"]
+    scores = pd.read_parquet(predictions_file(declared()[family].stage, family)).query("split == 'thread_cv'")
     score = train["comment_id"].map(scores.set_index("comment_id")["score"]).to_numpy()
-    projections = project(np.load("data/embeddings/train.npy"))
+    projections = project(np.load(embeddings_file("train")))
     pick = rng.integers(0, len(train), rows)
     requested = np.sort(START + rng.random(rows) * DAYS * 86400)
     log, outcomes = [], []

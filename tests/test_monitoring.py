@@ -15,7 +15,18 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score
 
 from reception import monitoring, prediction_log
+from reception.families import declared
 from reception.features import API_INPUTS
+from reception.paths import (
+    BENTO_FILE,
+    DATA_METRICS,
+    PARAMS_FILE,
+    REGISTER_METRICS,
+    embeddings_file,
+    family_metrics,
+    predictions_file,
+    split_file,
+)
 
 BENTOML_COLUMNS = {"timestamp", "request_id", "trace_id"}  # what BentoML's default monitor adds to a record
 SERVED = {"model_key": "hybrid", "bento_model": "reddit-reception:abc", "model_version": "7"}
@@ -133,10 +144,10 @@ def test_realized_metrics_equal_scikit_learn_on_the_join(tmp_path):
 
 def test_roc_auc_floor_prefers_the_recorded_interval(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "metrics").mkdir()
+    family_metrics("a").parent.mkdir(parents=True)
     for family, roc_auc, floor in (("a", {"mean": 0.76, "std": 0.09}, 0.67),
                                    ("b", {"mean": 0.76, "std": 0.09, "interval": [0.70, 0.82]}, 0.70)):
-        (tmp_path / "metrics" / f"{family}.json").write_text(json.dumps({"thread_cv": {"roc_auc": roc_auc}}))
+        family_metrics(family).write_text(json.dumps({"thread_cv": {"roc_auc": roc_auc}}))
         assert monitoring.roc_auc_floor(family) == pytest.approx(floor)
 
 
@@ -145,11 +156,11 @@ def test_roc_auc_floor_prefers_the_recorded_interval(tmp_path, monkeypatch):
 def stream_from_test_split(repo: Path, hours_into_thread: float | None) -> list[dict]:
     """Log records of the test split's comments as the champion scored them, all requested on one day;
     hours_into_thread: pretend every comment was written this long after its thread started."""
-    test = pd.read_parquet(repo / "data/processed/sentiment_test.parquet")
-    family = json.loads((repo / "metrics/register.json").read_text())["family"]
-    scores = pd.read_parquet(repo / f"data/predictions/{family}.parquet")
+    test = pd.read_parquet(repo / split_file("test"))
+    family = json.loads((repo / REGISTER_METRICS).read_text())["family"]
+    scores = pd.read_parquet(repo / predictions_file(declared(repo / PARAMS_FILE)[family].stage, family))
     scores = scores[scores["split"] == "test"].set_index("comment_id")["score"]
-    projections = prediction_log.project(np.load(repo / "data/embeddings/test.npy"))
+    projections = prediction_log.project(np.load(repo / embeddings_file("test")))
     start = test["thread_start_utc"].astype("float64")
     created = start + 3600 * hours_into_thread if hours_into_thread is not None else test["created_utc"].astype(float)
     day = 1767225600.0
@@ -218,8 +229,8 @@ def test_served_requests_are_logged_with_the_documented_schema(service, pipeline
     assert set(mine) == {"logtest1", "logtest2"} and all(set(r) == set(prediction_log.SCHEMA) | BENTOML_COLUMNS
                                                          for r in data)
     record = mine["logtest1"]
-    bento = json.loads((repo / "models/bento.json").read_text())
-    registration = json.loads((repo / "metrics/register.json").read_text())
+    bento = json.loads((repo / BENTO_FILE).read_text())
+    registration = json.loads((repo / REGISTER_METRICS).read_text())
     assert (record["bento_model"], record["model_version"]) == (bento["model"], registration["version"])
     assert record["post_id"] == "p9" and record["score"] == pytest.approx(single["score"])
     assert record["label"] == single["label"] and "text" not in record
@@ -255,12 +266,12 @@ def test_an_unwritable_log_folder_leaves_scoring_working(service):
 def test_an_empty_window_recommends_nothing(tmp_path, monkeypatch, capsys):
     """No traffic is not a worse model: the report is written and --check passes."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "register.json").write_text(json.dumps({"family": "hybrid"}))
-    (tmp_path / "metrics" / "hybrid.json").write_text(json.dumps({"thread_cv": {"roc_auc": {"mean": 0.7, "std": 0.1}}}))
-    (tmp_path / "metrics" / "data.json").write_text(json.dumps({"label": {"threshold": 5.0}}))
+    family_metrics("hybrid").parent.mkdir(parents=True)
+    REGISTER_METRICS.write_text(json.dumps({"family": "hybrid"}))
+    family_metrics("hybrid").write_text(json.dumps({"thread_cv": {"roc_auc": {"mean": 0.7, "std": 0.1}}}))
+    DATA_METRICS.write_text(json.dumps({"label": {"threshold": 5.0}}))
     (tmp_path / "params.yaml").write_text(json.dumps({
-        "ingest": {"source": "raw"}, "service": {"log_dir": "logs"},
+        "ingest": {"source": "raw"}, "service": {"log_dir": str(tmp_path / "logs")}, "label": {"min_age_hours": 24},
         "monitoring": {"window": 7, "chunk_period": "D", "min_chunk_rows": 200, "drift_threshold": 0.15}}))
     parser = argparse.ArgumentParser()
     monitoring.configure(parser)

@@ -12,8 +12,8 @@ training reference: the processed train split, its sentence embeddings and the c
   estimated_roc_auc.csv  NannyML CBPE's ROC-AUC estimate per window with its confidence band (`dvc plots show`)
   realized.csv           per day: matured predictions, ROC-AUC, F1, ECE
 Realized performance joins logged predictions (by comment_id) with the final scores that extracted batches
-bring: NDJSON comment lines with `observed_utc`, mature once observed `label.min_age_hours` (default 24)
-after `created_utc`, labelled with the training threshold (metrics/data.json). `--check` exits 1 and prints
+bring: NDJSON comment lines with `observed_utc`, mature once observed `label.min_age_hours` after
+`created_utc`, labelled with the training threshold (metrics/data.json). `--check` exits 1 and prints
 "retrain recommended" when realized ROC-AUC is below the champion's thread-CV floor, or an input drifts past
 `monitoring.drift_threshold`, or the whole CBPE band of a window lies below the floor.
 """
@@ -31,16 +31,16 @@ import pandas as pd
 import yaml
 
 from reception.evaluation import THRESHOLD, classification_metrics
+from reception.families import declared
 from reception.features import API_INPUTS
-from reception.io import PARAMS_FILE, read_embeddings, read_split
+from reception.io import read_embeddings, read_split
+from reception.paths import DATA_METRICS, METRICS_DIR, PARAMS_FILE, REGISTER_METRICS, family_metrics, predictions_file
 from reception.prediction_log import MONITOR_NAME, TEXT_PROJECTION_DIM, log_folder, project
 
 # NannyML sends usage telemetry unless this is set (it is imported inside the functions below).
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
-OUT_DIR = Path("metrics/monitoring")
-PREDICTIONS_DIR = Path("data/predictions")
-DEFAULT_MIN_AGE_HOURS = 24  # when params.yaml has no label.min_age_hours
+OUT_DIR = METRICS_DIR / "monitoring"
 ECE_BINS = 10
 PROJECTION_INPUTS = tuple(f"text_projection_{i}" for i in range(TEXT_PROJECTION_DIM))
 # The inputs whose drift is measured, as the model reads them; continuous ones are binned by NannyML.
@@ -68,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
     since = pd.Timestamp(args.since, tz="UTC") if args.since else until - pd.Timedelta(days=settings["window"])
     log_dir = args.log_dir or log_folder(params["service"]["log_dir"])
     outcomes_dir = args.outcomes or Path(params["ingest"]["source"]) / "comments"
-    min_age_hours = (params.get("label") or {}).get("min_age_hours", DEFAULT_MIN_AGE_HOURS)
+    min_age_hours = params["label"]["min_age_hours"]
 
     started = time.monotonic()
-    champion = json.loads(Path("metrics/register.json").read_text())["family"]
+    champion = json.loads(REGISTER_METRICS.read_text())["family"]
     log = read_log(log_dir, since, until)
     served = log[log["model_key"] == champion] if len(log) else log
     print(f"monitor: {len(log)} logged predictions from {since} to {until}, {len(served)} by the champion "
@@ -154,7 +154,7 @@ def flag(values: pd.Series) -> np.ndarray:
 def reference_frame(champion: str) -> pd.DataFrame:
     """The train split as the model read it, with its out-of-fold (thread CV) scores and labels."""
     train = read_split("train")
-    scores = pd.read_parquet(PREDICTIONS_DIR / f"{champion}.parquet")
+    scores = pd.read_parquet(predictions_file(declared()[champion].stage, champion))
     scores = scores[scores["split"] == "thread_cv"].set_index("comment_id")["score"]
     minutes = (train["created_utc"].astype("float64") - train["thread_start_utc"].astype("float64")) / 60
     score = train["comment_id"].map(scores).to_numpy(dtype="float64")
@@ -243,7 +243,7 @@ def default_share(log: pd.DataFrame) -> dict[str, float]:
 def roc_auc_floor(family: str) -> float:
     """The lowest realized ROC-AUC the champion's thread CV vouches for: the lower end of its recorded
     interval, else the fold mean minus the fold spread."""
-    roc_auc = json.loads(Path(f"metrics/{family}.json").read_text())["thread_cv"]["roc_auc"]
+    roc_auc = json.loads(family_metrics(family).read_text())["thread_cv"]["roc_auc"]
     interval = roc_auc.get("interval")
     if isinstance(interval, dict):
         return float(interval.get("lower", interval.get("low")))
@@ -254,7 +254,7 @@ def roc_auc_floor(family: str) -> float:
 
 def label_threshold() -> float:
     """The training label rule's threshold: well received = final score >= this (metrics/data.json)."""
-    return float(json.loads(Path("metrics/data.json").read_text())["label"]["threshold"])
+    return float(json.loads(DATA_METRICS.read_text())["label"]["threshold"])
 
 
 def read_outcomes(folder: Path, min_age_hours: float) -> pd.DataFrame:

@@ -25,8 +25,7 @@ from reception.text import clean_text, normalize
 
 CODE_PATH = Path(__file__).resolve().parent
 REQUIREMENTS = ("mlflow", "scikit-learn", "transformers", "torch", "safetensors", "pandas", "numpy", "joblib",
-                "onnxruntime")
-FINETUNED = "finetuned_minilm"
+                "onnxruntime", "PyYAML")
 INPUT_EXAMPLE = pd.DataFrame({"text": ["This is the best explanation in the thread, thank you!",
                                        "> quoted\n\nNo. Just no. https://example.com"],
                               "created_utc": [1762796919.0, 1762800000.0],
@@ -38,8 +37,8 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         config = json.loads(Path(context.artifacts["config"]).read_text())
         self.family, self.batch_size = config["family"], config["batch_size"]
-        self.defaults = config.get("metadata_defaults")
-        if self.family == FINETUNED:
+        self.defaults, self.finetuned_model = config.get("metadata_defaults"), config.get("finetuned", False)
+        if self.finetuned_model:
             from reception import finetuned
 
             self.finetuned = finetuned
@@ -72,7 +71,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
-        if self.family == FINETUNED:
+        if self.finetuned_model:
             vectors = None
             scores = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
         else:
@@ -82,8 +81,8 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
             if self.uses_metadata:
                 metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
                 columns = request_columns([normalize(t) for t in texts], metadata)
-                used = [{**u, **i} for u, i in zip(used, inputs)]
-            scores = self.classifier.predict_proba(feature_matrix(self.family, vectors, columns))[:, 1]
+                used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
+            scores = self.classifier.predict_proba(feature_matrix(self.uses_metadata, vectors, columns))[:, 1]
         return (scores, used, vectors) if return_vectors else (scores, used)
 
 
@@ -110,8 +109,11 @@ def model_kwargs(artifacts: dict[str, Path], config_file: Path) -> dict:
 
 
 def write_config(path: Path, family: str, batch_size: int, metadata_defaults: dict | None = None,
-                 device: str = "auto") -> Path:
-    """The model's settings. The encoder's hashes live next to it (onnx_encoder's encoder.json)."""
-    config = {"family": family, "batch_size": batch_size, "device": device, "metadata_defaults": metadata_defaults}
+                 device: str = "auto", finetuned: bool = False) -> Path:
+    """The model's settings: `metadata_defaults` for a family that reads metadata (None: text only),
+    `finetuned` for a fine-tuned encoder and head. The encoder's hashes live next to it (onnx_encoder's
+    encoder.json)."""
+    config = {"family": family, "batch_size": batch_size, "device": device, "metadata_defaults": metadata_defaults,
+              "finetuned": finetuned}
     path.write_text(json.dumps(config, indent=2) + "\n")
     return path
