@@ -2,8 +2,8 @@
 
 The log is synthetic but shaped like the service's: train-split comments (inputs, embedding projection,
 out-of-fold champion score) resampled over 7 days, a third of them with a matured final score in an
-outcomes folder. Everything goes to a temporary folder; the monitor runs in a fresh process, so the time
-includes importing NannyML. Run from a repository where `make run` has built the outputs:
+outcomes folder. Everything goes to a temporary folder; `reception monitor` runs as a fresh process, so the
+time includes importing NannyML. Run from a repository where `make run` has built the outputs:
     .venv/bin/python bench/monitor_bench.py [rows]
 Results: bench/monitor_results.json.
 """
@@ -27,8 +27,7 @@ from reception.prediction_log import MONITOR_NAME, project
 
 RESULTS = Path("bench/monitor_results.json")
 DAYS, START = 7, 1767225600.0  # 2026-01-01 UTC
-RUN_MONITOR = ("import argparse, sys; from reception import monitoring; p = argparse.ArgumentParser(); "
-               "monitoring.configure(p); sys.exit(monitoring.run(p.parse_args(sys.argv[1:])))")
+RECEPTION = Path(sys.executable).parent / "reception"
 
 
 def synthetic_log(rows: int, rng: np.random.Generator) -> tuple[list[str], list[str]]:
@@ -66,7 +65,7 @@ def main() -> None:
         (folder / "log" / MONITOR_NAME / "data" / "data.0.log").write_text("\n".join(log) + "\n")
         (folder / "outcomes").mkdir()
         (folder / "outcomes" / "batch.ndjson").write_text("\n".join(outcomes) + "\n")
-        command = [sys.executable, "-c", RUN_MONITOR, "--since", "2026-01-01", "--until", "2026-01-08",
+        command = [str(RECEPTION), "monitor", "--since", "2026-01-01", "--until", "2026-01-08",
                    "--log-dir", str(folder / "log"), "--outcomes", str(folder / "outcomes"),
                    "--out", str(folder / "out")]
         started = time.monotonic()
