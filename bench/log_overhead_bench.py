@@ -4,12 +4,13 @@ Both servers run the bento of models/bento.json; the second one gets BentoML's m
 through BENTOML_CONFIG_OVERRIDES (so `bentoml.monitor` is a no-op and nothing is written). They are
 measured back to back at concurrency 32 in ROUNDS interleaved rounds, as in serve_bench.py, because these
 shared machines drift by tens of percent within minutes. Target: logging costs at most 5 % of throughput.
-Run after `make run`:  .venv/bin/python bench/log_overhead_bench.py      Results: bench/log_overhead.json.
+Run after `make run`:  .venv/bin/python bench/log_overhead_bench.py [rounds]   Results: bench/log_overhead.json.
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ LOGGING_OFF = json.dumps({"services": {"reddit_reception": {"monitoring": {"enab
 
 
 def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS
     texts = pd.read_parquet(LIVE_COMMENTS, columns=["body"])["body"].tolist()
     bento = json.loads(BENTO_FILE.read_text())["bento"]
     ports, processes = {}, []
@@ -39,7 +41,7 @@ def main() -> None:
             os.environ.pop("BENTOML_CONFIG_OVERRIDES", None)
             worker(ports[name], texts[:WARMUP])
         passes = {name: [] for name in ports}
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             for name in ports:
                 passes[name].append(measure(ports[name], texts, CONCURRENCY))
     finally:
