@@ -279,3 +279,18 @@ def test_an_empty_window_recommends_nothing(tmp_path, monkeypatch, capsys):
     report = json.loads((tmp_path / "metrics/monitoring/monitoring.json").read_text())
     assert report["window"]["predictions"] == 0 and report["check"] == {"retrain_recommended": False, "reasons": []}
     assert "no champion prediction in the window" in capsys.readouterr().out
+
+
+def test_check_recommends_retraining_below_the_floor_only_on_enough_evidence():
+    no_drift = pd.DataFrame({"window": ["2026-01-01T00:00"], "series": ["text_len"], "distance": [0.1],
+                             "rows": [500], "alert": [False]})
+    estimate = pd.DataFrame({"window": ["2026-01-01T00:00"], "rows": [500], "roc_auc": [0.74], "lower": [0.70],
+                             "upper": [0.78]})
+    report = {"roc_auc_floor": 0.676, "drift_threshold": 0.15,
+              "realized": {"rows": 300, "roc_auc": 0.61, "f1": 0.5, "ece": 0.1}}
+    [reason] = monitoring.retrain_reasons(report, no_drift, estimate, min_rows=200)
+    assert reason.startswith("realized ROC-AUC 0.610 on 300 matured predictions is below the thread-CV floor 0.676")
+    report["realized"]["rows"] = 50  # too few matured scores to judge
+    assert monitoring.retrain_reasons(report, no_drift, estimate, min_rows=200) == []
+    low = estimate.assign(roc_auc=0.6, lower=0.55, upper=0.65)  # the whole CBPE band below the floor
+    assert "estimated ROC-AUC 0.600" in monitoring.retrain_reasons(report, no_drift, low, min_rows=200)[0]
