@@ -67,26 +67,31 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         score, _ = self.score_records(frame.to_dict("records"))
         return pd.DataFrame({"score": score, "label": np.where(score >= THRESHOLD, "positive", "negative")})
 
-    def score_records(self, records: list[dict], batch_size: int | None = None,
-                      now: float | None = None) -> tuple[np.ndarray, list[dict]]:
+    def score_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
+                      return_vectors: bool = False) -> tuple:
         """P(well received) per record ({"text": raw text, optional API inputs}) and, per record, the
-        inputs the model used with their values and sources. `batch_size`: the encoder's batch."""
+        inputs the model used with their values and sources. `batch_size`: the encoder's batch.
+        `return_vectors`: also return the sentence embeddings (None for the fine-tuned family and the
+        TF-IDF pipeline), which the service's prediction log projects."""
         texts = [str(r["text"]) for r in records]
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
         if self.text_pipeline:
-            return self.classifier.predict_proba(cleaned)[:, 1], used
-        if self.finetuned_model:
-            return self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size), used
-        from reception.families import feature_matrix
+            vectors, scores = None, self.classifier.predict_proba(cleaned)[:, 1]
+        elif self.finetuned_model:
+            vectors = None
+            scores = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
+        else:
+            from reception.families import feature_matrix
 
-        vectors, columns = self.encoder.encode(cleaned, batch_size), None
-        if self.uses_metadata:
-            metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
-            columns = request_columns([normalize(t) for t in texts], metadata)
-            used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
-        return self.classifier.predict_proba(feature_matrix(self.uses_metadata, vectors, columns))[:, 1], used
+            vectors, columns = self.encoder.encode(cleaned, batch_size), None
+            if self.uses_metadata:
+                metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
+                columns = request_columns([normalize(t) for t in texts], metadata)
+                used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
+            scores = self.classifier.predict_proba(feature_matrix(self.uses_metadata, vectors, columns))[:, 1]
+        return (scores, used, vectors) if return_vectors else (scores, used)
 
 
 def signature():
