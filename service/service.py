@@ -1,16 +1,17 @@
-"""BentoML service for the locked champion: the seed's REST contract, batch scoring and a browser UI.
+"""BentoML service for the locked champion and every other served family: the seed's REST contract,
+batch scoring, a browser UI and the prediction log.
 
-One BentoML service, one process: RedditReception holds the text-in MLflow champion and serves the
-seed's JSON contract through FastAPI routes mounted at / (request validation, the zero-shot keys,
-/health, /ui; BentoML's /livez, /readyz and /metrics stay). Concurrent requests are scored together
-by a small in-process batcher (ChampionBatcher). Why not BentoML's two-service composition (an API
-service calling a batchable model service): on 2 CPU cores the hop between the two processes cost more
-than the model's own work around the encoder, and it rarely lost answers on closed keep-alive
-connections; see docs/benchmarks.md.
+One BentoML service, one process: RedditReception holds the models and serves the seed's JSON contract
+through FastAPI routes mounted at / (request validation, the model keys, /health, /ui; BentoML's /livez,
+/readyz and /metrics stay). Concurrent requests for a model are scored together by a small in-process
+batcher (Batcher). Why not BentoML's two-service composition (an API service calling a batchable model
+service): on 2 CPU cores the hop between the two processes cost more than the model's own work around
+the encoder, and it rarely lost answers on closed keep-alive connections; see docs/benchmarks.md.
 
-The served model is exactly the one the bento declares: `models/bento.json` (written by the `bento`
-stage before it builds, and shipped inside the bento) names its tag, so neither the local BentoML store's
-`latest` nor anything imported after the build can replace it.
+The served models are exactly the ones the bento declares: `models/bento.json` (written by the `bento`
+stage before it builds, and shipped inside the bento) names their tags, so neither the local BentoML
+store's `latest` nor anything imported after the build can replace them. `model_key` picks the champion
+(default), any other trained family this machine trained, the TF-IDF baseline or a zero-shot checkpoint.
 Serve the built bento with `make serve`, or from source: `bentoml serve service.service:RedditReception`.
 """
 from __future__ import annotations
