@@ -1,6 +1,7 @@
 """interim: the seed's wrangling, one Parquet file per step.
 
-1. comments_clean_step1       thread start and top-level flag (from every comment, deleted ones too),
+1. comments_clean_step1       thread start, top-level flag and comments_before (the comment's order in the
+                              thread, from every comment, deleted ones too),
                               drop [deleted]/[removed] bodies, NFKC-normalise the body into `text`
 2. comments_features_step2    text_len, word_count, has_exclamation, has_question; drop text_len <= min
 3. comments_outliers_handled  winsorise score at its low/high quantiles, text_len at its high quantile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reception.features import is_top_level, thread_start_utc
+from reception.features import comments_before, is_top_level, thread_start_utc
 from reception.io import fresh_dir, load_params, write_json
 from reception.text import clean_text, is_deleted, normalize, text_features
 
@@ -20,11 +21,12 @@ SILVER_FILE = Path("data/silver/reddit/fact_comments.parquet")
 OUT_DIR = Path("data/interim")
 METRICS_FILE = Path("metrics/interim.json")
 KEEP_COLUMNS = ["comment_id", "post_id", "subreddit", "author", "body", "score", "created_utc",
-                "created_dt", "post_created_utc", "post_known", "thread_start_utc", "is_submitter", "is_top_level"]
+                "created_dt", "post_created_utc", "post_known", "thread_start_utc", "comments_before", "is_submitter",
+                "is_top_level"]
 
 
 def drop_deleted(comments: pd.DataFrame) -> pd.DataFrame:
-    comments = comments.assign(thread_start_utc=thread_start_utc(comments),
+    comments = comments.assign(thread_start_utc=thread_start_utc(comments), comments_before=comments_before(comments),
                                is_top_level=is_top_level(comments["parent_id"]))
     kept = comments.loc[~comments["body"].map(is_deleted), KEEP_COLUMNS].copy()
     kept["text"] = kept["body"].map(normalize)

@@ -1,0 +1,71 @@
+"""Contributions of each request input to the logit, and the "when to post" curve."""
+import numpy as np
+import pytest
+
+from reception.calibration import CalibratedModel, PlattCalibrator
+from reception.explain import (hybrid_groups, hybrid_reference, pipeline_logit, ranked, shapley_group_values,
+                               when_to_post)
+from reception.families import build_hybrid
+from reception.features import METADATA_FEATURES
+
+DIM = 6
+
+
+def fitted_hybrid(head: dict):
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.normal(size=(300, DIM)), rng.normal(size=(300, len(METADATA_FEATURES)))])
+    y = (X[:, DIM + METADATA_FEATURES.index("log_minutes_since_thread_start")] + 0.5 * X[:, 0]
+         + rng.normal(0, 0.5, 300) < 0).astype(int)
+    return build_hybrid(DIM, 3, head, seed=0).fit(X, y), X
+
+
+def test_groups_cover_every_column_once_with_the_text_as_one():
+    groups = hybrid_groups(DIM)
+    columns = np.concatenate(list(groups.values()))
+    assert sorted(columns) == list(range(DIM + len(METADATA_FEATURES)))
+    assert list(groups)[0] == "text" and "length_punctuation" not in groups
+    assert DIM + METADATA_FEATURES.index("has_question") in groups["text"]
+
+
+def test_linear_contributions_are_exact_and_sum_to_the_logit():
+    model, X = fitted_hybrid({"kind": "logreg", "C": 1.0})
+    timing = DIM + METADATA_FEATURES.index("log_minutes_since_thread_start")
+    reference, groups, x = hybrid_reference(model), hybrid_groups(DIM), X[np.argmax(np.abs(X[:, timing]))]
+    values = shapley_group_values(pipeline_logit(model), x, reference, groups)
+    predict_logit = pipeline_logit(model)
+    assert sum(values.values()) == pytest.approx(predict_logit(x[None])[0] - predict_logit(reference[None])[0])
+    # Linear: each group's value is w . (x - mean) over its columns, through the scalers and PCA.
+    for name, columns in groups.items():
+        alone = reference.copy()
+        alone[columns] = x[columns]
+        assert values[name] == pytest.approx(predict_logit(alone[None])[0] - predict_logit(reference[None])[0])
+    assert abs(values["timing"]) > abs(values["submitter"])
+    order = [abs(item["logit"]) for item in ranked(values)]
+    assert order == sorted(order, reverse=True)
+
+
+def test_calibrated_and_tree_models_are_explained_too():
+    model, X = fitted_hybrid({"kind": "hist_gradient_boosting", "learning_rate": 0.1, "max_depth": 2,
+                              "max_iter": 30})
+    calibrated = CalibratedModel(model, PlattCalibrator().fit(pipeline_logit(model)(X), (X[:, DIM] > 0).astype(int)))
+    reference = hybrid_reference(calibrated)
+    values = shapley_group_values(pipeline_logit(calibrated), X[3], reference, hybrid_groups(DIM))
+    predict_logit = pipeline_logit(calibrated)
+    assert sum(values.values()) == pytest.approx(predict_logit(X[3:4])[0] - predict_logit(reference[None])[0])
+
+
+def test_when_to_post_moves_only_the_comment_time():
+    seen = []
+
+    def score_records(records, now):
+        seen.extend(records)
+        minutes = np.array([(r["created_utc"] - r["post_created_utc"]) / 60 for r in records])
+        return 1 / (1 + np.log1p(minutes)), [{} for _ in records]
+
+    curve = when_to_post(score_records, {"text": "draft", "post_created_utc": 0.0, "is_top_level": True}, now=600.0)
+    assert [c["delay_minutes"] for c in curve] == [0, 15, 60, 180, 720]
+    assert [c["created_utc"] for c in curve] == [600.0, 1500.0, 4200.0, 11400.0, 43800.0]
+    assert all(a["score"] > b["score"] for a, b in zip(curve, curve[1:]))
+    assert all(r["post_created_utc"] == 0.0 and r["is_top_level"] for r in seen)
+    with pytest.raises(ValueError, match="thread's start"):
+        when_to_post(score_records, {"text": "draft"}, now=0.0)
