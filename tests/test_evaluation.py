@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from reception.evaluation import (brier_score, expected_calibration_error, fold_roc_auc, fold_roc_auc_interval,
-                                  reliability_table, thread_bootstrap_interval, within_thread_roc_auc)
+from reception.evaluation import (
+    brier_score,
+    expected_calibration_error,
+    fold_roc_auc,
+    fold_roc_auc_interval,
+    reliability_table,
+    thread_bootstrap_interval,
+    within_thread_roc_auc,
+)
 
 
 def test_within_thread_auc_ranks_inside_each_thread_only():

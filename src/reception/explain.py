@@ -32,10 +32,10 @@ def shapley_group_values(predict_logit, x: np.ndarray, reference: np.ndarray, gr
     n = len(names)
     coalitions = [frozenset(c) for size in range(n + 1) for c in combinations(range(n), size)]
     rows = np.tile(np.asarray(reference, dtype="float64"), (len(coalitions), 1))
-    for row, coalition in zip(rows, coalitions):
+    for row, coalition in zip(rows, coalitions, strict=True):
         for g in coalition:
             row[groups[names[g]]] = x[groups[names[g]]]
-    value = dict(zip(coalitions, predict_logit(rows)))
+    value = dict(zip(coalitions, predict_logit(rows), strict=True))
     weights = [factorial(size) * factorial(n - size - 1) / factorial(n) for size in range(n)]
     return {names[g]: float(sum(weights[len(c)] * (value[c | {g}] - value[c]) for c in coalitions if g not in c))
             for g in range(n)}
@@ -52,11 +52,39 @@ def hybrid_groups(embedding_dim: int, features=METADATA_FEATURES) -> dict[str, n
     return {name: np.asarray(columns) for name, columns in groups.items()}
 
 
-def hybrid_reference(model) -> np.ndarray:
-    """The training mean of every input column, as the hybrid's fitted scalers hold it."""
+def training_mean(model) -> np.ndarray:
+    """The training mean of every input column, as the family's fitted scalers hold it (hybrid: the
+    embedding's and the metadata's; mlp_transformer: its one scaler)."""
     pipeline = model.model if isinstance(model, CalibratedModel) else model
+    if "columns" not in pipeline.named_steps:
+        return pipeline.named_steps["scaler"].mean_
     columns = pipeline.named_steps["columns"].named_transformers_
     return np.concatenate([columns["embedding"].named_steps["scaler"].mean_, columns["metadata"].mean_])
+
+
+def in_words(group: str, columns: dict | None, i: int) -> str:
+    """What a group's input was for request row i, as the UI says it."""
+    if group == "timing":
+        minutes = (float(columns["created_utc"][i]) - float(columns["thread_start_utc"][i])) / 60
+        return (f"written {max(minutes, 0):.0f} min after the thread started" if minutes < 90
+                else f"written {minutes / 60:.1f} h after the thread started")
+    if group == "reply_structure":
+        return "a reply to the post" if columns["is_top_level"][i] else "a reply to a comment"
+    if group == "submitter":
+        return "written by the post's author" if columns["is_submitter"][i] else "not written by the post's author"
+    if group == "hour_of_day":
+        return f"written at {int(float(columns['created_utc'][i]) % 86400 // 3600):02d}:00 UTC"
+    return "the text (its wording, length and punctuation)"
+
+
+def contributions(model, x: np.ndarray, embedding_dim: int, columns: dict | None = None, i: int = 0) -> list[dict]:
+    """Each input group's contribution to the logit of `model`'s P(positive) at input row `x`, largest first:
+    [{"input", "logit", "says"}]. `columns` (request columns, row i) hold the metadata the family reads, or
+    None for a family of the text alone (then the text is the only group)."""
+    groups = hybrid_groups(embedding_dim, METADATA_FEATURES if columns is not None else ())
+    values = shapley_group_values(pipeline_logit(model), x, training_mean(model), groups)
+    return [{**item, "says": f"{in_words(item['input'], columns, i)}: "
+                             f"{'raises' if item['logit'] > 0 else 'lowers'} the chance"} for item in ranked(values)]
 
 
 def ranked(contributions: dict[str, float]) -> list[dict]:
@@ -82,4 +110,4 @@ def when_to_post(score_records, record: dict, now: float, delays_minutes=DELAYS_
     written = [{**record, "created_utc": now + 60 * d} for d in delays_minutes]
     scores, _ = score_records(written, now=now)
     return [{"delay_minutes": d, "created_utc": r["created_utc"], "score": round(float(s), 4)}
-            for d, r, s in zip(delays_minutes, written, scores)]
+            for d, r, s in zip(delays_minutes, written, scores, strict=True)]

@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from reception import explain
 from reception.evaluation import THRESHOLD
 from reception.features import API_INPUTS, request_columns, resolve_inputs
 from reception.text import clean_text, normalize
@@ -66,20 +67,38 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
                       now: float | None = None) -> tuple[np.ndarray, list[dict]]:
         """P(well received) per record ({"text": raw text, optional API inputs}) and, per record, the
         inputs the model used with their values and sources. `batch_size`: the encoder's batch."""
+        scored = self.explained_records(records, batch_size, now, with_contributions=False)
+        return scored["score"], scored["inputs_used"]
+
+    def explained_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
+                          with_contributions: bool = True) -> dict:
+        """{"score": P(well received) per record, "inputs_used": per record as score_records says,
+        "contributions": per record, each input group's share of the score's logit, largest first, with what
+        it says in words (reception.explain; empty for the fine-tuned family, which has no attribution)}."""
         texts = [str(r["text"]) for r in records]
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
         if self.family == FINETUNED:
-            return self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size), used
+            score = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
+            return {"score": score, "inputs_used": used, "contributions": [[] for _ in records]}
         from reception.families import feature_matrix
 
         vectors, columns = self.encoder.encode(cleaned, batch_size), None
         if self.uses_metadata:
             metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
             columns = request_columns([normalize(t) for t in texts], metadata)
-            used = [{**u, **i} for u, i in zip(used, inputs)]
-        return self.classifier.predict_proba(feature_matrix(self.family, vectors, columns))[:, 1], used
+            used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
+        X = feature_matrix(self.family, vectors, columns)
+        score = self.classifier.predict_proba(X)[:, 1]
+        contributions = [explain.contributions(self.classifier, row, vectors.shape[1], columns, i)
+                         for i, row in enumerate(X)] if with_contributions else None
+        return {"score": score, "inputs_used": used, "contributions": contributions}
+
+    def when_to_post(self, record: dict, now: float | None = None,
+                     delays_minutes=explain.DELAYS_MINUTES) -> list[dict]:
+        """The calibrated score of the draft `record` written now and after each delay (reception.explain)."""
+        return explain.when_to_post(self.score_records, record, time.time() if now is None else now, delays_minutes)
 
 
 def signature():
