@@ -1,16 +1,24 @@
 # `make run` and `make test` do all set-up on a fresh machine: virtualenv, pinned install, then the job.
+# `make` alone lists the targets.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Stage commands run `python ...`: the virtualenv's interpreter must come first on PATH.
+# Stage commands run `python ...`: the virtualenv's interpreter must come first on PATH (what
+# `source .venv/bin/activate` does for commands typed by hand).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# NannyML (reception monitor) sends usage telemetry unless this is set.
+export NML_DISABLE_USAGE_LOGGING := 1
 
 HOST ?= 127.0.0.1
 PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test serve bench clean-venv
+.DEFAULT_GOAL := help
+.PHONY: help run test test-unit lint serve bench clean-venv
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Re-install only when the pins change. requirements.lock constrains the whole tree to the versions
 # that were installed together and passed `pip check`.
@@ -21,25 +29,29 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) ## Set up, then run the whole pipeline (dvc repro)
 	$(BIN)/dvc repro
 
 # The UI test drives Debian's Chromium headless (no browser download: the machines are offline).
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest
+test: $(STAMP) $(CHROMIUM) ## Set up, then run the full test suite (what CI runs)
+	$(BIN)/python -m pytest --durations=15
 
-# Serves the bento that `make run` built from the locked champion (models/bento.json).
-serve: $(STAMP)
+test-unit: $(STAMP) ## Fast tests only: no DVC run, no server (under a minute)
+	$(BIN)/python -m pytest -m "not integration" --durations=5
+
+lint: $(STAMP) ## ruff over the code (settings in pyproject.toml)
+	$(BIN)/ruff check .
+
+serve: $(STAMP) ## Serve the bento that `make run` built (models/bento.json) on HOST:PORT
 	@test -f models/bento.json || { echo "models/bento.json is missing: run 'make run' first"; exit 1; }
 	$(BIN)/bentoml serve "$$($(BIN)/python -c 'import json; print(json.load(open("models/bento.json"))["bento"])')" \
 		--host $(HOST) --port $(PORT)
 
-# Latency/throughput of the service against the seed's naive server (after `make run`); see README.
-bench: $(STAMP)
+bench: $(STAMP) ## Latency and throughput of the service against its peers (after `make run`)
 	$(BIN)/python bench/serve_bench.py
 
-clean-venv:
+clean-venv: ## Remove the virtualenv
 	rm -rf $(VENV)

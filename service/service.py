@@ -24,6 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from reception.evaluation import THRESHOLD
+from reception.families import declared
+
 # The champion imported by the `bento` stage (tag from dvc.lock); inside a built bento `latest` is the
 # only model the bento holds. RECEPTION_MODEL_URI (e.g. models:/reddit-reception@champion, with
 # MLFLOW_TRACKING_URI) serves the champion from an MLflow registry instead.
@@ -35,7 +38,7 @@ MAX_CHARS = PARAMS["service"]["max_chars"]
 MAX_BATCH = PARAMS["service"]["max_batch"]
 ENCODE_BATCH = PARAMS["service"]["encode_batch_size"]
 TORCH_THREADS = PARAMS["service"]["torch_threads"]
-ZERO_SHOT = PARAMS["baselines"]["zero_shot"]
+ZERO_SHOT = {name: family.settings for name, family in declared(ROOT / "params.yaml").items() if family.zero_shot}
 ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
 UI_PAGE = Path(__file__).with_name("ui.html")
 CHAMPION = None if MODEL_URI else bentoml.models.BentoModel(MODEL_TAG)
@@ -257,7 +260,7 @@ class RedditReception:
         if not self.clean_text(text):
             warning = ("no character of this text survives cleaning (the model reads a-z, 0-9 and ?!.,'); "
                        "the score is the model's answer to an empty comment")
-        return {"label": "positive" if score >= 0.5 else "negative", "score": score, "model_key": model_key,
+        return {"label": "positive" if score >= THRESHOLD else "negative", "score": score, "model_key": model_key,
                 "backend_model_name": self.backend_name(model_key), "warning": warning,
                 "inputs_used": scored["inputs_used"]}
 

@@ -1,10 +1,10 @@
-"""baselines: P(well received) on val and test for every reference family.
+"""baselines: P(well received) on val and test for every family declared in params.yaml families.baselines.
 
   majority        the train majority class for every comment ("always positive" on this data)
   tfidf_logreg    TF-IDF + logistic regression fit on train
   vader           VADER polarity: (compound + 1) / 2, positive when compound >= 0
-  <zero-shot>     the seed's checkpoints from params baselines.zero_shot, loaded by name; one that
-                  cannot be loaded is recorded as unavailable with the reason, and the stage goes on
+  <zero-shot>     a declared `checkpoint`, loaded by name; one that cannot be loaded is recorded as
+                  unavailable with the reason, and the stage goes on
 
 Writes data/predictions/baselines/<family>.parquet (comment_id, split, fold, score) and status.json.
 Rows: val and test (fit on train), and thread_cv: out-of-fold scores on train+val by thread fold
@@ -12,7 +12,7 @@ Rows: val and test (fit on train), and thread_cv: out-of-fold scores on train+va
 """
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -21,38 +21,44 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from reception.evaluation import thread_cv_scores
+from reception.families import of_kind
 from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
+from reception.paths import predictions_dir, predictions_file, status_file
 from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
 
-OUT_DIR = Path("data/predictions/baselines")
+STAGE = "baselines"
 EVAL_SPLITS = ("val", "test")
 
 
-def majority(train: pd.DataFrame, params: dict):
+def majority(train: pd.DataFrame, settings: dict, params: dict):
     positive = float(train["sentiment"].mean() >= 0.5)
     return lambda texts: np.full(len(texts), positive)
 
 
-def tfidf_logreg(train: pd.DataFrame, params: dict):
-    cfg = params["tfidf"]
+def tfidf_logreg(train: pd.DataFrame, settings: dict, params: dict):
     model = make_pipeline(
-        TfidfVectorizer(max_features=cfg["max_features"], ngram_range=(1, cfg["ngram_max"]), sublinear_tf=True),
-        LogisticRegression(C=cfg["C"], max_iter=1000, random_state=params["base"]["seed"]))
+        TfidfVectorizer(max_features=settings["max_features"], ngram_range=(1, settings["ngram_max"]),
+                        sublinear_tf=True),
+        LogisticRegression(C=settings["C"], max_iter=1000, random_state=params["base"]["seed"]))
     model.fit(train["clean_text"], train["sentiment"])
     return lambda texts: model.predict_proba(texts)[:, 1]
 
 
-def vader(train: pd.DataFrame, params: dict):
+def vader(train: pd.DataFrame, settings: dict, params: dict):
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     analyzer = SentimentIntensityAnalyzer()
     return lambda texts: np.array([(analyzer.polarity_scores(t)["compound"] + 1) / 2 for t in texts])
 
 
-def zero_shot(spec: dict, params: dict):
-    classifier = ZeroShotClassifier(spec["checkpoint"], spec["positive_labels"], params["max_length"],
+def zero_shot(train: pd.DataFrame, settings: dict, params: dict):
+    classifier = ZeroShotClassifier(settings["checkpoint"], settings["positive_labels"], params["max_length"],
                                     params["batch_size"])
-    return classifier.predict_proba
+    return partial(classifier.predict_proba, progress=True)
+
+
+# name -> (scorer, fits on train: refit per thread fold); a zero-shot family is any with a checkpoint.
+SCORERS = {"majority": (majority, True), "tfidf_logreg": (tfidf_logreg, True), "vader": (vader, False)}
 
 
 def score_family(build, fits_on_train: bool, splits: dict, train_val: pd.DataFrame) -> pd.DataFrame:
@@ -68,29 +74,25 @@ def score_family(build, fits_on_train: bool, splits: dict, train_val: pd.DataFra
 
 
 def main() -> None:
-    params = load_params("baselines")
+    params = load_params(STAGE)
     splits = {s: read_split(s) for s in ("train", *EVAL_SPLITS)}
     train_val = read_train_val_folds()
-    builders = {"majority": (lambda train: majority(train, params), True),
-                "tfidf_logreg": (lambda train: tfidf_logreg(train, params), True),
-                "vader": (lambda train: vader(train, params), False)}
-    for family, spec in params["zero_shot"].items():
-        builders[family] = (lambda train, spec=spec: zero_shot(spec, params), False)
-
-    out = fresh_dir(OUT_DIR)
+    fresh_dir(predictions_dir(STAGE))
     status = {}
-    for family, (build, fits_on_train) in builders.items():
-        model_name = params["zero_shot"].get(family, {}).get("checkpoint", family)
+    for name, family in of_kind("baseline").items():
+        scorer, fits_on_train = (zero_shot, False) if family.zero_shot else SCORERS[name]
+        model_name = family.settings.get("checkpoint", name)
         try:
-            predictions = score_family(build, fits_on_train, splits, train_val)
+            predictions = score_family(partial(scorer, settings=family.settings, params=params), fits_on_train,
+                                       splits, train_val)
         except ModelUnavailable as error:
-            status[family] = {"status": "unavailable", "model": model_name, "reason": str(error)}
-            print(f"baselines {family}: UNAVAILABLE - {error}")
+            status[name] = {"status": "unavailable", "model": model_name, "reason": str(error)}
+            print(f"baselines {name}: UNAVAILABLE - {error}")
             continue
-        predictions.to_parquet(out / f"{family}.parquet", index=False)
-        status[family] = {"status": "ok", "model": model_name}
-        print(f"baselines {family}: scored {len(predictions)} rows (val, test, thread_cv)")
-    write_json(out / "status.json", status)
+        predictions.to_parquet(predictions_file(STAGE, name), index=False)
+        status[name] = {"status": "ok", "model": model_name}
+        print(f"baselines {name}: scored {len(predictions)} rows (val, test, thread_cv)")
+    write_json(status_file(STAGE), status)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,7 @@ from pathlib import Path
 import yaml
 
 from reception.io import load_params, write_json
-
-CHAMPION_DIR, LOCK_FILE, OUT_FILE = Path("models/champion"), Path("dvc.lock"), Path("models/bento.json")
+from reception.paths import BENTO_FILE, CHAMPION_DIR, LOCK_FILE
 SERVICE = "service.service:RedditReception"
 INCLUDE = ["service/service.py", "service/ui.html", "params.yaml"]
 
@@ -71,7 +70,7 @@ def main() -> None:
                         "wheels": [build_wheel(Path(wheels)).as_posix()]},
                 docker={"python_version": "3.11"})
         print(f"bento: built {bento.tag} in {bento.path}")
-    write_json(OUT_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5})
+    write_json(BENTO_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5})
 
 
 if __name__ == "__main__":

@@ -1,41 +1,38 @@
 """embed: encode clean_text of each split once; every later stage reads these arrays.
 
 Writes data/embeddings/{train,val,test}.npy (float32, one row per split row, in split order) and
-metadata.json (model, weights sha256, dimension, rows, batch size, device).
+metadata.json (model, weights sha256, dimension, rows, batch size, device). Progress: a bar per split
+with an ETA.
 """
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from reception.encoder import encode, load_encoder, resolve_device, resolve_model_dir
-from reception.io import fresh_dir, load_params, write_json
+from reception.io import fresh_dir, load_params, read_split, write_json
+from reception.paths import EMBEDDINGS_DIR, EMBEDDINGS_METADATA, embeddings_file
 
-PROCESSED_DIR = Path("data/processed")
-OUT_DIR = Path("data/embeddings")
 SPLITS = ("train", "val", "test")
 
 
 def main() -> None:
-    params = load_params("embed")
+    params, encoder_params = load_params("embed"), load_params("encoder")
     device = resolve_device(params["device"])
-    model_dir = resolve_model_dir(params["model"])
-    encoder = load_encoder(model_dir, params["sha256"], device)
-    out = fresh_dir(OUT_DIR)
+    encoder = load_encoder(resolve_model_dir(encoder_params["model"]), encoder_params["sha256"], device)
+    fresh_dir(EMBEDDINGS_DIR)
     rows, started = {}, time.perf_counter()
     for split in SPLITS:
-        texts = pd.read_parquet(PROCESSED_DIR / f"sentiment_{split}.parquet", columns=["clean_text"])
+        texts = read_split(split, ["clean_text"])["clean_text"].tolist()
         print(f"embed {split}: {len(texts)} texts on {device}")
-        vectors = encode(encoder, texts["clean_text"].tolist(), params["batch_size"], progress=True)
-        np.save(out / f"{split}.npy", vectors)
+        vectors = encode(encoder, texts, params["batch_size"], progress=True)
+        np.save(embeddings_file(split), vectors)
         rows[split] = len(vectors)
     seconds = time.perf_counter() - started
-    write_json(out / "metadata.json", {
-        "model": params["model"],
-        "weights_sha256": params["sha256"],
+    write_json(EMBEDDINGS_METADATA, {
+        "model": encoder_params["model"],
+        "weights_sha256": encoder_params["sha256"],
         "dimension": int(encoder.get_sentence_embedding_dimension()),
         "rows": rows,
         "batch_size": params["batch_size"],

@@ -1,37 +1,45 @@
 """evaluate: the same metrics for every family on val, test and unseen threads; plots; the comparison table.
 
-metrics/<family>.json  val/test accuracy, precision, recall, F1, ROC-AUC, MCC; f1_gap = val.f1 - test.f1;
+metrics/families/<family>.json  val/test accuracy, precision, recall, F1, ROC-AUC, MCC; f1_gap = val.f1 - test.f1;
     thread_cv: the family's out-of-fold scores on train+val, one fold of whole threads at a time, as
     mean and std over the folds of ROC-AUC, F1 and accuracy (per fold too)
 metrics/comparison.{json,md}  one row per family, sorted by thread_cv ROC-AUC (the champion rule's
     metric: users score comments of new threads), printed too
 metrics/plots/  ROC, precision-recall and confusion data per split, for `dvc plots show`
-An unavailable family (a zero-shot checkpoint that could not be loaded) keeps its row, with the reason.
+Every family declared in params.yaml `families` gets a row; an unavailable one (a zero-shot checkpoint that
+could not be loaded, fine-tuning skipped without a GPU) keeps its row, with the reason.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from reception.evaluation import THRESHOLD, classification_metrics
+from reception.families import declared
 from reception.io import fresh_dir, read_split, read_train_val_folds, write_json
+from reception.paths import (COMPARISON_JSON, COMPARISON_MD, FAMILY_METRICS_DIR, PLOTS_DIR, family_metrics,
+                             predictions_file, status_file)
 
-PREDICTIONS_DIR = Path("data/predictions")
-METRICS_DIR, PLOTS_DIR = Path("metrics"), Path("metrics/plots")
-TRAINED_FAMILIES = {name: PREDICTIONS_DIR / f"{name}.parquet" for name in ("mlp_transformer", "hybrid",
-                                                                           "finetuned_minilm")}
 SPLITS = ("val", "test")
 CV_METRICS = ("roc_auc", "f1", "accuracy", "predicted_positive_share")
 
 
 def load_families() -> dict[str, dict]:
-    status = json.loads((PREDICTIONS_DIR / "baselines" / "status.json").read_text())
-    families = {name: {**info, "file": PREDICTIONS_DIR / "baselines" / f"{name}.parquet"} for name, info in status.items()}
-    families.update({name: {"status": "ok", "model": name, "file": path} for name, path in TRAINED_FAMILIES.items()})
+    """Per declared family: its kind, status ("ok" or "unavailable" with the reason) and predictions file."""
+    families = {}
+    for name, family in declared().items():
+        file = predictions_file(family.stage, name)
+        stage_status = status_file(family.stage)
+        info = json.loads(stage_status.read_text()).get(name, {}) if stage_status.is_file() else {}
+        if file.is_file():
+            info = {"model": name, **info, "status": "ok"}
+        elif info.get("status") != "unavailable":
+            raise SystemExit(f"evaluate: {name} has neither {file} nor a reason in {stage_status}: "
+                             f"re-run `dvc repro` for its stage")
+        families[name] = {**info, "kind": family.kind, "file": file}
     return families
 
 
@@ -62,7 +70,7 @@ def thread_cv_report(labels: pd.DataFrame, predictions: pd.DataFrame, family: st
 
 
 def comparison_row(family: str, report: dict) -> dict:
-    row = {"family": family, "status": report["status"]}
+    row = {"family": family, "kind": report["kind"], "status": report["status"]}
     if report["status"] == "ok":
         for name in ("roc_auc", "f1", "accuracy"):
             row[f"thread_cv_{name}_mean"] = round(report["thread_cv"][name]["mean"], 4)
@@ -78,7 +86,7 @@ def comparison_row(family: str, report: dict) -> dict:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    columns = ["family", "thread_cv_roc_auc", "thread_cv_f1", "thread_cv_accuracy", "test_roc_auc", "test_f1",
+    columns = ["family", "kind", "thread_cv_roc_auc", "thread_cv_f1", "thread_cv_accuracy", "test_roc_auc", "test_f1",
                "test_accuracy", "val_roc_auc", "val_f1", "f1_gap"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -87,17 +95,19 @@ def to_markdown(rows: list[dict]) -> str:
                      for c in columns}
             lines.append("| " + " | ".join(str(cells[c]) for c in columns) + " |")
         else:
-            lines.append(f"| {row['family']} | unavailable: {row['reason']} |" + " |" * (len(columns) - 2))
+            lines.append(f"| {row['family']} | {row['kind']} | unavailable: {row['reason']} |"
+                         + " |" * (len(columns) - 3))
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     labels = {s: read_split(s, ["comment_id", "sentiment"]) for s in SPLITS}
     cv_labels = read_train_val_folds()[["comment_id", "post_id", "fold", "sentiment"]]
-    fresh_dir(PLOTS_DIR)
+    for folder in (PLOTS_DIR, FAMILY_METRICS_DIR):
+        fresh_dir(folder)
     plot_tables, rows = {}, []
     for family, info in load_families().items():
-        report = {"status": info["status"], "model": info["model"]}
+        report = {"status": info["status"], "model": info["model"], "kind": info["kind"]}
         if info["status"] != "ok":
             report["reason"] = info["reason"]
         else:
@@ -113,14 +123,14 @@ def main() -> None:
                     plot_tables.setdefault(f"{kind}_{split}", []).append(table)
             report["f1_gap"] = report["val"]["f1"] - report["test"]["f1"]
             report["thread_cv"] = thread_cv_report(cv_labels, predictions, family)
-        write_json(METRICS_DIR / f"{family}.json", report)
+        write_json(family_metrics(family), report)
         rows.append(comparison_row(family, report))
     for name, tables in plot_tables.items():
         pd.concat(tables, ignore_index=True).to_csv(PLOTS_DIR / f"{name}.csv", index=False)
     rows.sort(key=lambda r: (r["status"] != "ok", -r.get("thread_cv_roc_auc_mean", 0.0), r["family"]))
-    write_json(METRICS_DIR / "comparison.json", rows)
+    write_json(COMPARISON_JSON, rows)
     table = to_markdown(rows)
-    (METRICS_DIR / "comparison.md").write_text(table)
+    COMPARISON_MD.write_text(table)
     print(table)
 
 

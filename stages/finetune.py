@@ -1,36 +1,50 @@
-"""finetune: fine-tune the bundled all-MiniLM-L6-v2 with a classification head on train.
+"""finetune: fine-tune the encoder (params `encoder`) with a classification head on train.
 
-Seeded; the GPU is used when present (params finetune.device), in bf16 there. Early stopping on val
+The family is the one declared in params.yaml families.finetune. finetune.device: auto fine-tunes on a
+GPU (bf16) when one is present and otherwise skips the family, which the comparison then shows as
+unavailable with the reason (a CPU fit takes about 25 minutes on 2 cores); cpu forces a CPU fit.
+Seeded. Early stopping on val
 ROC-AUC: training stops after `patience` epochs without improvement and keeps the best epoch's weights.
 Thread CV: each thread fold is scored by a model fine-tuned on the other folds for the best epoch count
 found above (no early stopping there: val is inside the folds).
 finetune.max_train_rows: a seeded sample of that many rows per fit (tests); null fits on every row.
-Writes models/finetuned_minilm/ (reception.finetuned folder) and data/predictions/finetuned_minilm.parquet.
+Writes models/finetune/<family>/ (a reception.finetuned folder, or only status.json when skipped) and
+data/predictions/finetune/ (<family>.parquet when fitted; status.json either way).
 MLflow: one run with the params, val ROC-AUC per epoch, the best epoch and the timings.
+Progress: one bar per fit over its optimiser steps, with an ETA.
 """
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from reception import finetuned, tracking
-from reception.encoder import resolve_device, resolve_model_dir, verify_weights
+from reception.encoder import resolve_model_dir, verify_weights
 from reception.evaluation import classification_metrics, thread_cv_scores
-from reception.io import fresh_dir, load_params, read_split, read_train_val_folds
+from reception.families import declared
+from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
+from reception.paths import family_dir, predictions_dir, stage_models_dir, predictions_file, status_file
 
-FAMILY = "finetuned_minilm"
-MODEL_DIR, PREDICTIONS_FILE = Path("models") / FAMILY, Path("data/predictions") / f"{FAMILY}.parquet"
+STAGE = "finetune"
 
 
-def fit(texts: list[str], labels: np.ndarray, params: dict, device: str, epochs: int, val=None, log=None):
+def chosen_device(setting: str) -> str | None:
+    """The device to fine-tune on, or None to skip (auto without a GPU)."""
+    if setting != "auto":
+        return setting
+    return "cuda" if torch.cuda.is_available() else None
+
+
+def fit(texts: list[str], labels: np.ndarray, params: dict, device: str, epochs: int, val=None, log=None,
+        what: str = "fit"):
     """Fine-tune a fresh model; with `val` (texts, labels), stop early on its ROC-AUC and report each
     epoch's to `log(auc, epoch)`. -> (model, tokenizer, best epoch)."""
-    seed, encoder_dir = params["base"]["seed"], resolve_model_dir(params["encoder"])
+    seed, encoder_dir = params["base"]["seed"], resolve_model_dir(params["encoder"]["model"])
     rng = np.random.default_rng(seed)
     if params["max_train_rows"] and len(texts) > params["max_train_rows"]:
         keep = np.sort(rng.choice(len(texts), params["max_train_rows"], replace=False))
@@ -43,6 +57,7 @@ def fit(texts: list[str], labels: np.ndarray, params: dict, device: str, epochs:
     schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_share"] * steps), steps)
     target = torch.tensor(labels, dtype=torch.long, device=device)
     best_auc, best_state, best_epoch = -np.inf, None, epochs
+    bar = tqdm(total=steps, desc=f"finetune {what}", unit="step")
     for epoch in range(1, epochs + 1):
         model.train()
         for rows in rng.permutation(len(batches)):
@@ -52,6 +67,7 @@ def fit(texts: list[str], labels: np.ndarray, params: dict, device: str, epochs:
             loss = torch.nn.functional.cross_entropy(logits.float(), target[index])
             loss.backward()
             optimizer.step(), schedule.step(), optimizer.zero_grad()
+            bar.update()
         if val is None:
             continue
         auc = classification_metrics(val[1], finetuned.predict_proba(model, tokenizer, val[0], params["max_length"]))[
@@ -63,15 +79,28 @@ def fit(texts: list[str], labels: np.ndarray, params: dict, device: str, epochs:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif epoch - best_epoch >= params["patience"]:
             break
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return model, tokenizer, best_epoch
 
 
 def main() -> None:
-    params = load_params("finetune")
-    device = resolve_device(params["device"])
-    verify_weights(resolve_model_dir(params["encoder"]), params["sha256"])
+    [family] = [f.name for f in declared().values() if f.stage == STAGE]
+    params = {**load_params(STAGE), "encoder": load_params("encoder")}
+    device = chosen_device(params["device"])
+    fresh_dir(predictions_dir(STAGE))
+    fresh_dir(stage_models_dir(STAGE))
+    model_dir = family_dir(STAGE, family)
+    model_dir.mkdir()
+    if device is None:
+        status = {family: {"status": "unavailable", "model": family, "reason": (
+            "skipped: no GPU (set finetune.device: cpu to fine-tune on the CPU, about 25 minutes on 2 cores)")}}
+        write_json(status_file(STAGE), status)
+        write_json(model_dir / "status.json", status[family])
+        print(f"finetune {family}: {status[family]['reason']}")
+        return
+    verify_weights(resolve_model_dir(params["encoder"]["model"]), params["encoder"]["sha256"])
     splits = {s: read_split(s, ["comment_id", "clean_text", "sentiment"]) for s in ("train", "val", "test")}
     texts = {s: splits[s]["clean_text"].tolist() for s in splits}
     labels = {s: splits[s]["sentiment"].to_numpy() for s in splits}
@@ -79,32 +108,35 @@ def main() -> None:
     cv_texts, cv_labels = train_val["clean_text"].tolist(), train_val["sentiment"].to_numpy()
 
     mlflow = tracking.setup(params["base"]["mlflow_experiment"])
-    with mlflow.start_run(run_name=f"{FAMILY}_finetune", tags=tracking.run_tags()) as run:
-        mlflow.log_params({**{k: v for k, v in params.items() if k != "base"}, "seed": params["base"]["seed"],
+    with mlflow.start_run(run_name=f"{family}_finetune", tags=tracking.run_tags()) as run:
+        mlflow.log_params({**{k: v for k, v in params.items() if k not in ("base", "encoder")},
+                           "encoder": params["encoder"]["model"], "seed": params["base"]["seed"],
                            "device_used": device})
         started = time.perf_counter()
         model, tokenizer, best_epoch = fit(texts["train"], labels["train"], params, device, params["epochs"],
                                            val=(texts["val"], labels["val"]),
                                            log=lambda auc, epoch: mlflow.log_metric("val_roc_auc", auc, step=epoch))
-        finetuned.save(model, tokenizer, fresh_dir(MODEL_DIR), params["max_length"])
+        finetuned.save(model, tokenizer, model_dir, params["max_length"])
         frames = [pd.DataFrame({"comment_id": splits[s]["comment_id"], "split": s, "fold": -1,
                                 "score": finetuned.predict_proba(model, tokenizer, texts[s], params["max_length"])})
                   for s in ("val", "test")]
         fit_seconds = time.perf_counter() - started
 
         def fold_scores(fit_rows, held_out):
+            fold = int(train_val.loc[held_out, "fold"].iloc[0])
             fold_model, fold_tokenizer, _ = fit([cv_texts[i] for i in np.flatnonzero(fit_rows)],
-                                                cv_labels[fit_rows], params, device, best_epoch)
+                                                cv_labels[fit_rows], params, device, best_epoch,
+                                                what=f"thread fold {fold}")
             return finetuned.predict_proba(fold_model, fold_tokenizer,
                                            [cv_texts[i] for i in np.flatnonzero(held_out)], params["max_length"])
 
         frames.append(thread_cv_scores(train_val, fold_scores))
-        PREDICTIONS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        pd.concat(frames, ignore_index=True).to_parquet(PREDICTIONS_FILE, index=False)
+        pd.concat(frames, ignore_index=True).to_parquet(predictions_file(STAGE, family), index=False)
+        write_json(status_file(STAGE), {family: {"status": "ok", "model": family, "device": device}})
         cv_seconds = time.perf_counter() - started - fit_seconds
         # Timings go to MLflow and stdout, not to DVC outputs, so that dvc.lock stays reproducible.
         mlflow.log_metrics({"best_epoch": best_epoch, "fit_seconds": fit_seconds, "thread_cv_seconds": cv_seconds})
-    print(f"finetune: best epoch {best_epoch} on {device}; fit + val/test scoring {fit_seconds:.0f} s, "
+    print(f"finetune {family}: best epoch {best_epoch} on {device}; fit + val/test scoring {fit_seconds:.0f} s, "
           f"thread CV {cv_seconds:.0f} s; MLflow run {run.info.run_id}")
 
 

@@ -18,21 +18,16 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from reception import onnx_encoder, tracking
 from reception.encoder import resolve_model_dir
 from reception.features import training_defaults
-from reception.families import EMBEDDING_FAMILIES, METADATA_FAMILIES
-from reception.io import fresh_dir, load_params, read_split, write_json
-from reception.pyfunc import FINETUNED, model_kwargs, write_config
+from reception.families import declared
+from reception.io import fresh_dir, load_params, read_embeddings, read_split, write_json
+from reception.paths import (CHAMPION_DIR, COMPARISON_JSON, COMPARISON_MD, EMBEDDINGS_METADATA, PLOTS_DIR,
+                             REGISTER_METRICS, best_params_file, classifier_file, family_dir)
+from reception.pyfunc import model_kwargs, write_config
 
-COMPARISON_FILE = Path("metrics/comparison.json")
-TRAINED = (*EMBEDDING_FAMILIES, FINETUNED)
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
-EMBED_METADATA, VAL_EMBEDDINGS = Path("data/embeddings/metadata.json"), Path("data/embeddings/val.npy")
-FINETUNE_DIR = Path("models") / FINETUNED
-CHAMPION_DIR, REPORT_FILE = Path("models/champion"), Path("metrics/register.json")
 EXPORT_TOLERANCE = 1e-4  # float32 rounding differs between runtimes; measured ~4e-7
 
 
@@ -46,14 +41,14 @@ def single_class(row: dict) -> str | None:
 
 
 def pick_winner(rows: list[dict]) -> dict:
-    trained = [r for r in rows if r["family"] in TRAINED and r["status"] == "ok"]
+    trained = [r for r in rows if r["kind"] == "trained" and r["status"] == "ok"]
     return max(trained, key=lambda r: (single_class(r) is None, r[DECIDING_METRIC]))
 
 
 def alias_decision(rows: list[dict], winner: dict, current: dict | None = None) -> tuple[bool, str]:
     """(set the alias?, why). `current`: the version holding the alias now, with its metric, if any."""
     name, score = winner["family"], winner[DECIDING_METRIC]
-    baselines = [r for r in rows if r["status"] == "ok" and r["family"] not in TRAINED]
+    baselines = [r for r in rows if r["status"] == "ok" and r["kind"] == "baseline"]
     best = max(baselines, key=lambda r: r[DECIDING_METRIC])
     if reason := single_class(winner):
         return False, reason
@@ -81,32 +76,32 @@ def export_encoder(embed: dict, out_dir: Path) -> float:
     """Exports the training encoder to ONNX; returns its largest deviation from the val embeddings."""
     onnx_encoder.export(resolve_model_dir(embed["model"]), embed["weights_sha256"], out_dir)
     error = onnx_encoder.reproduction_error(onnx_encoder.OnnxEncoder(out_dir), read_split("val")["clean_text"].tolist(),
-                                            np.load(VAL_EMBEDDINGS), embed["batch_size"])
+                                            read_embeddings("val"), embed["batch_size"])
     if error > EXPORT_TOLERANCE:
         raise onnx_encoder.EncoderExportMismatch(f"the ONNX encoder differs from the training embeddings by "
                                                  f"{error:.2e} (tolerance {EXPORT_TOLERANCE})")
     return error
 
 
-def model_files(family: str, config_dir: Path) -> tuple[dict, Path, dict]:
+def model_files(family_name: str, config_dir: Path) -> tuple[dict, Path, dict]:
     """(artifacts, config file, params to log) of a trained family."""
-    embed = json.loads(EMBED_METADATA.read_text())
-    if family == FINETUNED:
-        config = write_config(config_dir / "config.json", family, embed["batch_size"])
-        return {"finetuned": FINETUNE_DIR}, config, {"family": family}
+    family, embed = declared()[family_name], json.loads(EMBEDDINGS_METADATA.read_text())
+    if family.stage == "finetune":
+        config = write_config(config_dir / "config.json", family.name, embed["batch_size"], finetuned=True)
+        return {"finetuned": family_dir(family.stage, family.name)}, config, {"family": family.name}
     export_error = export_encoder(embed, config_dir / "encoder")
-    defaults = training_defaults(read_split("train")) if family in METADATA_FAMILIES else None
-    config = write_config(config_dir / "config.json", family, embed["batch_size"], defaults)
-    best = json.loads((Path("models") / family / "best_params.json").read_text())
-    return ({"encoder": config_dir / "encoder", "classifier": Path("models") / family / "classifier.joblib"},
-            config, {"family": family, "embedding_model": embed["model"], "best_params": json.dumps(best),
+    defaults = training_defaults(read_split("train")) if family.uses_metadata else None
+    config = write_config(config_dir / "config.json", family.name, embed["batch_size"], defaults)
+    best = json.loads(best_params_file(family.name).read_text())
+    return ({"encoder": config_dir / "encoder", "classifier": classifier_file(family.name)},
+            config, {"family": family.name, "embedding_model": embed["model"], "best_params": json.dumps(best),
                      "metadata_defaults": json.dumps(defaults), "encoder_backend": "onnxruntime",
                      "encoder_export_max_abs_error": f"{export_error:.1e}"})
 
 
 def main() -> None:
     params = load_params("register")
-    rows = json.loads(COMPARISON_FILE.read_text())
+    rows = json.loads(COMPARISON_JSON.read_text())
     winner = pick_winner(rows)
     mlflow = tracking.setup(params["base"]["mlflow_experiment"])
     tags = tracking.run_tags()
@@ -116,9 +111,9 @@ def main() -> None:
         kwargs = model_kwargs(artifacts, config)
         mlflow.log_params(logged)
         mlflow.log_metrics({k: v for k, v in winner.items() if isinstance(v, float)})
-        for artifact in ("metrics/comparison.json", "metrics/comparison.md"):
-            mlflow.log_artifact(artifact)
-        mlflow.log_artifacts("metrics/plots", "plots")
+        for artifact in (COMPARISON_JSON, COMPARISON_MD):
+            mlflow.log_artifact(str(artifact))
+        mlflow.log_artifacts(str(PLOTS_DIR), "plots")
         info = mlflow.pyfunc.log_model(name="model", registered_model_name=params["name"], **kwargs)
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
@@ -136,9 +131,9 @@ def main() -> None:
               "deciding_metric": DECIDING_METRIC, "alias": params["alias"] if champion else None,
               "alias_set": champion, "reason": reason, "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri(),
               **{k: logged[k] for k in ("encoder_backend", "encoder_export_max_abs_error") if k in logged}}
-    write_json(REPORT_FILE, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_uri")})
+    write_json(REGISTER_METRICS, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_uri")})
     write_json(CHAMPION_DIR / "registration.json", report)
-    print(Path("metrics/comparison.md").read_text())
+    print(COMPARISON_MD.read_text())
     print(f"winner: {winner['family']} ({DECIDING_METRIC} {winner[DECIDING_METRIC]}, test F1 {winner['test_f1']}, "
           f"test AUC {winner['test_roc_auc']})")
     print(f"registered: {params['name']} version {version}; alias '{params['alias']}' "

@@ -49,3 +49,15 @@ def test_calibration_metrics():
     assert table["bin"].tolist() == [0, 1, 9]  # bins without comments are left out; P = 1 is in the last
     assert table.loc[2, "comments"] == 3 and table.loc[2, "observed_share"] == pytest.approx(2 / 3)
     assert table.loc[2, ["bin_low", "bin_high"]].tolist() == [0.9, 1.0]
+
+
+def test_thread_cv_quality_gathers_the_views():
+    from reception.evaluation import thread_cv_quality
+
+    rng = np.random.default_rng(0)
+    threads = np.repeat(np.arange(6), 30)
+    y = rng.integers(0, 2, len(threads))
+    quality = thread_cv_quality(y, np.clip(0.3 + 0.4 * y, 0, 1), threads % 3, threads, seed=0)
+    assert quality["within_thread_roc_auc"] == {"mean": 1.0, "threads": 6}
+    assert quality["roc_auc_interval"]["low"] == 1.0 and quality["brier"] == pytest.approx(0.09)
+    assert quality["ece"] == pytest.approx(0.3, abs=0.1)

@@ -1,13 +1,17 @@
 """`dvc exp run --queue` runs stages in temporary copies of the repo; their MLflow runs must still land
 in the main working tree's store, next to the workspace runs."""
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from conftest import SMALL_HPO, run
+from conftest import GIT_ENV, REPO, SMALL_HPO, run
 
 pytestmark = pytest.mark.integration
 QUEUE_TIMEOUT_S = 600
@@ -21,6 +25,32 @@ def wait_for_queue(repo) -> str:
             return status
         time.sleep(3)
     pytest.fail(f"dvc queue did not finish in {QUEUE_TIMEOUT_S} s:\n{status}")
+
+
+def in_activated_venv(repo, commands: str, env: dict) -> subprocess.CompletedProcess:
+    """`source .venv/bin/activate && <commands>` in bash, from a PATH that holds no virtualenv."""
+    venv_bin = Path(sys.prefix) / "bin"
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv_bin)
+    return subprocess.run(["bash", "-c", f"source .venv/bin/activate && {commands}"], cwd=repo, capture_output=True,
+                          text=True, env={**os.environ, **GIT_ENV, **env, "PATH": path})
+
+
+def test_the_readme_commands_work_in_an_activated_virtualenv(model_repo, pipeline_env):
+    """As a user types them: activate the virtualenv once, then plain `dvc ...`. Before activation the
+    PATH holds no virtualenv, so a stage that ran the system's python would fail."""
+    (model_repo / ".venv").symlink_to(REPO / ".venv")
+    try:
+        tried = in_activated_venv(model_repo, "dvc exp run -S hpo.max_evals=2 -n documented-way "
+                                              "&& dvc metrics show --json", pipeline_env)
+        # back to the fixture's params; DVC's run cache restores those outputs without fitting again
+        restored = in_activated_venv(model_repo, f"dvc exp run -S hpo.max_evals={SMALL_HPO}", pipeline_env)
+    finally:
+        (model_repo / ".venv").unlink()
+    assert tried.returncode == 0, tried.stdout[-3000:] + tried.stderr[-3000:]
+    assert "Running stage 'hpo@mlp_transformer'" in tried.stdout
+    shown = json.loads(tried.stdout[tried.stdout.index("{"):])
+    assert shown["workspace"]["data"]["metrics/hpo/mlp_transformer.json"]["data"]["trials"] == 2
+    assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-3000:]
 
 
 def test_queued_experiment_logs_to_the_main_store(model_repo, pipeline_env):
@@ -44,7 +74,7 @@ def test_queued_experiment_logs_to_the_main_store(model_repo, pipeline_env):
     assert "queued-small-hpo" in names
     # experiment (a_rev) against the workspace (b_rev), where the fixture ran SMALL_HPO trials
     diff = json.loads(run(["dvc", "metrics", "diff", "queued-small-hpo", "--json"], model_repo).stdout)
-    trials = diff["metrics/hpo.json"]["mlp_transformer.trials"]
+    trials = diff["metrics/hpo/mlp_transformer.json"]["trials"]
     assert trials["old"] == 2 and trials["new"] == SMALL_HPO
 
 

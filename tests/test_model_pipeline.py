@@ -7,16 +7,18 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from conftest import SMALL_HPO, run
-from reception import finetuned
-from reception.pyfunc import FINETUNED
+from reception import finetuned, paths
+from reception.families import declared
 from stages.register import DECIDING_METRIC, pick_winner
 
 pytestmark = pytest.mark.integration
-TRAINED = ["mlp_transformer", "hybrid", "finetuned_minilm"]
-FAMILIES = ["majority", "tfidf_logreg", "vader", "bert_nlptown", "bert_distilbert", *TRAINED]
+FAMILIES = declared(paths.PARAMS_FILE)
+SEARCHED = {name: f for name, f in FAMILIES.items() if f.stage == "train"}
+[FINETUNED] = [name for name, f in FAMILIES.items() if f.stage == "finetune"]
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "mcc"}
 
 
@@ -25,8 +27,8 @@ def client_for(repo) -> MlflowClient:
 
 
 def test_embeddings_and_metadata(model_repo):
-    meta = json.loads((model_repo / "data/embeddings/metadata.json").read_text())
-    assert meta["weights_sha256"] == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    meta = json.loads((model_repo / paths.EMBEDDINGS_METADATA).read_text())
+    assert meta["weights_sha256"] == yaml.safe_load((model_repo / paths.PARAMS_FILE).read_text())["encoder"]["sha256"]
     assert meta["dimension"] == 384 and meta["device"] == "cpu"
     for split in ("train", "val", "test"):
         vectors = np.load(model_repo / f"data/embeddings/{split}.npy")
@@ -36,7 +38,8 @@ def test_embeddings_and_metadata(model_repo):
 
 def test_every_family_has_nested_metrics_and_a_comparison_row(model_repo):
     for family in FAMILIES:
-        report = json.loads((model_repo / f"metrics/{family}.json").read_text())
+        report = json.loads((model_repo / paths.family_metrics(family)).read_text())
+        assert report["kind"] == FAMILIES[family].kind
         if report["status"] == "ok":
             assert METRIC_KEYS <= set(report["val"]) and METRIC_KEYS <= set(report["test"])
             assert report["f1_gap"] == pytest.approx(report["val"]["f1"] - report["test"]["f1"])
@@ -45,7 +48,7 @@ def test_every_family_has_nested_metrics_and_a_comparison_row(model_repo):
             assert report["thread_cv"]["f1"]["mean"] == pytest.approx(np.mean([m["f1"] for m in per_fold]))
         else:  # the hub is unreachable here: the row says so instead of inventing a score
             assert family.startswith("bert_") and "could not be loaded" in report["reason"]
-    majority = json.loads((model_repo / "metrics/majority.json").read_text())
+    majority = json.loads((model_repo / paths.family_metrics("majority")).read_text())
     assert majority["val"]["roc_auc"] == 0.5 and majority["val"]["predicted_positive_share"] in (0.0, 1.0)
     rows = json.loads((model_repo / "metrics/comparison.json").read_text())
     assert sorted(r["family"] for r in rows) == sorted(FAMILIES)
@@ -63,16 +66,15 @@ def test_thread_folds_hold_whole_threads(model_repo):
     train_val = pd.concat([pd.read_parquet(model_repo / f"data/processed/sentiment_{s}.parquet")
                            for s in ("train", "val")])
     assert sorted(folds["comment_id"]) == sorted(train_val["comment_id"])
-    for family in ("hybrid", "finetuned_minilm"):
-        scores = pd.read_parquet(model_repo / f"data/predictions/{family}.parquet").query("split == 'thread_cv'")
+    for family in ("hybrid", FINETUNED):
+        stage = FAMILIES[family].stage
+        scores = pd.read_parquet(model_repo / paths.predictions_file(stage, family)).query("split == 'thread_cv'")
         assert scores.merge(folds, on=["comment_id", "fold"]).shape[0] == len(folds)
 
 
-@pytest.mark.parametrize(("family", "objective", "keys"), [
-    ("mlp_transformer", "val_f1", {"hidden_layer_sizes", "alpha", "learning_rate_init", "batch_size", "max_iter"}),
-    ("hybrid", "thread_cv_roc_auc", {"embedding_components", "classifier"}),
-])
-def test_hpo_logs_a_parent_run_with_one_nested_run_per_trial(model_repo, family, objective, keys):
+@pytest.mark.parametrize("family", sorted(SEARCHED))
+def test_hpo_logs_a_parent_run_with_one_nested_run_per_trial(model_repo, family):
+    objective, keys = SEARCHED[family].settings["objective"], set(SEARCHED[family].settings["space"])
     client = client_for(model_repo)
     experiment = client.get_experiment_by_name("reddit-reception")
     parents = [r for r in client.search_runs([experiment.experiment_id], f"attributes.run_name = '{family}_hpo'")
@@ -81,7 +83,7 @@ def test_hpo_logs_a_parent_run_with_one_nested_run_per_trial(model_repo, family,
     trials = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")
     assert len(trials) == SMALL_HPO
     assert all(objective in t.data.metrics and "config" in t.data.params for t in trials)
-    best = json.loads((model_repo / f"models/{family}/best_params.json").read_text())
+    best = json.loads((model_repo / paths.best_params_file(family)).read_text())
     assert parents[0].data.metrics[f"best_{objective}"] == max(t.data.metrics[objective] for t in trials)
     assert set(best) == keys
     assert "best_params.json" in [a.path for a in client.list_artifacts(parents[0].info.run_id)]
@@ -95,7 +97,7 @@ def test_registration_and_alias_follow_the_rule(model_repo):
     rows = json.loads((model_repo / "metrics/comparison.json").read_text())
     winner = pick_winner(rows)
     assert report["family"] == winner["family"] == version.tags["family"]
-    best_baseline = max(r[DECIDING_METRIC] for r in rows if r["status"] == "ok" and r["family"] not in TRAINED)
+    best_baseline = max(r[DECIDING_METRIC] for r in rows if r["status"] == "ok" and r["kind"] == "baseline")
     beats = winner[DECIDING_METRIC] > best_baseline
     assert report["alias_set"] is beats
     aliases = client.get_registered_model("reddit-reception").aliases
@@ -125,7 +127,7 @@ def test_text_in_champion_predicts_what_the_stages_predicted(model_repo):
     """Raw bodies and metadata in: the exported model applies the shared cleaning, encoder and features."""
     requests = raw_val_requests(model_repo)
     family = json.loads((model_repo / "metrics/register.json").read_text())["family"]
-    stage = pd.read_parquet(model_repo / f"data/predictions/{family}.parquet")
+    stage = pd.read_parquet(model_repo / paths.predictions_file(FAMILIES[family].stage, family))
     expected = requests.merge(stage[stage["split"] == "val"], on="comment_id")["score"].to_numpy()
 
     model = mlflow.pyfunc.load_model(str(model_repo / "models/champion"))
@@ -144,9 +146,9 @@ def test_text_in_champion_predicts_what_the_stages_predicted(model_repo):
 
 
 def test_finetuned_model_reproduces_its_stage_scores(model_repo):
-    model, tokenizer, max_length = finetuned.load(model_repo / "models/finetuned_minilm", "cpu")
-    val = pd.read_parquet(model_repo / "data/processed/sentiment_val.parquet").head(24)
-    stage = pd.read_parquet(model_repo / "data/predictions/finetuned_minilm.parquet").query("split == 'val'")
+    model, tokenizer, max_length = finetuned.load(model_repo / paths.family_dir("finetune", FINETUNED), "cpu")
+    val = pd.read_parquet(model_repo / paths.split_file("val")).head(24)
+    stage = pd.read_parquet(model_repo / paths.predictions_file("finetune", FINETUNED)).query("split == 'val'")
     expected = val[["comment_id"]].merge(stage, on="comment_id")["score"].to_numpy()
     scores = finetuned.predict_proba(model, tokenizer, val["clean_text"].tolist(), max_length)
     np.testing.assert_allclose(scores, expected, atol=1e-5)

@@ -2,16 +2,19 @@
 import numpy as np
 import pytest
 import torch
+import yaml
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
 from reception import finetuned
-from reception.encoder import BUNDLED_MODEL, EncoderMismatch, bundled_model_dir, resolve_model_dir, verify_weights
+from reception.encoder import (BUNDLED_MODEL, EncoderMismatch, WeightsMismatch, bundled_model_dir, resolve_model_dir,
+                               verify_weights)
 from reception.evaluation import classification_metrics
+from reception.paths import PARAMS_FILE
 from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
 from stages.register import alias_decision, pick_winner
 
 WORDS = ["great", "post", "terrible", "idea", "thanks", "no", "why", "this", "is", "a"]
-SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+SHA256 = yaml.safe_load(PARAMS_FILE.read_text())["encoder"]["sha256"]
 
 
 def tiny_bert(path, num_labels: int):
@@ -78,15 +81,15 @@ def test_always_positive_scores_f1_but_no_auc():
 
 
 def rows(hybrid_auc, best_baseline_auc, val_share=0.6, cv_share=0.55):
-    def row(family, auc, val, cv):
-        return {"family": family, "status": "ok", "thread_cv_roc_auc_mean": auc, "val_predicted_positive_share": val,
-                "thread_cv_predicted_positive_share": cv}
+    def row(family, kind, auc, val, cv):
+        return {"family": family, "kind": kind, "status": "ok", "thread_cv_roc_auc_mean": auc,
+                "val_predicted_positive_share": val, "thread_cv_predicted_positive_share": cv}
     return [
-        row("hybrid", hybrid_auc, val_share, cv_share),
-        row("mlp_transformer", 0.55, 0.5, 0.5),
-        row("majority", 0.5, 1.0, 1.0),
-        row("tfidf_logreg", best_baseline_auc, 0.5, 0.5),
-        {"family": "bert_nlptown", "status": "unavailable", "reason": "offline"},
+        row("hybrid", "trained", hybrid_auc, val_share, cv_share),
+        row("mlp_transformer", "trained", 0.55, 0.5, 0.5),
+        row("majority", "baseline", 0.5, 1.0, 1.0),
+        row("tfidf_logreg", "baseline", best_baseline_auc, 0.5, 0.5),
+        {"family": "bert_nlptown", "kind": "baseline", "status": "unavailable", "reason": "offline"},
     ]
 
 
@@ -129,5 +132,5 @@ def test_finetuned_model_round_trips_and_refuses_changed_weights(tmp_path):
 
     weights = tmp_path / "saved" / finetuned.WEIGHTS_FILE
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
-    with pytest.raises(EncoderMismatch, match=f"expected {digest}"):
+    with pytest.raises(WeightsMismatch, match=f"expected {digest}"):
         finetuned.load(tmp_path / "saved", "cpu")

@@ -3,11 +3,13 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 
 from reception.encoder import bundled_model_dir, encode, load_encoder
+from reception.paths import PARAMS_FILE
 from reception.onnx_encoder import ONNX_FILE, EncoderExportMismatch, OnnxEncoder, export, reproduction_error
 
-WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+WEIGHTS_SHA256 = yaml.safe_load(PARAMS_FILE.read_text())["encoder"]["sha256"]
 TEXTS = ["great point, thanks!", "no.", "why would anyone do that? " * 40,  # the last is truncated at 256 tokens
          "this is the best explanation in the thread", ""]
 

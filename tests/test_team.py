@@ -49,7 +49,7 @@ def tracking_server(s3, tmp_path_factory):
 def test_pipeline_logs_and_registers_on_the_tracking_server(model_repo, pipeline_env, tracking_server, s3):
     env = {**pipeline_env, "MLFLOW_TRACKING_URI": tracking_server}
     try:
-        run([sys.executable, "stages/hpo.py"], model_repo, env=env)
+        run([sys.executable, "stages/hpo.py", "mlp_transformer"], model_repo, env=env)
         run([sys.executable, "stages/register.py"], model_repo, env=env)
         report = json.loads((model_repo / "metrics/register.json").read_text())
     finally:  # back to the repo's own store, and the outputs dvc.lock expects

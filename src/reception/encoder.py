@@ -10,7 +10,11 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
 
 
-class EncoderMismatch(RuntimeError):
+class WeightsMismatch(RuntimeError):
+    """A weights file on disk is not the one that was recorded (configured, trained or exported)."""
+
+
+class EncoderMismatch(WeightsMismatch):
     """The encoder weights on disk are not the ones the pipeline was configured (and trained) with."""
 
 
@@ -40,12 +44,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_weights(model_dir: Path, expected_sha256: str) -> str:
-    actual = sha256_file(model_dir / WEIGHTS_FILE)
-    if actual != expected_sha256:
-        raise EncoderMismatch(f"{model_dir / WEIGHTS_FILE} has sha256 {actual}, expected {expected_sha256}: "
-                              "refusing to encode with different weights")
+def check_sha256(path: Path, expected: str, error: type[WeightsMismatch] = WeightsMismatch) -> str:
+    """The file's sha256, or `error` when it is not `expected`: nothing loads weights it was not given."""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise error(f"{path} has sha256 {actual}, expected {expected}: refusing to load different weights")
     return actual
+
+
+def verify_weights(model_dir: Path, expected_sha256: str) -> str:
+    return check_sha256(model_dir / WEIGHTS_FILE, expected_sha256, EncoderMismatch)
 
 
 def resolve_device(device: str) -> str:

@@ -122,3 +122,12 @@ def expected_calibration_error(y_true: np.ndarray, score: np.ndarray, bins: int 
 def brier_score(y_true: np.ndarray, score: np.ndarray) -> float:
     """Mean squared error of P(positive) against the 0/1 label (0 is perfect, 0.25 a constant 0.5)."""
     return float(metrics.brier_score_loss(np.asarray(y_true).astype(int), np.asarray(score, dtype="float64")))
+
+
+def thread_cv_quality(y_true: np.ndarray, score: np.ndarray, folds: np.ndarray, threads: np.ndarray,
+                      seed: int) -> dict:
+    """What evaluate adds to the fold mean of out-of-fold thread-CV scores: the within-thread ROC-AUC, the
+    95 % interval over threads of the fold-mean ROC-AUC, and how calibrated the probabilities are."""
+    return {"within_thread_roc_auc": within_thread_roc_auc(y_true, score, threads),
+            "roc_auc_interval": fold_roc_auc_interval(y_true, score, folds, threads, seed),
+            "brier": brier_score(y_true, score), "ece": expected_calibration_error(y_true, score)}

@@ -1,4 +1,9 @@
-"""The trained scikit-learn families on sentence embeddings: how each is built and what it reads.
+"""The model families: their declaration (params.yaml `families`, read here) and the scikit-learn builders.
+
+Each family is declared once, in params.yaml, under the stage that scores it (baselines, train or
+finetune), with what it reads and, for the Hyperopt-searched families, its objective and search space.
+Every stage, the registered model's config, the service and the tests take the names from
+`declared()`. The code of a `train` family is its builder here:
 
   mlp_transformer  the seed's StandardScaler + MLPClassifier on the embedding
   hybrid           the embedding (standardised, reduced by PCA) next to the standardised metadata known
@@ -9,9 +14,12 @@ Training (hpo, train) and the registered model (pyfunc) build their input with `
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -22,9 +30,48 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from reception.features import metadata_features
+from reception.paths import PARAMS_FILE
 
-EMBEDDING_FAMILIES = ("mlp_transformer", "hybrid")
-METADATA_FAMILIES = frozenset({"hybrid"})
+SCORING_STAGES = ("baselines", "train", "finetune")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    stage: str  # the DVC stage that scores it: baselines, train or finetune
+    reads: tuple[str, ...]  # text, embedding, metadata
+    settings: dict = field(default_factory=dict, hash=False)  # the rest of its declaration
+
+    @property
+    def kind(self) -> str:
+        """baseline (the champion must beat it) or trained (a champion candidate)."""
+        return "baseline" if self.stage == "baselines" else "trained"
+
+    @property
+    def uses_metadata(self) -> bool:
+        return "metadata" in self.reads
+
+    @property
+    def zero_shot(self) -> bool:
+        """A pretrained checkpoint scored as it is, loaded by name."""
+        return "checkpoint" in self.settings
+
+
+def declared(params_file: Path = PARAMS_FILE) -> dict[str, Family]:
+    """Every declared family by name, baselines first, in the order of params.yaml."""
+    groups = yaml.safe_load(Path(params_file).read_text())["families"]
+    families = {}
+    for stage in SCORING_STAGES:
+        for name, entry in (groups.get(stage) or {}).items():
+            if name in families:
+                raise ValueError(f"family {name!r} is declared twice in {params_file} (families.{stage})")
+            settings = {k: v for k, v in entry.items() if k != "reads"}
+            families[name] = Family(name, stage, tuple(entry.get("reads") or ()), settings)
+    return families
+
+
+def of_kind(kind: str, params_file: Path = PARAMS_FILE) -> dict[str, Family]:
+    return {name: f for name, f in declared(params_file).items() if f.kind == kind}
 
 
 def build_mlp(hidden_layer_sizes, alpha: float, learning_rate_init: float, batch_size: int, max_iter: int,
@@ -53,18 +100,22 @@ def build_hybrid(embedding_dim: int, embedding_components: int, classifier: dict
     return Pipeline([("columns", columns), ("classifier", head)])
 
 
+BUILDERS = {
+    "mlp_transformer": lambda config, seed, embedding_dim: build_mlp(**config, seed=seed),
+    "hybrid": lambda config, seed, embedding_dim: build_hybrid(embedding_dim, **config, seed=seed),
+}
+
+
 def build(family: str, config: dict, seed: int, embedding_dim: int) -> Pipeline:
-    if family == "mlp_transformer":
-        return build_mlp(**config, seed=seed)
-    if family == "hybrid":
-        return build_hybrid(embedding_dim, **config, seed=seed)
-    raise ValueError(f"unknown family {family!r}; trained families: {', '.join(EMBEDDING_FAMILIES)}")
+    if family not in BUILDERS:
+        raise ValueError(f"no builder for family {family!r}; families with one: {', '.join(BUILDERS)}")
+    return BUILDERS[family](config, seed, embedding_dim)
 
 
-def feature_matrix(family: str, embeddings: np.ndarray, frame: pd.DataFrame | dict | None) -> np.ndarray:
-    """The family's input: the embedding, plus reception.features.metadata_features(frame) for hybrid
-    (`frame`: a training DataFrame, or the request columns)."""
-    if family not in METADATA_FAMILIES:
+def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFrame | dict | None) -> np.ndarray:
+    """A trained family's input: the embedding, plus reception.features.metadata_features(frame) for a
+    family that reads metadata (`frame`: a training DataFrame, or the request columns)."""
+    if not uses_metadata:
         return embeddings
     return np.hstack([embeddings.astype("float64"), metadata_features(frame)])
 

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from reception.encoder import EncoderMismatch, resolve_device, sha256_file
+from reception.encoder import check_sha256, resolve_device, sha256_file
 
 WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "finetune.json"
 
@@ -80,9 +80,7 @@ def save(model, tokenizer, out_dir: Path, max_length: int) -> str:
 def load(model_dir: Path, device: str = "auto"):
     """(model, tokenizer, max_length) from a folder written by `save`, after checking the weights' hash."""
     config = json.loads((model_dir / CONFIG_FILE).read_text())
-    actual = sha256_file(model_dir / WEIGHTS_FILE)
-    if actual != config["sha256"]:
-        raise EncoderMismatch(f"{model_dir / WEIGHTS_FILE} has sha256 {actual}, expected {config['sha256']}")
+    check_sha256(model_dir / WEIGHTS_FILE, config["sha256"])
     model = MiniLMClassifier(AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir), local_files_only=True)))
     model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)))
     model.to(resolve_device(device)).eval()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-PARAMS_FILE = Path("params.yaml")
+from reception.paths import PARAMS_FILE, THREAD_FOLDS_FILE, embeddings_file, split_file
 
 
 def load_params(section: str, path: Path = PARAMS_FILE) -> dict[str, Any]:
@@ -34,21 +34,13 @@ def write_json(path: str | Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-PROCESSED_DIR, EMBEDDINGS_DIR = Path("data/processed"), Path("data/embeddings")
-THREAD_FOLDS_FILE = PROCESSED_DIR / "thread_folds.parquet"
-
-
-def split_file(split: str) -> Path:
-    return PROCESSED_DIR / f"sentiment_{split}.parquet"
-
-
 def read_split(split: str, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.read_parquet(split_file(split), columns=columns)
 
 
 def read_embeddings(split: str) -> np.ndarray:
     """The embed stage's vectors, one row per row of the split file, in its order."""
-    return np.load(EMBEDDINGS_DIR / f"{split}.npy")
+    return np.load(embeddings_file(split))
 
 
 def read_train_val_folds() -> pd.DataFrame:

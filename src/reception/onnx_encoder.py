@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from reception.encoder import load_encoder, sha256_file
+from reception.encoder import WeightsMismatch, check_sha256, load_encoder, sha256_file
 
 ONNX_FILE, CONFIG_FILE = "encoder.onnx", "encoder.json"
 INPUTS = ("input_ids", "attention_mask")
 
 
-class EncoderExportMismatch(RuntimeError):
+class EncoderExportMismatch(WeightsMismatch):
     """The ONNX encoder on disk is not the one that was exported, or does not reproduce the original."""
 
 
@@ -68,8 +68,7 @@ class OnnxEncoder:
 
         folder = Path(folder)
         config = json.loads((folder / CONFIG_FILE).read_text())
-        if sha256_file(folder / ONNX_FILE) != config["onnx_sha256"]:
-            raise EncoderExportMismatch(f"{folder / ONNX_FILE} does not match the sha256 recorded at export")
+        check_sha256(folder / ONNX_FILE, config["onnx_sha256"], EncoderExportMismatch)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 0  # one per physical core
         options.inter_op_num_threads = 1

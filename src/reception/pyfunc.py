@@ -26,8 +26,7 @@ from reception.text import clean_text, normalize
 
 CODE_PATH = Path(__file__).resolve().parent
 REQUIREMENTS = ("mlflow", "scikit-learn", "transformers", "torch", "safetensors", "pandas", "numpy", "joblib",
-                "onnxruntime")
-FINETUNED = "finetuned_minilm"
+                "onnxruntime", "PyYAML")
 INPUT_EXAMPLE = pd.DataFrame({"text": ["This is the best explanation in the thread, thank you!",
                                        "> quoted\n\nNo. Just no. https://example.com"],
                               "created_utc": [1762796919.0, 1762800000.0],
@@ -39,8 +38,8 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         config = json.loads(Path(context.artifacts["config"]).read_text())
         self.family, self.batch_size = config["family"], config["batch_size"]
-        self.defaults = config.get("metadata_defaults")
-        if self.family == FINETUNED:
+        self.defaults, self.finetuned_model = config.get("metadata_defaults"), config.get("finetuned", False)
+        if self.finetuned_model:
             from reception import finetuned
 
             self.finetuned = finetuned
@@ -79,7 +78,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
-        if self.family == FINETUNED:
+        if self.finetuned_model:
             score = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
             return {"score": score, "inputs_used": used, "contributions": [[] for _ in records]}
         from reception.families import feature_matrix
@@ -89,7 +88,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
             metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
             columns = request_columns([normalize(t) for t in texts], metadata)
             used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
-        X = feature_matrix(self.family, vectors, columns)
+        X = feature_matrix(self.uses_metadata, vectors, columns)
         score = self.classifier.predict_proba(X)[:, 1]
         contributions = [explain.contributions(self.classifier, row, vectors.shape[1], columns, i)
                          for i, row in enumerate(X)] if with_contributions else None
@@ -124,8 +123,11 @@ def model_kwargs(artifacts: dict[str, Path], config_file: Path) -> dict:
 
 
 def write_config(path: Path, family: str, batch_size: int, metadata_defaults: dict | None = None,
-                 device: str = "auto") -> Path:
-    """The model's settings. The encoder's hashes live next to it (onnx_encoder's encoder.json)."""
-    config = {"family": family, "batch_size": batch_size, "device": device, "metadata_defaults": metadata_defaults}
+                 device: str = "auto", finetuned: bool = False) -> Path:
+    """The model's settings: `metadata_defaults` for a family that reads metadata (None: text only),
+    `finetuned` for a fine-tuned encoder and head. The encoder's hashes live next to it (onnx_encoder's
+    encoder.json)."""
+    config = {"family": family, "batch_size": batch_size, "device": device, "metadata_defaults": metadata_defaults,
+              "finetuned": finetuned}
     path.write_text(json.dumps(config, indent=2) + "\n")
     return path

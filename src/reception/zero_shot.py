@@ -35,11 +35,15 @@ class ZeroShotClassifier:
         self.checkpoint, self.positive_labels = checkpoint, list(positive_labels)
         self.max_length, self.batch_size, self.device = max_length, batch_size, device
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """P(positive) per text: the softmax mass of the positive classes."""
+    def predict_proba(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """P(positive) per text: the softmax mass of the positive classes. `progress`: a bar with an ETA
+        (the pipeline's scoring of every split takes minutes on a CPU)."""
+        from tqdm.auto import tqdm
+
         scores = []
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
+            for start in tqdm(range(0, len(texts), self.batch_size), desc=f"zero-shot {self.checkpoint}",
+                              unit="batch", disable=not progress):
                 batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors="pt").to(self.device)
                 probs = torch.softmax(self.model(**batch).logits.float(), dim=-1)

@@ -1,0 +1,89 @@
+"""Every file and folder the pipeline reads or writes, relative to the repository root, defined once.
+
+Stages, the service, the benchmarks and the tests name paths through this module; dvc.yaml lists the
+same paths as deps and outs (tests/test_stage_deps.py checks that every stage's outs are paths from here).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS_FILE = Path("params.yaml")
+LOCK_FILE = Path("dvc.lock")
+
+# Data layers
+RAW_DIR = Path("data/raw/reddit")
+BRONZE_DIR = Path("data/bronze/reddit")
+SILVER_DIR = Path("data/silver/reddit")
+SILVER_COMMENTS = SILVER_DIR / "fact_comments.parquet"
+INTERIM_DIR = Path("data/interim")
+CLEAN_COMMENTS = INTERIM_DIR / "comments_text_normalized.parquet"  # the interim stage's final table
+PROCESSED_DIR = Path("data/processed")
+THREAD_FOLDS_FILE = PROCESSED_DIR / "thread_folds.parquet"
+EMBEDDINGS_DIR = Path("data/embeddings")
+EMBEDDINGS_METADATA = EMBEDDINGS_DIR / "metadata.json"
+PREDICTIONS_DIR = Path("data/predictions")
+
+# Models
+MODELS_DIR = Path("models")
+CHAMPION_DIR = MODELS_DIR / "champion"
+BENTO_FILE = MODELS_DIR / "bento.json"
+
+# Metrics and plots
+METRICS_DIR = Path("metrics")
+PLOTS_DIR = METRICS_DIR / "plots"
+EDA_DIR = METRICS_DIR / "eda"
+HPO_METRICS_DIR = METRICS_DIR / "hpo"
+FAMILY_METRICS_DIR = METRICS_DIR / "families"  # evaluate: one <family>.json each
+DATA_METRICS = METRICS_DIR / "data.json"
+COMPARISON_JSON = METRICS_DIR / "comparison.json"
+COMPARISON_MD = METRICS_DIR / "comparison.md"
+REGISTER_METRICS = METRICS_DIR / "register.json"
+
+
+def stage_metrics(stage: str) -> Path:
+    """A data stage's own counts: metrics/<stage>.json."""
+    return METRICS_DIR / f"{stage}.json"
+
+
+def split_file(split: str) -> Path:
+    return PROCESSED_DIR / f"sentiment_{split}.parquet"
+
+
+def embeddings_file(split: str) -> Path:
+    return EMBEDDINGS_DIR / f"{split}.npy"
+
+
+def predictions_dir(stage: str) -> Path:
+    """The folder a scoring stage writes its families' scores into (each family: <name>.parquet, or an
+    entry in status.json saying why it has none)."""
+    return PREDICTIONS_DIR / stage
+
+
+def predictions_file(stage: str, family: str) -> Path:
+    return predictions_dir(stage) / f"{family}.parquet"
+
+
+def status_file(stage: str) -> Path:
+    return predictions_dir(stage) / "status.json"
+
+
+def stage_models_dir(stage: str) -> Path:
+    return MODELS_DIR / stage
+
+
+def family_dir(stage: str, family: str) -> Path:
+    """A trained family's own folder, under the stage that fits it: best_params.json (hpo) and
+    classifier.joblib (train), or the fine-tuned model (finetune)."""
+    return stage_models_dir(stage) / family
+
+
+def best_params_file(family: str) -> Path:
+    return family_dir("train", family) / "best_params.json"
+
+
+def classifier_file(family: str) -> Path:
+    return family_dir("train", family) / "classifier.joblib"
+
+
+def family_metrics(family: str) -> Path:
+    return FAMILY_METRICS_DIR / f"{family}.json"
