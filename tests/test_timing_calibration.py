@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from reception.calibration import CalibratedModel, PlattCalibrator, fit_calibrated, inner_thread_folds, logit
+from reception.calibration import CalibratedModel, PlattCalibrator, cross_fitted, logit
 from reception.evaluation import expected_calibration_error
 from reception.features import comments_before
 from reception.timing import timing_baseline
@@ -48,13 +48,15 @@ def test_platt_keeps_the_order_and_fixes_the_scale():
     assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, overconfident)
 
 
-def test_fit_calibrated_uses_whole_threads_out_of_fold():
-    frame = threads_frame(0)
-    X, y, threads = np.log1p(frame[["created_utc"]].to_numpy() / 60), frame["sentiment"].to_numpy(), frame["post_id"]
-    for fit_rows, held_rows in inner_thread_folds(y, threads, k=3, seed=0):
-        assert not set(threads.iloc[fit_rows]) & set(threads.iloc[held_rows])
-    model = fit_calibrated(lambda: LogisticRegression(), lambda m, X, y: m.fit(X, y), X, y, threads, k=3, seed=0)
-    assert isinstance(model, CalibratedModel)
-    p = model.predict_proba(X)
-    assert p.shape == (len(y), 2) and np.allclose(p.sum(axis=1), 1)
-    assert abs(p[:, 1].mean() - y.mean()) < 0.05
+def test_cross_fitted_calibration_never_uses_a_folds_own_labels():
+    rng = np.random.default_rng(0)
+    folds = np.repeat(np.arange(4), 200)
+    y = rng.integers(0, 2, len(folds))
+    raw = 3 * (y - 0.5) + rng.normal(0, 2, len(y))
+    calibrated = cross_fitted(raw, y, folds)
+    assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, 1 / (1 + np.exp(-raw)))
+    flipped = y.copy()
+    flipped[folds == 0] = 1 - flipped[folds == 0]  # fold 0's own labels do not change fold 0's scores
+    np.testing.assert_allclose(cross_fitted(raw, flipped, folds)[folds == 0], calibrated[folds == 0])
+    model = CalibratedModel(LogisticRegression().fit(raw[:, None], y), PlattCalibrator().fit(raw, y))
+    assert np.allclose(model.predict_proba(raw[:, None]).sum(axis=1), 1)

@@ -3,14 +3,16 @@
 ROC-AUC needs only the order of the scores, but the service answers "P = 0.12" and a user reads that as a
 chance, so every served score is calibrated. Platt scaling (a logistic regression of the label on the score,
 two parameters) keeps the order, so ROC-AUC is unchanged, and stays stable on a few hundred comments, where
-isotonic regression would learn steps. The scores it is fit on are out-of-fold by thread: a model scores its
-own training rows too confidently, and a new thread is what the served model meets.
+isotonic regression would learn steps. The scores it is fit on are the family's thread-CV out-of-fold
+scores: a model scores its own training rows too confidently, and a new thread is what the served model
+meets. Inside the CV it is cross-fitted: each fold's scores are calibrated by a map fit on the other folds'
+scores and labels only, so no fold's labels calibrate its own scores. This costs no extra model fit (an
+inner CV per outer fold would multiply the fits of every family by its inner folds).
 """
 from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 
 EPSILON = 1e-6
 
@@ -50,23 +52,11 @@ class CalibratedModel:
         return np.column_stack([1 - p, p])
 
 
-def inner_thread_folds(y, threads, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit rows, held-out rows) of k folds of whole threads, stratified on the label, seeded; fewer folds
-    when there are fewer threads."""
-    k = min(k, len(np.unique(threads)))
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y, threads))
-
-
-def out_of_fold_probability(make_model, fit, X, y, folds) -> np.ndarray:
-    """P(positive) of every row from a model fit on the other folds; `fit(model, X, y)` fits one."""
-    oof = np.empty(len(y), dtype="float64")
-    for fit_rows, held_rows in folds:
-        oof[held_rows] = fit(make_model(), X[fit_rows], y[fit_rows]).predict_proba(X[held_rows])[:, 1]
-    return oof
-
-
-def fit_calibrated(make_model, fit, X, y, threads, k: int, seed: int) -> CalibratedModel:
-    """The model fit on every row, calibrated on out-of-fold scores over k inner thread folds of those rows."""
-    oof = out_of_fold_probability(make_model, fit, X, y, inner_thread_folds(y, threads, k, seed))
-    return CalibratedModel(fit(make_model(), X, y), PlattCalibrator().fit(logit(oof), y))
+def cross_fitted(raw_logit, y, folds) -> np.ndarray:
+    """Calibrated P(positive) of every row: Platt fit on the rows of the other folds, applied to this fold."""
+    raw_logit, y, folds = np.asarray(raw_logit, dtype="float64"), np.asarray(y), np.asarray(folds)
+    calibrated = np.empty(len(y), dtype="float64")
+    for fold in np.unique(folds):
+        held = folds == fold
+        calibrated[held] = PlattCalibrator().fit(raw_logit[~held], y[~held]).transform(raw_logit[held])
+    return calibrated

@@ -58,8 +58,11 @@ def training_mean(model) -> np.ndarray:
     pipeline = model.model if isinstance(model, CalibratedModel) else model
     if "columns" not in pipeline.named_steps:
         return pipeline.named_steps["scaler"].mean_
-    columns = pipeline.named_steps["columns"].named_transformers_
-    return np.concatenate([columns["embedding"].named_steps["scaler"].mean_, columns["metadata"].mean_])
+    columns = pipeline.named_steps["columns"]
+    metadata = columns.named_transformers_["metadata"].mean_
+    if "embedding" not in columns.named_transformers_:  # embedding left out: its columns are never read
+        return np.concatenate([np.zeros(columns.n_features_in_ - len(metadata)), metadata])
+    return np.concatenate([columns.named_transformers_["embedding"].named_steps["scaler"].mean_, metadata])
 
 
 def in_words(group: str, columns: dict | None, i: int) -> str:
