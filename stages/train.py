@@ -2,11 +2,12 @@
 
 Usage: python stages/train.py FAMILY (one `train@FAMILY` stage per entry of params.yaml families.train).
 
-  models/<family>/classifier.joblib          the fitted scikit-learn pipeline, Platt-calibrated on the
-      family's thread-CV out-of-fold scores (reception.calibration): served probabilities mean a chance
+  models/<family>/classifier.joblib          the fitted scikit-learn pipeline, Platt-calibrated on its
+      out-of-fold scores over the thread folds of train (reception.calibration): a served probability
+      means a chance
   data/predictions/train/<family>.parquet    comment_id, split, fold, score = calibrated P(well received)
       for val and test (the served model), and thread_cv: out-of-fold scores on train+val, each thread
-      fold scored by a fit on the other folds, calibrated by a map fit on the other folds' scores
+      fold scored by a fit on the other folds, calibrated the same way on those folds alone
 
 Nested: a family declared with `nested_evals` (the thread-CV-searched ones) chooses its configuration
 again inside each outer fold, by that many TPE trials over the other folds (each of them an inner fold),
@@ -23,18 +24,18 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from reception.calibration import CalibratedModel, PlattCalibrator, cross_fitted, logit
+from reception.calibration import calibrated_fit
 from reception.families import build, declared, feature_matrix, fit_quietly
 from reception.io import load_params, read_embeddings, read_split, read_train_val_folds, train_val_embeddings
 from reception.paths import best_params_file, classifier_file, predictions_file
 from reception.search import thread_cv_roc_auc, tpe_search
 
 
-def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, y: np.ndarray,
+def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
                       folds: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Raw out-of-fold P(positive) per row, and the configuration each outer fold used."""
+    """Calibrated out-of-fold P(positive) per row, and the configuration each outer fold used."""
     def make(chosen):
-        return lambda: build(family.name, chosen, seed, X.shape[1])
+        return lambda: build(family.name, chosen, seed, embedding_dim)
 
     oof, chosen_by_fold = np.empty(len(y), dtype="float64"), {}
     for fold in np.unique(folds):
@@ -45,7 +46,8 @@ def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, y: np.ndar
                 thread_cv_roc_auc(make(c), X[fit], y[fit], folds[fit]))}, "thread_cv_roc_auc",
                 family.settings["nested_evals"], seed)
         chosen_by_fold[str(fold)] = chosen
-        oof[held] = fit_quietly(make(chosen)(), X[~held], y[~held]).predict_proba(X[held])[:, 1]
+        oof[held] = calibrated_fit(make(chosen), fit_quietly, X[~held], y[~held], folds[~held]).predict_proba(
+            X[held])[:, 1]
     return oof, chosen_by_fold
 
 
@@ -58,13 +60,14 @@ def main() -> None:
     train_val, vectors = read_train_val_folds(), train_val_embeddings()
     X, y = feature_matrix(family.uses_metadata, vectors, train_val), train_val["sentiment"].to_numpy()
     folds = train_val["fold"].to_numpy()
-    raw, chosen_by_fold = outer_fold_scores(family, config, seed, X, y, folds)
+    scores, chosen_by_fold = outer_fold_scores(family, config, seed, X, vectors.shape[1], y, folds)
     frames = [pd.DataFrame({"comment_id": train_val["comment_id"].to_numpy(), "split": "thread_cv", "fold": folds,
-                            "score": cross_fitted(logit(raw), y, folds)})]
+                            "score": scores})]
 
-    fitted = fit_quietly(build(family.name, config, seed, embeddings.shape[1]),
-                         feature_matrix(family.uses_metadata, embeddings, train), train["sentiment"].to_numpy())
-    model = CalibratedModel(fitted, PlattCalibrator().fit(logit(raw), y))
+    train_folds = train_val["fold"].to_numpy()[:len(train)]  # train rows come first, with their thread folds
+    model = calibrated_fit(lambda: build(family.name, config, seed, embeddings.shape[1]), fit_quietly,
+                           feature_matrix(family.uses_metadata, embeddings, train), train["sentiment"].to_numpy(),
+                           train_folds)
     joblib.dump(model, classifier_file(family.name))
     for split in ("val", "test"):
         rows = read_split(split)
@@ -73,8 +76,9 @@ def main() -> None:
     out = predictions_file("train", family.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_parquet(out, index=False)
+    nested = f"chosen per fold: {json.dumps(chosen_by_fold)}" if family.settings.get("nested_evals") else "not nested"
     print(f"train {family.name}: fitted {config} on {len(train)} comments, calibrated on its thread-CV scores; "
-          f"thread_cv over {len(chosen_by_fold)} folds with {json.dumps(chosen_by_fold)}")
+          f"thread_cv over {len(chosen_by_fold)} folds, {nested}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from reception.calibration import CalibratedModel, PlattCalibrator, cross_fitted, logit
-from reception.evaluation import expected_calibration_error
+from reception.calibration import PlattCalibrator, calibrated_fit, logit
+from reception.evaluation import brier_score, expected_calibration_error
 from reception.features import comments_before
 from reception.timing import timing_baseline
 
@@ -48,15 +48,15 @@ def test_platt_keeps_the_order_and_fixes_the_scale():
     assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, overconfident)
 
 
-def test_cross_fitted_calibration_never_uses_a_folds_own_labels():
+def test_calibrated_fit_maps_out_of_fold_scores_to_chances():
     rng = np.random.default_rng(0)
-    folds = np.repeat(np.arange(4), 200)
-    y = rng.integers(0, 2, len(folds))
-    raw = 3 * (y - 0.5) + rng.normal(0, 2, len(y))
-    calibrated = cross_fitted(raw, y, folds)
-    assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, 1 / (1 + np.exp(-raw)))
-    flipped = y.copy()
-    flipped[folds == 0] = 1 - flipped[folds == 0]  # fold 0's own labels do not change fold 0's scores
-    np.testing.assert_allclose(cross_fitted(raw, flipped, folds)[folds == 0], calibrated[folds == 0])
-    model = CalibratedModel(LogisticRegression().fit(raw[:, None], y), PlattCalibrator().fit(raw, y))
-    assert np.allclose(model.predict_proba(raw[:, None]).sum(axis=1), 1)
+    folds = np.repeat(np.arange(4), 300)
+    X = rng.normal(size=(len(folds), 200))  # many noise columns: the raw fit is overconfident
+    y = (X[:, 0] + rng.normal(0, 1.5, len(folds)) > 0).astype(int)
+    overfit = calibrated_fit(lambda: LogisticRegression(C=100.0), lambda m, X, y: m.fit(X, y), X[:800], y[:800],
+                             folds[:800])
+    raw = overfit.model.predict_proba(X[800:])[:, 1]
+    calibrated = overfit.predict_proba(X[800:])
+    assert np.allclose(calibrated.sum(axis=1), 1)
+    assert brier_score(y[800:], calibrated[:, 1]) < brier_score(y[800:], raw)
+    assert np.all(np.diff(calibrated[np.argsort(raw), 1]) >= 0)  # the order (ROC-AUC) is kept

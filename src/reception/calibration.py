@@ -3,11 +3,11 @@
 ROC-AUC needs only the order of the scores, but the service answers "P = 0.12" and a user reads that as a
 chance, so every served score is calibrated. Platt scaling (a logistic regression of the label on the score,
 two parameters) keeps the order, so ROC-AUC is unchanged, and stays stable on a few hundred comments, where
-isotonic regression would learn steps. The scores it is fit on are the family's thread-CV out-of-fold
-scores: a model scores its own training rows too confidently, and a new thread is what the served model
-meets. Inside the CV it is cross-fitted: each fold's scores are calibrated by a map fit on the other folds'
-scores and labels only, so no fold's labels calibrate its own scores. This costs no extra model fit (an
-inner CV per outer fold would multiply the fits of every family by its inner folds).
+isotonic regression would learn steps. The scores it is fit on are out-of-fold by thread, over the thread
+folds of the rows the model is fit on: a model scores its own training rows too confidently, and a new
+thread is what the served model meets. Inside the thread CV each outer fold is calibrated this way on its
+own training folds, with the configuration that fold chose, so no held-out label calibrates its own score
+(one map for all folds would mix the scales of the folds' different configurations).
 """
 from __future__ import annotations
 
@@ -52,11 +52,11 @@ class CalibratedModel:
         return np.column_stack([1 - p, p])
 
 
-def cross_fitted(raw_logit, y, folds) -> np.ndarray:
-    """Calibrated P(positive) of every row: Platt fit on the rows of the other folds, applied to this fold."""
-    raw_logit, y, folds = np.asarray(raw_logit, dtype="float64"), np.asarray(y), np.asarray(folds)
-    calibrated = np.empty(len(y), dtype="float64")
+def calibrated_fit(make_model, fit, X, y, folds) -> CalibratedModel:
+    """make_model() fit on every row by `fit(model, X, y)`, calibrated on its out-of-fold scores over the
+    thread `folds` of those rows (one extra fit per fold)."""
+    oof = np.empty(len(y), dtype="float64")
     for fold in np.unique(folds):
         held = folds == fold
-        calibrated[held] = PlattCalibrator().fit(raw_logit[~held], y[~held]).transform(raw_logit[held])
-    return calibrated
+        oof[held] = fit(make_model(), X[~held], y[~held]).predict_proba(X[held])[:, 1]
+    return CalibratedModel(fit(make_model(), X, y), PlattCalibrator().fit(logit(oof), y))

@@ -96,8 +96,10 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
 
     def when_to_post(self, record: dict, now: float | None = None,
                      delays_minutes=explain.DELAYS_MINUTES) -> list[dict]:
-        """The calibrated score of the draft `record` written now and after each delay (reception.explain)."""
-        return explain.when_to_post(self.score_records, record, time.time() if now is None else now, delays_minutes)
+        """The calibrated score of the draft `record` written now and after each delay (reception.explain);
+        "now" is the record's created_utc when given, else `now`, else the time of the call."""
+        start = record.get("created_utc") or (time.time() if now is None else now)
+        return explain.when_to_post(self.score_records, record, float(start), delays_minutes)
 
 
 def signature():
