@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reception.paths import LIVE_COMMENTS
+
 BIN = Path(sys.executable).parent
 RESULTS = Path("bench/results.json")
 CONCURRENCY = (1, 8, 32)
@@ -100,7 +102,7 @@ def summary(passes: list[tuple[float, np.ndarray]]) -> dict:
 
 
 def main() -> None:
-    texts = pd.read_parquet("data/interim/comments_clean_step1.parquet", columns=["body"])["body"].tolist()
+    texts = pd.read_parquet(LIVE_COMMENTS, columns=["body"])["body"].tolist()
     bento = json.loads(Path("models/bento.json").read_text())["bento"]
     servers = {
         BENTO: [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port"],

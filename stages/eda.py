@@ -5,15 +5,12 @@ Distributions of score, text length and word count; correlation of the numeric c
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from reception.io import fresh_dir, load_params
+from reception.io import fresh_dir, load_params, read_split
+from reception.paths import EDA_DIR
 
-PROCESSED_DIR = Path("data/processed")
-OUT_DIR = Path("metrics/eda")
 NUMERIC_COLUMNS = ["score", "score_clipped", "text_len", "text_len_clipped", "word_count",
                    "has_exclamation", "has_question", "sentiment"]
 
@@ -46,9 +43,9 @@ def thread_medians(frame: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     params = load_params("eda")
-    frame = pd.concat([pd.read_parquet(p) for p in sorted(PROCESSED_DIR.glob("sentiment_*.parquet"))])
+    frame = pd.concat([read_split(split) for split in ("test", "train", "val")])
     frame = frame.sort_values("comment_id").reset_index(drop=True)
-    out = fresh_dir(OUT_DIR)
+    out = fresh_dir(EDA_DIR)
     tables = {
         "score_distribution": histogram(frame["score_clipped"], params["bins"], "score_clipped"),
         "text_len_distribution": histogram(frame["text_len_clipped"], params["bins"], "text_len_clipped"),
@@ -59,7 +56,7 @@ def main() -> None:
     }
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
-    print(f"eda: {len(frame)} comments, {len(tables)} plot tables in {OUT_DIR}")
+    print(f"eda: {len(frame)} comments, {len(tables)} plot tables in {EDA_DIR}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
 """ingest: validate the raw Reddit NDJSON exports line by line into data/raw/reddit/.
 
 Every line read ends in exactly one place: kept (<entity>.ndjson, with its source file and line),
-a duplicate of an id already kept (duplicates.ndjson) or quarantined with its reason
+another copy of a kept id (duplicates.ndjson, the audit trail) or quarantined with its reason
 (quarantine.ndjson). The counts go to metrics/ingest.json: read = kept + duplicates + quarantined.
+
+A score keeps changing after it is read, and `reception extract` appends a new batch each run: of the
+copies of one id, the latest observation (`observed_utc`) is kept; copies without it count as the
+oldest, and among equals the first read wins. A comment or post that any copy shows deleted or removed
+keeps neither its text nor its author, in the kept record and in the audit trail alike: what its
+writer took back leaves every layer built from here on.
 """
 from __future__ import annotations
 
@@ -13,9 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 from reception.io import fresh_dir, load_params, write_json
+from reception.paths import RAW_DIR, stage_metrics
+from reception.text import is_deleted
 
-OUT_DIR = Path("data/raw/reddit")
-METRICS_FILE = Path("metrics/ingest.json")
 NUMBER = (int, float)
 ID = "non-empty string"  # an identifier: a string with something in it
 REQUIRED, OPTIONAL = True, False
@@ -33,17 +39,23 @@ SCHEMAS = {
         "score": (int, OPTIONAL), "num_comments": (int, OPTIONAL), "author": (str, OPTIONAL),
         "title": (str, OPTIONAL), "selftext": (str, OPTIONAL), "over_18": (bool, OPTIONAL),
         # Reddit writes `edited` as false or as the edit's epoch seconds.
-        "edited": ((bool, int, float), OPTIONAL),
+        "edited": ((bool, int, float), OPTIONAL), "observed_utc": (NUMBER, OPTIONAL),
     }),
     "subreddits": (("subreddit",), {
         "subreddit": (ID, REQUIRED), "subscribers": (int, OPTIONAL),
-        "created_utc": (NUMBER, OPTIONAL), "over18": (bool, OPTIONAL),
+        "created_utc": (NUMBER, OPTIONAL), "over18": (bool, OPTIONAL), "observed_utc": (NUMBER, OPTIONAL),
     }),
     # A hot list is one file: the same subreddit in two lists is no duplicate.
     "hot_sublists": (("_source_file", "subreddit"), {
         "subreddit": (ID, REQUIRED), "strategy": (str, OPTIONAL),
-        "posts_limit": (int, OPTIONAL), "include_nsfw": (bool, OPTIONAL),
+        "posts_limit": (int, OPTIONAL), "include_nsfw": (bool, OPTIONAL), "observed_utc": (NUMBER, OPTIONAL),
     }),
+}
+# entity -> (the field that shows a deletion, the fields a deletion drops). The showing field keeps
+# Reddit's marker ("[deleted]" / "[removed]"), so later stages still see the record as deleted.
+DELETABLE = {
+    "comments": ("body", ("author",)),
+    "posts": ("selftext", ("author", "title")),
 }
 
 
@@ -91,10 +103,8 @@ def ingest_entity(source: Path, entity: str, out: Path) -> dict:
     if not files:
         raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' "
                          "(set params.yaml: ingest.source to your export folder)")
-    counts, reasons, first_seen = Counter(), Counter(), {}
-    with open(out / f"{entity}.ndjson", "w") as kept, \
-            open(out / "quarantine.ndjson", "a") as quarantine, \
-            open(out / "duplicates.ndjson", "a") as duplicates:
+    counts, reasons, copies = Counter(), Counter(), {}
+    with open(out / "quarantine.ndjson", "a") as quarantine:
         for path in files:
             rel = path.relative_to(source).as_posix()
             for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
@@ -107,25 +117,55 @@ def ingest_entity(source: Path, entity: str, out: Path) -> dict:
                                                  "reason": reason, "raw": raw.decode("utf-8", "replace")}) + "\n")
                     continue
                 record = {**record, "_source_file": rel, "_source_line": line_no}
-                key = tuple(record[k] for k in key_fields)
-                if key in first_seen:
-                    first = first_seen[key]
-                    counts["duplicates"] += 1
-                    counts["duplicates_conflicting"] += int(first["content"] != _content(record))
-                    duplicates.write(json.dumps({"entity": entity, "key": list(key), "first_source_file": first["file"],
-                                                 "first_line": first["line"], "identical": first["content"] == _content(record),
-                                                 "record": record}, ensure_ascii=False) + "\n")
+                copies.setdefault(tuple(record[k] for k in key_fields), []).append(record)
+    with open(out / f"{entity}.ndjson", "w") as kept_file, open(out / "duplicates.ndjson", "a") as duplicates:
+        for key, records in copies.items():  # in the order each id was first read
+            marker = deletion_marker(entity, records)
+            kept = latest(records)
+            counts["kept"] += 1
+            counts["deleted"] += marker is not None
+            kept_file.write(json.dumps(redact(entity, kept, marker), ensure_ascii=False) + "\n")
+            for record in records:
+                if record is kept:
                     continue
-                first_seen[key] = {"file": rel, "line": line_no, "content": _content(record)}
-                counts["kept"] += 1
-                kept.write(json.dumps(record, ensure_ascii=False) + "\n")
+                identical = _content(record) == _content(kept)
+                counts["duplicates"] += 1
+                counts["duplicates_conflicting"] += not identical
+                duplicates.write(json.dumps({
+                    "entity": entity, "key": list(key), "identical": identical,
+                    "first_source_file": records[0]["_source_file"], "first_line": records[0]["_source_line"],
+                    "kept_source_file": kept["_source_file"], "kept_line": kept["_source_line"],
+                    "record": redact(entity, record, marker)}, ensure_ascii=False) + "\n")
     return {"files": len(files), "lines_read": counts["lines_read"], "kept": counts["kept"],
             "duplicates": counts["duplicates"], "duplicates_conflicting": counts["duplicates_conflicting"],
-            "quarantined": counts["quarantined"], "quarantine_reasons": dict(sorted(reasons.items()))}
+            "deleted": counts["deleted"], "quarantined": counts["quarantined"],
+            "quarantine_reasons": dict(sorted(reasons.items()))}
+
+
+def latest(records: list[dict]) -> dict:
+    """The latest observation; without `observed_utc` a copy counts as the oldest; ties: the first read."""
+    order = {id(r): i for i, r in enumerate(records)}
+    return max(records, key=lambda r: (r.get("observed_utc") or -math.inf, -order[id(r)]))
+
+
+def deletion_marker(entity: str, records: list[dict]) -> str | None:
+    """Reddit's "[deleted]"/"[removed]" if any copy shows the record deleted or removed, else None."""
+    if entity not in DELETABLE:
+        return None
+    shown_in = DELETABLE[entity][0]
+    return next((r[shown_in].strip() for r in records if is_deleted(r.get(shown_in) or "")), None)
+
+
+def redact(entity: str, record: dict, marker: str | None) -> dict:
+    if marker is None:
+        return record
+    shown_in, dropped = DELETABLE[entity]
+    return {**record, shown_in: marker, **dict.fromkeys(dropped)}
 
 
 def _content(record: dict) -> dict:
-    return {k: v for k, v in record.items() if not k.startswith("_source")}
+    """What a copy says about its thing: not where or when it was read."""
+    return {k: v for k, v in record.items() if not k.startswith("_source") and k != "observed_utc"}
 
 
 def main() -> None:
@@ -134,7 +174,7 @@ def main() -> None:
     if not source.is_dir():
         sys.exit(f"ingest: source folder '{source}' does not exist "
                  "(set params.yaml: ingest.source to your Reddit export folder)")
-    out = fresh_dir(OUT_DIR)
+    out = fresh_dir(RAW_DIR)
     (out / "quarantine.ndjson").touch()
     (out / "duplicates.ndjson").touch()
     report = {entity: ingest_entity(source, entity, out) for entity in SCHEMAS}
@@ -144,7 +184,7 @@ def main() -> None:
     report["total"] = dict(totals)
     if totals["lines_read"] != totals["kept"] + totals["duplicates"] + totals["quarantined"]:
         raise RuntimeError(f"ingest lost lines: {dict(totals)}")
-    write_json(METRICS_FILE, report)
+    write_json(stage_metrics("ingest"), report)
     for entity, c in report.items():
         print(f"ingest {entity:13s} read={c['lines_read']:6d} kept={c['kept']:6d} "
               f"duplicates={c['duplicates']:4d} quarantined={c['quarantined']:4d}")

@@ -4,6 +4,9 @@ Label (the seed's): sentiment = score_clipped >= median(score_clipped).
 Split (params split.strategy):
   random  stratified on the label, seeded (the seed's protocol)
   thread  whole threads per split: no post_id appears in two splits
+  time    whole threads in the order they started (the post's time, else the first comment's): the
+          oldest are train, then val, the newest are test: a check forward in time. On few threads it
+          mostly measures how the base rate shifts between them; each split's positive share is reported.
 Thread folds (split.thread_cv_folds): train+val rows in k folds by thread (post_id), stratified on the
 label and seeded, in thread_folds.parquet; every family's grouped cross-validation uses these folds.
 `score` and the columns derived from it are kept for analysis only: they are never model inputs.
@@ -11,19 +14,15 @@ label and seeded, in thread_folds.parquet; every family's grouped cross-validati
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from reception.io import fresh_dir, load_params, write_json
+from reception.paths import CLEAN_COMMENTS, DATA_METRICS, PROCESSED_DIR, THREAD_FOLDS_FILE, split_file, stage_metrics
 from reception.text import sentiment_label, sentiment_threshold
 
-INTERIM_FILE = Path("data/interim/comments_text_normalized.parquet")
-INGEST_METRICS, INTERIM_METRICS = Path("metrics/ingest.json"), Path("metrics/interim.json")
-OUT_DIR = Path("data/processed")
-METRICS_FILE = Path("metrics/data.json")
 SPLITS = ("train", "val", "test")
 COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
            "text_len_clipped", "word_count", "has_exclamation", "has_question", "created_utc",
@@ -65,6 +64,27 @@ def thread_split(frame: pd.DataFrame, fractions: dict, seed: int, tries: int = 2
     return {split: frame.loc[assigned == split] for split in SPLITS}
 
 
+def time_split(frame: pd.DataFrame, fractions: dict, seed: int) -> dict[str, pd.DataFrame]:
+    """Threads by start time; each goes to the split its middle row falls in, by the row fractions.
+
+    Every split gets at least one thread: the oldest is always train, the newest test and, if no
+    thread fell into val, the one before the newest is val.
+    """
+    starts = frame.groupby("post_id")["thread_start_utc"].min()
+    threads = starts.sort_values(kind="stable").index.to_numpy()  # post_id order breaks ties (groupby sorts)
+    if len(threads) < len(SPLITS):
+        raise SystemExit(f"processed: split.strategy=time needs >= 3 threads, the data has {len(threads)}")
+    sizes = frame.groupby("post_id").size()[threads].to_numpy()
+    middles = (np.cumsum(sizes) - sizes / 2) / len(frame)
+    bounds = np.cumsum([fractions["train"], fractions["val"]])
+    owner = dict(zip(threads, np.array(SPLITS)[np.searchsorted(bounds, middles, side="right")], strict=True))
+    owner[threads[0]], owner[threads[-1]] = "train", "test"
+    if "val" not in list(owner.values())[:-1]:
+        owner[threads[-2]] = "val"
+    assigned = frame["post_id"].map(owner)
+    return {split: frame.loc[assigned == split] for split in SPLITS}
+
+
 def thread_folds(frame: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
     """comment_id, post_id, fold: k folds of whole threads, each fold's threads unseen by the others."""
     threads = frame["post_id"].nunique()
@@ -84,41 +104,44 @@ def main() -> None:
     fractions = {"train": params["train_size"], "val": params["val_size"], "test": params["test_size"]}
     if not np.isclose(sum(fractions.values()), 1.0):
         raise SystemExit(f"processed: split sizes must add up to 1, got {fractions}")
-    strategies = {"random": random_split, "thread": thread_split}
+    strategies = {"random": random_split, "thread": thread_split, "time": time_split}
     if params["strategy"] not in strategies:
         raise SystemExit(f"processed: split.strategy must be one of {sorted(strategies)}, got {params['strategy']!r}")
 
-    frame = pd.read_parquet(INTERIM_FILE)
+    frame = pd.read_parquet(CLEAN_COMMENTS)
     threshold = sentiment_threshold(frame["score_clipped"])
     frame["sentiment"] = sentiment_label(frame["score_clipped"], threshold)
     frame = frame[COLUMNS].sort_values("comment_id", kind="stable").reset_index(drop=True)
     splits = strategies[params["strategy"]](frame, fractions, params["base"]["seed"])
 
-    out = fresh_dir(OUT_DIR)
+    fresh_dir(PROCESSED_DIR)
     for name, split in splits.items():
-        split.sort_values("comment_id", kind="stable").to_parquet(out / f"sentiment_{name}.parquet", index=False)
+        split.sort_values("comment_id", kind="stable").to_parquet(split_file(name), index=False)
     train_val = pd.concat([splits["train"], splits["val"]]).sort_values("comment_id", kind="stable")
     folds = thread_folds(train_val.reset_index(drop=True), params["thread_cv_folds"], params["base"]["seed"])
-    folds.to_parquet(out / "thread_folds.parquet", index=False)
-    ingest, interim = json.loads(INGEST_METRICS.read_text()), json.loads(INTERIM_METRICS.read_text())
+    folds.to_parquet(THREAD_FOLDS_FILE, index=False)
+    ingest, interim = (json.loads(stage_metrics(stage).read_text()) for stage in ("ingest", "interim"))
     report = {
         "raw_lines": ingest["total"],
         "comments": {
             "raw_lines": ingest["comments"]["lines_read"], "quarantined": ingest["comments"]["quarantined"],
             "duplicates": ingest["comments"]["duplicates"], "kept": ingest["comments"]["kept"],
-            **{k: interim[k] for k in ("dropped_deleted", "dropped_short_text", "dropped_short_clean_text")},
+            **{k: interim[k] for k in ("dropped_immature", "dropped_deleted", "dropped_short_text",
+                                       "dropped_short_clean_text")},
             "labelled": len(frame),
         },
         "label": {"rule": "score_clipped >= median(score_clipped)", "threshold": threshold,
                   "positive_share": round(float(frame["sentiment"].mean()), 4)},
         "split": {"strategy": params["strategy"], **{
             name: {"rows": len(split), "threads": int(split["post_id"].nunique()),
-                   "positive_share": round(float(split["sentiment"].mean()), 4)}
+                   "positive_share": round(float(split["sentiment"].mean()), 4),
+                   "thread_start_utc": [float(split["thread_start_utc"].min()),
+                                        float(split["thread_start_utc"].max())]}
             for name, split in splits.items()}},
         "thread_folds": {str(fold): {"rows": len(rows), "threads": int(rows["post_id"].nunique())}
                          for fold, rows in folds.groupby("fold")},
     }
-    write_json(METRICS_FILE, report)
+    write_json(DATA_METRICS, report)
     print(json.dumps(report["split"]), f"threshold={threshold}")
 
 

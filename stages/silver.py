@@ -4,15 +4,11 @@ Comments whose thread has no post row are kept (post columns null, `post_known` 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from reception.io import fresh_dir, write_json
+from reception.paths import BRONZE_DIR, SILVER_DIR, stage_metrics
 
-BRONZE_DIR = Path("data/bronze/reddit")
-OUT_DIR = Path("data/silver/reddit")
-METRICS_FILE = Path("metrics/silver.json")
 PARTITION_COLUMNS = ["YYYY", "MM", "DD"]
 
 
@@ -51,7 +47,7 @@ def build_dim_author(comments: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFram
 
 
 def main() -> None:
-    out = fresh_dir(OUT_DIR)
+    out = fresh_dir(SILVER_DIR)
     comments, posts = read_bronze("comments"), read_bronze("posts")
     subreddits, hot = read_bronze("subreddits"), read_bronze("hot_sublists")
     tables = {
@@ -70,7 +66,7 @@ def main() -> None:
         "threads_without_post": int(orphans["post_id"].nunique()),
         "comments_without_post": len(orphans),
     }
-    write_json(METRICS_FILE, report)
+    write_json(stage_metrics("silver"), report)
     print("silver " + " ".join(f"{k}={v}" for k, v in report.items()))
 
 

@@ -27,13 +27,14 @@ def test_every_raw_line_is_accounted_for(data_repo, shared_raw):
     assert data["raw_lines"] == total
     flow = data["comments"]
     assert flow["kept"] == flow["raw_lines"] - flow["quarantined"] - flow["duplicates"]
-    labelled = flow["kept"] - flow["dropped_deleted"] - flow["dropped_short_text"] - flow["dropped_short_clean_text"]
+    labelled = (flow["kept"] - flow["dropped_immature"] - flow["dropped_deleted"] - flow["dropped_short_text"]
+                - flow["dropped_short_clean_text"])
     assert labelled == flow["labelled"] == sum(len(s) for s in load_splits(data_repo).values())
 
 
 def test_splits_are_disjoint_complete_and_follow_the_label_rule(data_repo):
     splits = load_splits(data_repo)
-    interim = pd.read_parquet(data_repo / "data/interim/comments_text_normalized.parquet")
+    interim = pd.read_parquet(data_repo / "data/interim/comments_clean_text.parquet")
     ids = [set(s["comment_id"]) for s in splits.values()]
     assert sum(map(len, ids)) == len(set().union(*ids)) == len(interim)
     data = json.loads((data_repo / "metrics/data.json").read_text())

@@ -103,3 +103,54 @@ def test_empty_source_fails_with_path_and_param(tmp_path):
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1
     assert "empty/comments" in message and "ingest.source" in message
+
+
+def ingest_lines(tmp_path, entity: str, *files: list[bytes]) -> tuple[dict, list[dict], list[dict]]:
+    """Ingest one entity from the given files (one list of lines each): counts, kept rows, duplicates."""
+    source, out = tmp_path / "raw", tmp_path / "out"
+    (source / entity).mkdir(parents=True)
+    out.mkdir()
+    for number, lines in enumerate(files, start=1):
+        (source / entity / f"part-{number}.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    counts = ingest_entity(source, entity, out)
+    read = [[json.loads(x) for x in (out / name).read_text().splitlines()]
+            for name in (f"{entity}.ndjson", "duplicates.ndjson")]
+    return counts, read[0], read[1]
+
+
+def test_the_latest_observation_is_kept_and_earlier_ones_are_the_audit_trail(tmp_path):
+    day1 = [line(comment_id="c1", score=1, observed_utc=1.7e9 + 10), line(comment_id="c2", score=5)]
+    day2 = [line(comment_id="c1", score=40, observed_utc=1.7e9 + 86400), line(comment_id="c2", score=6,
+                                                                          observed_utc=1.7e9)]
+    counts, kept, duplicates = ingest_lines(tmp_path, "comments", day2, day1)  # files read newest first
+    assert {r["comment_id"]: r["score"] for r in kept} == {"c1": 40, "c2": 6}  # a copy without time is oldest
+    assert counts["kept"] == 2 and counts["duplicates"] == counts["duplicates_conflicting"] == 2
+    assert {(d["key"][0], d["record"]["score"], d["kept_source_file"]) for d in duplicates} == {
+        ("c1", 1, "comments/part-1.ndjson"), ("c2", 5, "comments/part-1.ndjson")}
+
+
+def test_same_content_read_twice_is_an_identical_duplicate(tmp_path):
+    counts, kept, duplicates = ingest_lines(tmp_path, "comments", [line(observed_utc=1.0)], [line(observed_utc=2.0)])
+    assert kept[0]["observed_utc"] == 2.0 and duplicates[0]["identical"] and counts["duplicates_conflicting"] == 0
+
+
+def test_a_comment_seen_deleted_loses_its_text_and_author_everywhere(tmp_path):
+    first = line(comment_id="c1", body="my words", author="someone", observed_utc=1.0)
+    later = line(comment_id="c1", body="[removed]", author="someone", observed_utc=2.0)
+    counts, kept, duplicates = ingest_lines(tmp_path, "comments", [first], [later])
+    assert counts["deleted"] == 1
+    assert (kept[0]["body"], kept[0]["author"]) == ("[removed]", None)
+    assert (duplicates[0]["record"]["body"], duplicates[0]["record"]["author"]) == ("[removed]", None)
+    assert "my words" not in (tmp_path / "out" / "duplicates.ndjson").read_text()
+
+
+def test_a_post_seen_deleted_loses_title_text_and_author(tmp_path):
+    post = {"id": "p1", "subreddit": "r", "created_utc": 1.0, "title": "a title", "selftext": "body",
+            "author": "someone"}
+    gone = {**post, "selftext": "[deleted]", "observed_utc": 5.0}
+    counts, kept, duplicates = ingest_lines(tmp_path, "posts", [json.dumps(post).encode()],
+                                            [json.dumps(gone).encode()])
+    assert counts["deleted"] == 1
+    assert {k: kept[0][k] for k in ("title", "selftext", "author")} == {"title": None, "selftext": "[deleted]",
+                                                                       "author": None}
+    assert duplicates[0]["record"]["title"] is None

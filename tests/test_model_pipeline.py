@@ -114,7 +114,7 @@ def test_registration_and_alias_follow_the_rule(model_repo):
 def raw_val_requests(repo, rows: int = 40) -> pd.DataFrame:
     """Raw bodies of val comments with the metadata a client would send, and comment_id."""
     val = pd.read_parquet(repo / "data/processed/sentiment_val.parquet").head(rows)
-    raw = pd.read_parquet(repo / "data/interim/comments_clean_step1.parquet", columns=["comment_id", "body"])
+    raw = pd.read_parquet(repo / paths.LIVE_COMMENTS, columns=["comment_id", "body"])
     val = val.merge(raw, on="comment_id")
     return pd.DataFrame({"comment_id": val["comment_id"], "text": val["body"],
                          "created_utc": val["created_utc"].astype(float),

@@ -2,9 +2,9 @@
 import pandas as pd
 import pytest
 
-from stages.bronze import to_typed_frame
-from stages.interim import add_clean_text, add_features, drop_deleted, winsorise
-from stages.processed import random_split, thread_split
+from stages.bronze import pseudonymise, to_typed_frame
+from stages.interim import add_clean_text, add_features, live_comments_in_context, is_immature, winsorise
+from stages.processed import random_split, thread_split, time_split
 from stages.silver import build_dim_author, build_fact_comments
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -56,7 +56,7 @@ def test_silver_keeps_comments_without_post():
 def test_interim_steps_follow_the_seed():
     bodies = ["[deleted]", "[removed]", "ok", "Nice one!", "Why though?", "😀😀😀😀", "https://only.a/url",
               "A perfectly normal comment"]
-    step1 = drop_deleted(comments_frame(bodies, scores=[-50, 0, 1, 2, 3, 4, 5, 1000]))
+    step1 = live_comments_in_context(comments_frame(bodies, scores=[-50, 0, 1, 2, 3, 4, 5, 1000]))
     assert "[deleted]" not in step1["body"].tolist() and len(step1) == 6
     # context is taken before deleted comments go: the first (deleted) comment was the top-level reply
     assert step1["is_top_level"].sum() == 0 and (step1["thread_start_utc"] == 1.76e9).all()
@@ -99,3 +99,30 @@ def test_thread_split_never_shares_a_thread():
 def test_thread_split_needs_three_threads():
     with pytest.raises(SystemExit, match="needs >= 3 threads"):
         thread_split(labelled(10, threads=2), FRACTIONS, seed=0)
+
+
+def test_time_split_puts_the_newest_threads_in_test():
+    frame = labelled(600, threads=20)
+    frame["thread_start_utc"] = frame["post_id"].str[1:].astype(int) * 3600.0  # p19 started last
+    splits = time_split(frame, FRACTIONS, seed=0)
+    starts = {name: split["thread_start_utc"] for name, split in splits.items()}
+    assert starts["train"].max() < starts["val"].min() and starts["val"].max() < starts["test"].min()
+    assert sum(len(s) for s in splits.values()) == len(frame)
+    assert len(splits["test"]) == pytest.approx(90, abs=30)
+    few = time_split(frame[frame["post_id"].isin(["p0", "p1", "p2"])], FRACTIONS, seed=0)
+    assert [sorted(set(few[s]["post_id"])) for s in ("train", "val", "test")] == [["p0"], ["p1"], ["p2"]]
+
+
+def test_scores_read_too_soon_are_no_labels_and_rows_without_observation_are_mature():
+    comments = comments_frame(["first comment", "second comment", "third comment"])
+    assert not is_immature(comments, 24).any()  # no observed_utc column: the shared sample's case
+    comments["observed_utc"] = comments["created_utc"] + [3600, 25 * 3600, None]
+    assert is_immature(comments, 24).tolist() == [True, False, False]
+    assert live_comments_in_context(comments, min_age_hours=24)["comment_id"].tolist() == ["c001", "c002"]
+
+
+def test_authors_are_pseudonymised_with_the_key():
+    authors = pd.Series(["alice", None, "alice", "bob"])
+    one, other = pseudonymise(authors, b"key one"), pseudonymise(authors, b"key two")
+    assert one[0] == one[2] != one[3] and pd.isna(one[1])
+    assert one[0].startswith("u_") and "alice" not in one[0] and one[0] != other[0]

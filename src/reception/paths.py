@@ -10,13 +10,19 @@ from pathlib import Path
 PARAMS_FILE = Path("params.yaml")
 LOCK_FILE = Path("dvc.lock")
 
-# Data layers
+# Data layers. SOURCE_DIR: where `reception extract` writes and `reception prune` trims unless told
+# otherwise; a DVC-tracked source folder (`dvc add`) that ingest.source can point at, never data/raw.
+SOURCE_DIR = Path("data/source/reddit")
 RAW_DIR = Path("data/raw/reddit")
 BRONZE_DIR = Path("data/bronze/reddit")
 SILVER_DIR = Path("data/silver/reddit")
 SILVER_COMMENTS = SILVER_DIR / "fact_comments.parquet"
 INTERIM_DIR = Path("data/interim")
-CLEAN_COMMENTS = INTERIM_DIR / "comments_text_normalized.parquet"  # the interim stage's final table
+# The interim stage's steps, each table named for what it holds:
+LIVE_COMMENTS = INTERIM_DIR / "comments_live.parquet"  # mature, not deleted: raw body, normalised text
+FEATURE_COMMENTS = INTERIM_DIR / "comments_features.parquet"  # + length and punctuation features
+WINSORISED_COMMENTS = INTERIM_DIR / "comments_winsorised.parquet"  # + score_clipped, text_len_clipped
+CLEAN_COMMENTS = INTERIM_DIR / "comments_clean_text.parquet"  # + clean_text: what processed labels and splits
 PROCESSED_DIR = Path("data/processed")
 THREAD_FOLDS_FILE = PROCESSED_DIR / "thread_folds.parquet"
 EMBEDDINGS_DIR = Path("data/embeddings")
