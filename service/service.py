@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
+from reception import prediction_log
 from reception.evaluation import THRESHOLD
 from reception.families import declared
 
@@ -67,8 +68,11 @@ class ChampionModel:
     def score_records(self, records: list[dict]) -> list[dict]:
         """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
         "inputs_used": what the model read, with each value's source (request or default)}."""
-        scores, used = self.scorer.score_records(records, batch_size=ENCODE_BATCH)
-        return [{"score": float(s), "inputs_used": u} for s, u in zip(scores, used)]
+        scores, used, vectors = self.scorer.score_records(records, batch_size=ENCODE_BATCH, return_vectors=True)
+        projections = prediction_log.project(vectors)  # for the prediction log; None without sentence embeddings
+        return [{"score": float(s), "inputs_used": u,
+                 "text_projection": None if projections is None else projections[i].tolist()}
+                for i, (s, u) in enumerate(zip(scores, used, strict=True))]
 
     # max_latency_ms bounds how long a request may wait for its batch (then 503); the batcher sends a
     # batch as soon as the model is free, or after the wait it has learnt (see RedditReception).
@@ -100,15 +104,26 @@ class CommentMetadata(BaseModel):
         return self
 
 
-class PredictRequest(CommentMetadata):
+class LoggedIds(BaseModel):
+    """Optional Reddit ids of the comment; never model inputs. Logged with the prediction, so that its
+    final score can be joined to it once it matures (reception monitor)."""
+    comment_id: StrictStr | None = Field(None, max_length=64, description="the comment's Reddit id, e.g. no53u7f")
+    post_id: StrictStr | None = Field(None, max_length=64, description="its thread's (post's) Reddit id")
+
+
+class PredictRequest(CommentMetadata, LoggedIds):
     text: StrictStr
     model_key: StrictStr | None = Field(None, description="default: the champion's family")
+
+
+class BatchMetadata(CommentMetadata, LoggedIds):
+    pass
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[StrictStr] = Field(min_length=1)
-    metadata: list[CommentMetadata] | None = Field(None, description="one entry per text, in order")
+    metadata: list[BatchMetadata] | None = Field(None, description="one entry per text, in order")
     model_key: StrictStr | None = None
 
 
@@ -148,7 +163,8 @@ async def api_error(request: Request, error: ApiError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=error.status)
 
 
-@bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120})
+@bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120},
+                 monitoring=prediction_log.bentoml_config(PARAMS["service"]["log_dir"]))
 @bentoml.asgi_app(app, path="/")
 class RedditReception:
     champion = CHAMPION  # for its registration record; scoring goes through ChampionModel
@@ -167,6 +183,10 @@ class RedditReception:
         self.zero_shot: dict[str, object] = {}
         self.zero_shot_failures: dict[str, tuple[float, str]] = {}
         self.in_flight = 0  # champion calls awaiting an answer (one worker: a plain counter is exact)
+        self.prediction_log = prediction_log.PredictionLog(
+            {"model_key": self.champion_key, "bento_model": str(self.champion.tag) if self.champion else None,
+             "model_version": self.registration.get("version")},
+            PARAMS["service"]["log_text"], PARAMS["service"]["log_min_free_mb"])
 
     def read_registration(self) -> dict:
         """Name, version and alias decision of the served champion, as `register` recorded them."""
@@ -274,26 +294,32 @@ class RedditReception:
             "source": MODEL_URI or "bento", "backend_model_name": self.backend_name(self.champion_key),
             "registered_name": self.registration.get("registered_name"),
             "version": self.registration.get("version"), "alias_set": self.registration.get("alias_set")},
-            "zero_shot": zero_shot, "limits": {"max_chars": MAX_CHARS, "max_batch": MAX_BATCH}}
+            "zero_shot": zero_shot, "limits": {"max_chars": MAX_CHARS, "max_batch": MAX_BATCH},
+            "prediction_log": self.prediction_log.status()}
 
     @app.post("/api/v1/predict-sentiment")
     async def predict_sentiment(self, request: PredictRequest) -> dict:
         model_key = self.check_key(request.model_key)
         check_texts([request.text])
-        [scored] = await self.scores([request.model_dump(exclude={"model_key"}, exclude_none=True)], model_key)
-        return self.result(request.text, scored, model_key)
+        record = request.model_dump(exclude={"model_key"}, exclude_none=True)
+        [scored] = await self.scores([record], model_key)
+        answer = self.result(request.text, scored, model_key)
+        self.prediction_log.write([record], [scored], [answer])
+        return answer
 
     @app.post("/api/v1/predict-batch")
     async def predict_batch(self, request: BatchRequest) -> dict:
         model_key = self.check_key(request.model_key)
         check_texts(request.texts)
-        metadata = request.metadata or [CommentMetadata()] * len(request.texts)
+        metadata = request.metadata or [BatchMetadata()] * len(request.texts)
         if len(metadata) != len(request.texts):
             raise ApiError(422, f"metadata has {len(metadata)} entries for {len(request.texts)} texts: give one "
                                 "per text, in order, or none")
         records = [{"text": t, **m.model_dump(exclude_none=True)} for t, m in zip(request.texts, metadata)]
         scored = await self.scores(records, model_key)
-        return {"results": [self.result(t, s, model_key) for t, s in zip(request.texts, scored)]}
+        answers = [self.result(t, s, model_key) for t, s in zip(request.texts, scored, strict=True)]
+        self.prediction_log.write(records, scored, answers)
+        return {"results": answers}
 
     @app.get("/ui", response_class=HTMLResponse)
     async def ui(self) -> str:

@@ -62,25 +62,29 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         score, _ = self.score_records(frame.to_dict("records"))
         return pd.DataFrame({"score": score, "label": np.where(score >= THRESHOLD, "positive", "negative")})
 
-    def score_records(self, records: list[dict], batch_size: int | None = None,
-                      now: float | None = None) -> tuple[np.ndarray, list[dict]]:
+    def score_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
+                      return_vectors: bool = False) -> tuple:
         """P(well received) per record ({"text": raw text, optional API inputs}) and, per record, the
-        inputs the model used with their values and sources. `batch_size`: the encoder's batch."""
+        inputs the model used with their values and sources. `batch_size`: the encoder's batch.
+        `return_vectors`: also return the sentence embeddings (None for the fine-tuned family), which the
+        service's prediction log projects."""
         scored = self.explained_records(records, batch_size, now, with_contributions=False)
-        return scored["score"], scored["inputs_used"]
+        scores_and_inputs = (scored["score"], scored["inputs_used"])
+        return (*scores_and_inputs, scored["vectors"]) if return_vectors else scores_and_inputs
 
     def explained_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
                           with_contributions: bool = True) -> dict:
         """{"score": P(well received) per record, "inputs_used": per record as score_records says,
         "contributions": per record, each input group's share of the score's logit, largest first, with what
-        it says in words (reception.explain; empty for the fine-tuned family, which has no attribution)}."""
+        it says in words (reception.explain; empty for the fine-tuned family, which has no attribution),
+        "vectors": the sentence embeddings (None for the fine-tuned family)}."""
         texts = [str(r["text"]) for r in records]
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
         if self.finetuned_model:
             score = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
-            return {"score": score, "inputs_used": used, "contributions": [[] for _ in records]}
+            return {"score": score, "inputs_used": used, "contributions": [[] for _ in records], "vectors": None}
         from reception.families import feature_matrix
 
         vectors, columns = self.encoder.encode(cleaned, batch_size), None
@@ -92,7 +96,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         score = self.classifier.predict_proba(X)[:, 1]
         contributions = [explain.contributions(self.classifier, row, vectors.shape[1], columns, i)
                          for i, row in enumerate(X)] if with_contributions else None
-        return {"score": score, "inputs_used": used, "contributions": contributions}
+        return {"score": score, "inputs_used": used, "contributions": contributions, "vectors": vectors}
 
     def when_to_post(self, record: dict, now: float | None = None,
                      delays_minutes=explain.DELAYS_MINUTES) -> list[dict]:
