@@ -3,6 +3,8 @@
   majority        the train majority class for every comment ("always positive" on this data)
   tfidf_logreg    TF-IDF + logistic regression fit on train
   vader           VADER polarity: (compound + 1) / 2, positive when compound >= 0
+  timing          -log(1 + minutes since the thread started), Platt-calibrated on train (reception.timing)
+  timing_rank     -log(1 + comments of the thread before it), Platt-calibrated on train
   <zero-shot>     a declared `checkpoint`, loaded by name; one that cannot be loaded is recorded as
                   unavailable with the reason, and the stage goes on
 
@@ -26,15 +28,17 @@ from reception.evaluation import thread_cv_scores
 from reception.families import of_kind
 from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
 from reception.paths import MODEL_FILE, family_dir, predictions_dir, predictions_file, status_file
+from reception.timing import timing_baseline
 from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
 
 STAGE = "baselines"
 EVAL_SPLITS = ("val", "test")
 
 
+# Each scorer fits on train rows and returns predict(rows) -> P(well received), rows being processed rows.
 def majority(train: pd.DataFrame, settings: dict, params: dict):
     positive = float(train["sentiment"].mean() >= 0.5)
-    return lambda texts: np.full(len(texts), positive)
+    return lambda rows: np.full(len(rows), positive)
 
 
 def fit_tfidf(train: pd.DataFrame, settings: dict, params: dict):
@@ -47,34 +51,40 @@ def fit_tfidf(train: pd.DataFrame, settings: dict, params: dict):
 
 def tfidf_logreg(train: pd.DataFrame, settings: dict, params: dict):
     model = fit_tfidf(train, settings, params)
-    return lambda texts: model.predict_proba(texts)[:, 1]
+    return lambda rows: model.predict_proba(rows["clean_text"])[:, 1]
 
 
 def vader(train: pd.DataFrame, settings: dict, params: dict):
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     analyzer = SentimentIntensityAnalyzer()
-    return lambda texts: np.array([(analyzer.polarity_scores(t)["compound"] + 1) / 2 for t in texts])
+    return lambda rows: np.array([(analyzer.polarity_scores(t)["compound"] + 1) / 2 for t in rows["clean_text"]])
 
 
 def zero_shot(train: pd.DataFrame, settings: dict, params: dict):
     classifier = ZeroShotClassifier(settings["checkpoint"], settings["positive_labels"], params["max_length"],
                                     params["batch_size"])
-    return partial(classifier.predict_proba, progress=True)
+    return lambda rows: classifier.predict_proba(rows["clean_text"].tolist(), progress=True)
+
+
+def timing(train: pd.DataFrame, settings: dict, params: dict, rule: str):
+    return timing_baseline(rule, train)
 
 
 # name -> (scorer, fits on train: refit per thread fold); a zero-shot family is any with a checkpoint.
-SCORERS = {"majority": (majority, True), "tfidf_logreg": (tfidf_logreg, True), "vader": (vader, False)}
+SCORERS = {"majority": (majority, True), "tfidf_logreg": (tfidf_logreg, True), "vader": (vader, False),
+           "timing": (partial(timing, rule="timing"), True),
+           "timing_rank": (partial(timing, rule="timing_rank"), True)}
 
 
 def score_family(build, fits_on_train: bool, splits: dict, train_val: pd.DataFrame) -> pd.DataFrame:
     predict = build(splits["train"])
     frames = [pd.DataFrame({"comment_id": splits[s]["comment_id"], "split": s, "fold": -1,
-                            "score": predict(splits[s]["clean_text"].tolist())}) for s in EVAL_SPLITS]
+                            "score": predict(splits[s])}) for s in EVAL_SPLITS]
 
     def fold_scores(fit, held_out):
         fold_predict = build(train_val[fit]) if fits_on_train else predict
-        return fold_predict(train_val.loc[held_out, "clean_text"].tolist())
+        return fold_predict(train_val.loc[held_out])
 
     return pd.concat([*frames, thread_cv_scores(train_val, fold_scores)], ignore_index=True)
 

@@ -2,10 +2,14 @@
 
 metrics/families/<family>.json  val/test accuracy, precision, recall, F1, ROC-AUC, MCC; f1_gap = val.f1 - test.f1;
     thread_cv: the family's out-of-fold scores on train+val, one fold of whole threads at a time, as
-    mean and std over the folds of ROC-AUC, F1 and accuracy (per fold too)
+    mean and std over the folds of ROC-AUC, F1 and accuracy (per fold too); beside them the within-thread
+    ROC-AUC (how well it ranks comments of one thread), a 95 % bootstrap interval over threads of the
+    fold-mean ROC-AUC, and the Brier score and expected calibration error of its probabilities
 metrics/comparison.{json,md}  one row per family, sorted by thread_cv ROC-AUC (the champion rule's
-    metric: users score comments of new threads), printed too
-metrics/plots/  ROC, precision-recall and confusion data per split, for `dvc plots show`
+    metric: users score comments of new threads), printed too; the markdown ends with the ablation
+    (metrics/ablation.json): each feature group removed in turn
+metrics/plots/  ROC, precision-recall and confusion data per split, and the reliability diagram of the
+    thread-CV probabilities, for `dvc plots show`
 Every family declared in params.yaml `families` gets a row; an unavailable one (a zero-shot checkpoint that
 could not be loaded, fine-tuning skipped without a GPU) keeps its row, with the reason.
 """
@@ -17,11 +21,19 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from reception.evaluation import THRESHOLD, classification_metrics
+from reception.evaluation import THRESHOLD, classification_metrics, reliability_table, thread_cv_quality
 from reception.families import declared
-from reception.io import fresh_dir, read_split, read_train_val_folds, write_json
-from reception.paths import (COMPARISON_JSON, COMPARISON_MD, FAMILY_METRICS_DIR, PLOTS_DIR, family_metrics,
-                             predictions_file, status_file)
+from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
+from reception.paths import (
+    ABLATION_METRICS,
+    COMPARISON_JSON,
+    COMPARISON_MD,
+    FAMILY_METRICS_DIR,
+    PLOTS_DIR,
+    family_metrics,
+    predictions_file,
+    status_file,
+)
 
 SPLITS = ("val", "test")
 CV_METRICS = ("roc_auc", "f1", "accuracy", "predicted_positive_share")
@@ -53,8 +65,10 @@ def curves(family: str, split: str, y: np.ndarray, score: np.ndarray) -> dict[st
     }
 
 
-def thread_cv_report(labels: pd.DataFrame, predictions: pd.DataFrame, family: str) -> dict:
-    """Per-fold metrics of the out-of-fold scores, and their mean and std over the folds."""
+def thread_cv_report(labels: pd.DataFrame, predictions: pd.DataFrame, family: str, seed: int) -> tuple[dict,
+                                                                                                   pd.DataFrame]:
+    """Per-fold metrics of the out-of-fold scores, their mean and std over the folds, and the views of
+    thread_cv_quality; and the reliability table of those scores."""
     merged = labels.merge(predictions[predictions["split"] == "thread_cv"], on="comment_id", how="left",
                           validate="one_to_one", suffixes=("", "_predicted"))
     if merged["score"].isna().any() or (merged["fold"] != merged["fold_predicted"]).any():
@@ -66,7 +80,10 @@ def thread_cv_report(labels: pd.DataFrame, predictions: pd.DataFrame, family: st
     report = {name: {"mean": float(np.nanmean([m[name] for m in per_fold.values()])),
                      "std": float(np.nanstd([m[name] for m in per_fold.values()]))} for name in CV_METRICS}
     overall_share = float((merged["score"] >= THRESHOLD).mean())
-    return {**report, "overall_predicted_positive_share": overall_share, "folds": len(per_fold), "per_fold": per_fold}
+    y, score = merged["sentiment"].to_numpy(), merged["score"].to_numpy()
+    quality = thread_cv_quality(y, score, merged["fold"].to_numpy(), merged["post_id"].to_numpy(), seed)
+    return ({**report, **quality, "overall_predicted_positive_share": overall_share, "folds": len(per_fold),
+             "per_fold": per_fold}, reliability_table(y, score).assign(family=family))
 
 
 def comparison_row(family: str, report: dict) -> dict:
@@ -75,7 +92,13 @@ def comparison_row(family: str, report: dict) -> dict:
         for name in ("roc_auc", "f1", "accuracy"):
             row[f"thread_cv_{name}_mean"] = round(report["thread_cv"][name]["mean"], 4)
             row[f"thread_cv_{name}_std"] = round(report["thread_cv"][name]["std"], 4)
-        row["thread_cv_predicted_positive_share"] = round(report["thread_cv"]["overall_predicted_positive_share"], 4)
+        cv = report["thread_cv"]
+        row["thread_cv_predicted_positive_share"] = round(cv["overall_predicted_positive_share"], 4)
+        row.update({"thread_cv_roc_auc_low": round(cv["roc_auc_interval"]["low"], 4),
+                    "thread_cv_roc_auc_high": round(cv["roc_auc_interval"]["high"], 4),
+                    "within_thread_roc_auc": round(cv["within_thread_roc_auc"]["mean"], 4),
+                    "within_thread_threads": cv["within_thread_roc_auc"]["threads"],
+                    "thread_cv_brier": round(cv["brier"], 4), "thread_cv_ece": round(cv["ece"], 4)})
         for split in SPLITS:
             row.update({f"{split}_{k}": round(report[split][k], 4) for k in ("f1", "roc_auc", "accuracy", "mcc")})
         row["f1_gap"] = round(report["f1_gap"], 4)
@@ -86,13 +109,19 @@ def comparison_row(family: str, report: dict) -> dict:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    columns = ["family", "kind", "thread_cv_roc_auc", "thread_cv_f1", "thread_cv_accuracy", "test_roc_auc", "test_f1",
+    columns = ["family", "kind", "thread_cv_roc_auc", "thread_cv_roc_auc_95%", "within_thread_roc_auc",
+               "thread_cv_ece", "thread_cv_brier", "thread_cv_f1", "thread_cv_accuracy", "test_roc_auc", "test_f1",
                "test_accuracy", "val_roc_auc", "val_f1", "f1_gap"]
+    spread = ("thread_cv_roc_auc", "thread_cv_f1", "thread_cv_accuracy")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         if row["status"] == "ok":
-            cells = {c: (f"{row[c + '_mean']:.3f} ± {row[c + '_std']:.3f}" if c.startswith("thread_cv") else row[c])
+            cells = {c: (f"{row[c + '_mean']:.3f} ± {row[c + '_std']:.3f}" if c in spread else row.get(c))
                      for c in columns}
+            cells["thread_cv_roc_auc_95%"] = (f"{row['thread_cv_roc_auc_low']:.3f} – "
+                                              f"{row['thread_cv_roc_auc_high']:.3f}")
+            cells["within_thread_roc_auc"] = (f"{row['within_thread_roc_auc']:.3f} "
+                                              f"({row['within_thread_threads']} threads)")
             lines.append("| " + " | ".join(str(cells[c]) for c in columns) + " |")
         else:
             lines.append(f"| {row['family']} | {row['kind']} | unavailable: {row['reason']} |"
@@ -100,7 +129,27 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ablation_markdown(ablation: dict) -> str:
+    """Per family: thread-CV and within-thread ROC-AUC with all inputs and with each group removed."""
+    lines = []
+    for family, run in ablation.items():
+        lines += [f"\n## Ablation: {family} on unseen threads (hpo configuration, raw out-of-fold scores)\n",
+                  "| inputs | thread-CV ROC-AUC (fold mean) | change | within-thread ROC-AUC | change |",
+                  "|---|---|---|---|---|",
+                  f"| all | {run['all_inputs']['thread_cv_roc_auc']:.3f} | | "
+                  f"{run['all_inputs']['within_thread_roc_auc']:.3f} | |"]
+        for group, scores in run["without"].items():
+            if "note" in scores:
+                lines.append(f"| without {group} | {scores['note']} | | | |")
+                continue
+            lines.append(f"| without {group} | {scores['thread_cv_roc_auc']:.3f} | "
+                         f"{scores['change_thread_cv_roc_auc']:+.3f} | {scores['within_thread_roc_auc']:.3f} | "
+                         f"{scores['change_within_thread_roc_auc']:+.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
+    seed = load_params("evaluate")["base"]["seed"]
     labels = {s: read_split(s, ["comment_id", "sentiment"]) for s in SPLITS}
     cv_labels = read_train_val_folds()[["comment_id", "post_id", "fold", "sentiment"]]
     for folder in (PLOTS_DIR, FAMILY_METRICS_DIR):
@@ -122,14 +171,15 @@ def main() -> None:
                 for kind, table in curves(family, split, y, score).items():
                     plot_tables.setdefault(f"{kind}_{split}", []).append(table)
             report["f1_gap"] = report["val"]["f1"] - report["test"]["f1"]
-            report["thread_cv"] = thread_cv_report(cv_labels, predictions, family)
+            report["thread_cv"], reliability = thread_cv_report(cv_labels, predictions, family, seed)
+            plot_tables.setdefault("reliability_thread_cv", []).append(reliability)
         write_json(family_metrics(family), report)
         rows.append(comparison_row(family, report))
     for name, tables in plot_tables.items():
         pd.concat(tables, ignore_index=True).to_csv(PLOTS_DIR / f"{name}.csv", index=False)
     rows.sort(key=lambda r: (r["status"] != "ok", -r.get("thread_cv_roc_auc_mean", 0.0), r["family"]))
     write_json(COMPARISON_JSON, rows)
-    table = to_markdown(rows)
+    table = to_markdown(rows) + ablation_markdown(json.loads(ABLATION_METRICS.read_text()))
     COMPARISON_MD.write_text(table)
     print(table)
 

@@ -16,42 +16,24 @@ import sys
 import time
 
 import numpy as np
-from hyperopt import STATUS_OK, Trials, fmin, hp, space_eval, tpe
 
 from reception import tracking
-from reception.evaluation import classification_metrics, fold_roc_auc, thread_cv_scores
+from reception.evaluation import classification_metrics
 from reception.families import build, declared, feature_matrix, fit_quietly
 from reception.io import load_params, read_split, read_train_val_folds, train_val_embeddings, write_json
 from reception.paths import HPO_METRICS_DIR, best_params_file
-
-DISTRIBUTIONS = {"choice": lambda label, options: hp.choice(label, [to_hyperopt(o, f"{label}.{i}")
-                                                                     for i, o in enumerate(options)]),
-                 "loguniform": lambda label, bounds: hp.loguniform(label, np.log(bounds[0]), np.log(bounds[1])),
-                 "uniform": lambda label, bounds: hp.uniform(label, *bounds)}
-
-
-def to_hyperopt(space, label: str = ""):
-    """A declared space (plain YAML) -> Hyperopt's: {choice: [...]}, {loguniform: [low, high]} and
-    {uniform: [low, high]} become distributions labelled by their path; other values stay as they are."""
-    if isinstance(space, dict) and len(space) == 1 and next(iter(space)) in DISTRIBUTIONS:
-        kind, argument = next(iter(space.items()))
-        return DISTRIBUTIONS[kind](label, argument)
-    if isinstance(space, dict):
-        return {key: to_hyperopt(value, f"{label}.{key}" if label else key) for key, value in space.items()}
-    if isinstance(space, list):
-        return [to_hyperopt(value, f"{label}.{i}") for i, value in enumerate(space)]
-    return space
+from reception.search import thread_cv_roc_auc, tpe_search
 
 
 def search(family, data: tuple, max_evals: int, seed: int, mlflow) -> dict:
     """`family`: its declaration; `data`: train+val rows with their folds, their embeddings, and which rows
     are train."""
     frame, embeddings, is_train = data
-    objective_name, space = family.settings["objective"], to_hyperopt(family.settings["space"])
+    objective_name = family.settings["objective"]
     X_all, y_all = feature_matrix(family.uses_metadata, embeddings, frame), frame["sentiment"].to_numpy()
     X, y, train = X_all[is_train], y_all[is_train], frame[is_train].reset_index(drop=True)
 
-    def objective(config: dict) -> dict:
+    def score(config: dict) -> dict:
         def model():
             return build(family.name, config, seed, embeddings.shape[1])
 
@@ -61,24 +43,19 @@ def search(family, data: tuple, max_evals: int, seed: int, mlflow) -> dict:
                 scores = {f"val_{k}": v for k, v in classification_metrics(
                     y_all[~is_train], fitted.predict_proba(X_all[~is_train])[:, 1]).items()}
             else:
-                oof = thread_cv_scores(train, lambda fit, held: fit_quietly(model(), X[fit], y[fit]).predict_proba(
-                    X[held])[:, 1])
-                labels = train.set_index("comment_id").loc[oof["comment_id"], "sentiment"].to_numpy()
-                scores = {"thread_cv_roc_auc": fold_roc_auc(labels, oof["score"].to_numpy(), oof["fold"].to_numpy())}
+                scores = {"thread_cv_roc_auc": thread_cv_roc_auc(model, X, y, train["fold"].to_numpy())}
             mlflow.log_params({"config": json.dumps(config)})
             mlflow.log_metrics(scores)
-        return {"loss": -scores[objective_name], "status": STATUS_OK, "scores": scores}
+        return scores
 
     started = time.perf_counter()
     with mlflow.start_run(run_name=f"{family.name}_hpo", tags=tracking.run_tags()) as parent:
         mlflow.log_params({"family": family.name, "objective": objective_name, "max_evals": max_evals, "seed": seed,
                            "algo": "tpe", "train_rows": int(is_train.sum())})
-        trials = Trials()
         # Hyperopt's progress bar (tqdm) shows the trials done, the best loss and an ETA.
-        best_point = fmin(objective, space, algo=tpe.suggest, max_evals=max_evals, trials=trials,
-                          rstate=np.random.default_rng(seed), show_progressbar=True)
-        best = json.loads(json.dumps(space_eval(space, best_point)))  # tuples -> lists
-        best_score = trials.best_trial["result"]["scores"][objective_name]
+        best, best_scores, trials = tpe_search(family.settings["space"], score, objective_name, max_evals, seed,
+                                               show_progressbar=True)
+        best_score = best_scores[objective_name]
         seconds = time.perf_counter() - started
         write_json(best_params_file(family.name), best)
         mlflow.log_params({"best_config": json.dumps(best)})

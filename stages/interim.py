@@ -1,8 +1,9 @@
 """interim: the seed's wrangling, one Parquet file per step.
 
-1. comments_live        thread start and top-level flag (from every comment, deleted ones too), drop
-                         comments whose score was read too soon (below), drop [deleted]/[removed]
-                         bodies, NFKC-normalise the body into `text`
+1. comments_live        thread start, top-level flag and comments_before (the comment's order in its
+                         thread: all from every comment, deleted ones too), drop comments whose score
+                         was read too soon (below), drop [deleted]/[removed] bodies, NFKC-normalise
+                         the body into `text`
 2. comments_features    text_len, word_count, has_exclamation, has_question; drop text_len <= min
 3. comments_winsorised  winsorise score at its low/high quantiles, text_len at its high quantile
 4. comments_clean_text  clean_text (shared cleaning); drop clean_text of length <= min
@@ -16,14 +17,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reception.features import is_top_level, thread_start_utc
+from reception.features import comments_before, is_top_level, thread_start_utc
 from reception.io import fresh_dir, load_params, write_json
 from reception.paths import (CLEAN_COMMENTS, FEATURE_COMMENTS, INTERIM_DIR, LIVE_COMMENTS, SILVER_COMMENTS,
                              WINSORISED_COMMENTS, stage_metrics)
 from reception.text import clean_text, is_deleted, normalize, text_features
 
 KEEP_COLUMNS = ["comment_id", "post_id", "subreddit", "author", "body", "score", "created_utc",
-                "created_dt", "post_created_utc", "post_known", "thread_start_utc", "is_submitter", "is_top_level"]
+                "created_dt", "post_created_utc", "post_known", "thread_start_utc", "comments_before", "is_submitter",
+                "is_top_level"]
 
 
 def is_immature(comments: pd.DataFrame, min_age_hours: float) -> pd.Series:
@@ -38,7 +40,7 @@ def live_comments_in_context(comments: pd.DataFrame, min_age_hours: float = 0.0)
     """Step 1. Thread context first (a thread's start and a reply's level come from every comment,
     deleted ones included), then only the comments that can be labelled: mature and not deleted, with
     the body NFKC-normalised into `text`."""
-    comments = comments.assign(thread_start_utc=thread_start_utc(comments),
+    comments = comments.assign(thread_start_utc=thread_start_utc(comments), comments_before=comments_before(comments),
                                is_top_level=is_top_level(comments["parent_id"]))
     keep = ~is_immature(comments, min_age_hours) & ~comments["body"].map(is_deleted)
     kept = comments.loc[keep, KEEP_COLUMNS].copy()

@@ -26,8 +26,8 @@ from reception.text import sentiment_label, sentiment_threshold
 SPLITS = ("train", "val", "test")
 COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
            "text_len_clipped", "word_count", "has_exclamation", "has_question", "created_utc",
-           "created_dt", "post_created_utc", "post_known", "thread_start_utc", "is_submitter", "is_top_level",
-           "sentiment"]
+           "created_dt", "post_created_utc", "post_known", "thread_start_utc", "comments_before", "is_submitter",
+           "is_top_level", "sentiment"]
 
 
 def random_split(frame: pd.DataFrame, fractions: dict, seed: int) -> dict[str, pd.DataFrame]:

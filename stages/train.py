@@ -1,10 +1,19 @@
-"""train: fit one embedding family's best HPO configuration on train; save it and its predictions.
+"""train: fit one embedding family's best HPO configuration on train, calibrated; save it and its predictions.
 
 Usage: python stages/train.py FAMILY (one `train@FAMILY` stage per entry of params.yaml families.train).
-  models/<family>/classifier.joblib          the fitted scikit-learn pipeline
-  data/predictions/train/<family>.parquet    comment_id, split, fold, score = P(well received) for
-      val and test (fit on train), and thread_cv: out-of-fold scores on train+val, each thread fold
-      scored by the same configuration fit on the other folds (evaluate turns them into thread_cv.*)
+
+  models/<family>/classifier.joblib          the fitted scikit-learn pipeline, Platt-calibrated on its
+      out-of-fold scores over the thread folds of train (reception.calibration): a served probability
+      means a chance
+  data/predictions/train/<family>.parquet    comment_id, split, fold, score = calibrated P(well received)
+      for val and test (the served model), and thread_cv: out-of-fold scores on train+val, each thread
+      fold scored by a fit on the other folds, calibrated the same way on those folds alone
+
+Nested: a family declared with `nested_evals` (the thread-CV-searched ones) chooses its configuration
+again inside each outer fold, by that many TPE trials over the other folds (each of them an inner fold),
+so its thread-CV score never rests on a choice made with the held-out threads. A family without it
+(mlp_transformer: its objective is val F1, and its fits are too slow for the first run's budget) reuses
+the hpo configuration in every fold, which the comparison reads as slightly optimistic.
 """
 from __future__ import annotations
 
@@ -12,12 +21,34 @@ import json
 import sys
 
 import joblib
+import numpy as np
 import pandas as pd
 
-from reception.evaluation import thread_cv_scores
+from reception.calibration import calibrated_fit
 from reception.families import build, declared, feature_matrix, fit_quietly
 from reception.io import load_params, read_embeddings, read_split, read_train_val_folds, train_val_embeddings
 from reception.paths import best_params_file, classifier_file, predictions_file
+from reception.search import thread_cv_roc_auc, tpe_search
+
+
+def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
+                      folds: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Calibrated out-of-fold P(positive) per row, and the configuration each outer fold used."""
+    def make(chosen):
+        return lambda: build(family.name, chosen, seed, embedding_dim)
+
+    oof, chosen_by_fold = np.empty(len(y), dtype="float64"), {}
+    for fold in np.unique(folds):
+        held = folds == fold
+        chosen = config
+        if family.settings.get("nested_evals"):
+            chosen, _, _ = tpe_search(family.settings["space"], lambda c, fit=~held: {"thread_cv_roc_auc": (
+                thread_cv_roc_auc(make(c), X[fit], y[fit], folds[fit]))}, "thread_cv_roc_auc",
+                family.settings["nested_evals"], seed)
+        chosen_by_fold[str(fold)] = chosen
+        oof[held] = calibrated_fit(make(chosen), fit_quietly, X[~held], y[~held], folds[~held]).predict_proba(
+            X[held])[:, 1]
+    return oof, chosen_by_fold
 
 
 def main() -> None:
@@ -26,27 +57,28 @@ def main() -> None:
     config = json.loads(best_params_file(family.name).read_text())
     train, embeddings = read_split("train"), read_embeddings("train")
 
-    def new_model():
-        return build(family.name, config, seed, embeddings.shape[1])
+    train_val, vectors = read_train_val_folds(), train_val_embeddings()
+    X, y = feature_matrix(family.uses_metadata, vectors, train_val), train_val["sentiment"].to_numpy()
+    folds = train_val["fold"].to_numpy()
+    scores, chosen_by_fold = outer_fold_scores(family, config, seed, X, vectors.shape[1], y, folds)
+    frames = [pd.DataFrame({"comment_id": train_val["comment_id"].to_numpy(), "split": "thread_cv", "fold": folds,
+                            "score": scores})]
 
-    model = fit_quietly(new_model(), feature_matrix(family.uses_metadata, embeddings, train),
-                        train["sentiment"].to_numpy())
+    train_folds = train_val["fold"].to_numpy()[:len(train)]  # train rows come first, with their thread folds
+    model = calibrated_fit(lambda: build(family.name, config, seed, embeddings.shape[1]), fit_quietly,
+                           feature_matrix(family.uses_metadata, embeddings, train), train["sentiment"].to_numpy(),
+                           train_folds)
     joblib.dump(model, classifier_file(family.name))
-
-    frames = []
     for split in ("val", "test"):
         rows = read_split(split)
         scores = model.predict_proba(feature_matrix(family.uses_metadata, read_embeddings(split), rows))[:, 1]
         frames.append(pd.DataFrame({"comment_id": rows["comment_id"], "split": split, "fold": -1, "score": scores}))
-    train_val, vectors = read_train_val_folds(), train_val_embeddings()
-    X, y = feature_matrix(family.uses_metadata, vectors, train_val), train_val["sentiment"].to_numpy()
-    frames.append(thread_cv_scores(train_val, lambda fit, held: fit_quietly(new_model(), X[fit], y[fit]).predict_proba(
-        X[held])[:, 1]))
     out = predictions_file("train", family.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_parquet(out, index=False)
-    print(f"train {family.name}: fitted {config} on {len(train)} comments; thread_cv over "
-          f"{train_val['fold'].nunique()} folds")
+    nested = f"chosen per fold: {json.dumps(chosen_by_fold)}" if family.settings.get("nested_evals") else "not nested"
+    print(f"train {family.name}: fitted {config} on {len(train)} comments, calibrated on its thread-CV scores; "
+          f"thread_cv over {len(chosen_by_fold)} folds, {nested}")
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def build_mlp(hidden_layer_sizes, alpha: float, learning_rate_init: float, batch
 
 def build_hybrid(embedding_dim: int, embedding_components: int, classifier: dict, seed: int) -> Pipeline:
     """`classifier`: {"kind": "logreg", "C": ...} or {"kind": "hist_gradient_boosting", "learning_rate": ...,
-    "max_depth": ..., "max_iter": ...}."""
+    "max_depth": ..., "max_iter": ...}; `embedding_components` 0 leaves the embedding out (a choice of the
+    search, which the ablation showed can help on unseen threads)."""
     settings = {k: v for k, v in classifier.items() if k != "kind"}
     if classifier["kind"] == "logreg":
         head = LogisticRegression(**settings, max_iter=2000, random_state=seed)
@@ -94,9 +95,11 @@ def build_hybrid(embedding_dim: int, embedding_components: int, classifier: dict
         head = HistGradientBoostingClassifier(**settings, random_state=seed)
     else:
         raise ValueError(f"unknown hybrid classifier kind {classifier['kind']!r}")
-    embedding = Pipeline([("scaler", StandardScaler()), ("pca", PCA(embedding_components, random_state=seed))])
-    columns = ColumnTransformer([("embedding", embedding, slice(0, embedding_dim)),
-                                 ("metadata", StandardScaler(), slice(embedding_dim, None))])
+    branches = [("metadata", StandardScaler(), slice(embedding_dim, None))]
+    if embedding_components:  # 0: the search dropped the embedding; the text counts by its length and punctuation
+        embedding = Pipeline([("scaler", StandardScaler()), ("pca", PCA(embedding_components, random_state=seed))])
+        branches.insert(0, ("embedding", embedding, slice(0, embedding_dim)))
+    columns = ColumnTransformer(branches)
     return Pipeline([("columns", columns), ("classifier", head)])
 
 

@@ -19,6 +19,10 @@ from reception.text import text_features
 METADATA_INPUTS = ("created_utc", "thread_start_utc", "is_submitter", "is_top_level")
 METADATA_FEATURES = ("is_submitter", "is_top_level", "log_text_len", "log_word_count", "has_exclamation",
                      "has_question", "hour_sin", "hour_cos", "log_minutes_since_thread_start")
+# What the ablation removes one at a time, and what an explanation names: METADATA_FEATURES by what they say.
+FEATURE_GROUPS = {"submitter": ("is_submitter",), "reply_structure": ("is_top_level",),
+                  "length_punctuation": ("log_text_len", "log_word_count", "has_exclamation", "has_question"),
+                  "hour_of_day": ("hour_sin", "hour_cos"), "timing": ("log_minutes_since_thread_start",)}
 
 
 def is_top_level(parent_id: pd.Series) -> pd.Series:
@@ -33,6 +37,19 @@ def thread_start_utc(comments: pd.DataFrame) -> pd.Series:
     return post_created.where(comments["post_known"].astype(bool) & post_created.notna(), first_comment)
 
 
+def comments_before(comments: pd.DataFrame) -> pd.Series:
+    """Per comment: how many comments of its thread were written before it (deleted ones included), i.e. its
+    order in the thread minus one, which is known when it is written (timing_rank's input)."""
+    return (comments.groupby("post_id")["created_utc"].rank(method="min").astype("int64") - 1)
+
+
+def minutes_since_thread_start(created_utc, thread_start_utc) -> np.ndarray:
+    """Thread age when the comment was written, in minutes, never below 0 (a comment timestamped a little
+    before its post is treated as written at the start)."""
+    created, start = np.asarray(created_utc, dtype="float64"), np.asarray(thread_start_utc, dtype="float64")
+    return np.maximum((created - start) / 60, 0)
+
+
 def metadata_features(columns: Mapping) -> np.ndarray:
     """The METADATA_FEATURES matrix (float64) from the columns text_len, word_count, the two punctuation
     flags and METADATA_INPUTS. Hour of day is cyclic (sin/cos); counts and thread age are log-scaled."""
@@ -41,7 +58,7 @@ def metadata_features(columns: Mapping) -> np.ndarray:
 
     created = column("created_utc")
     hour = (created % 86400) / 3600
-    minutes = np.maximum((created - column("thread_start_utc")) / 60, 0)
+    minutes = minutes_since_thread_start(created, column("thread_start_utc"))
     features = {
         "is_submitter": column("is_submitter"),
         "is_top_level": column("is_top_level"),

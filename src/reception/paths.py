@@ -45,6 +45,7 @@ DATA_METRICS = METRICS_DIR / "data.json"
 COMPARISON_JSON = METRICS_DIR / "comparison.json"
 COMPARISON_MD = METRICS_DIR / "comparison.md"
 REGISTER_METRICS = METRICS_DIR / "register.json"
+ABLATION_METRICS = METRICS_DIR / "ablation.json"
 
 
 def stage_metrics(stage: str) -> Path:

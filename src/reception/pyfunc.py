@@ -20,6 +20,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from reception import explain
 from reception.evaluation import THRESHOLD
 from reception.features import API_INPUTS, request_columns, resolve_inputs
 from reception.text import clean_text, normalize
@@ -73,25 +74,45 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         inputs the model used with their values and sources. `batch_size`: the encoder's batch.
         `return_vectors`: also return the sentence embeddings (None for the fine-tuned family and the
         TF-IDF pipeline), which the service's prediction log projects."""
+        scored = self.explained_records(records, batch_size, now, with_contributions=False)
+        scores_and_inputs = (scored["score"], scored["inputs_used"])
+        return (*scores_and_inputs, scored["vectors"]) if return_vectors else scores_and_inputs
+
+    def explained_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
+                          with_contributions: bool = True) -> dict:
+        """{"score": P(well received) per record, "inputs_used": per record as score_records says,
+        "contributions": per record, each input group's share of the score's logit, largest first, with what
+        it says in words (reception.explain; empty for the fine-tuned family and the TF-IDF pipeline, which
+        have no attribution), "vectors": the sentence embeddings (None for those two)}."""
         texts = [str(r["text"]) for r in records]
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
         if self.text_pipeline:
-            vectors, scores = None, self.classifier.predict_proba(cleaned)[:, 1]
-        elif self.finetuned_model:
-            vectors = None
-            scores = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
-        else:
-            from reception.families import feature_matrix
+            score = self.classifier.predict_proba(cleaned)[:, 1]
+            return {"score": score, "inputs_used": used, "contributions": [[] for _ in records], "vectors": None}
+        if self.finetuned_model:
+            score = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
+            return {"score": score, "inputs_used": used, "contributions": [[] for _ in records], "vectors": None}
+        from reception.families import feature_matrix
 
-            vectors, columns = self.encoder.encode(cleaned, batch_size), None
-            if self.uses_metadata:
-                metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
-                columns = request_columns([normalize(t) for t in texts], metadata)
-                used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
-            scores = self.classifier.predict_proba(feature_matrix(self.uses_metadata, vectors, columns))[:, 1]
-        return (scores, used, vectors) if return_vectors else (scores, used)
+        vectors, columns = self.encoder.encode(cleaned, batch_size), None
+        if self.uses_metadata:
+            metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
+            columns = request_columns([normalize(t) for t in texts], metadata)
+            used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
+        X = feature_matrix(self.uses_metadata, vectors, columns)
+        score = self.classifier.predict_proba(X)[:, 1]
+        contributions = [explain.contributions(self.classifier, row, vectors.shape[1], columns, i)
+                         for i, row in enumerate(X)] if with_contributions else None
+        return {"score": score, "inputs_used": used, "contributions": contributions, "vectors": vectors}
+
+    def when_to_post(self, record: dict, now: float | None = None,
+                     delays_minutes=explain.DELAYS_MINUTES) -> list[dict]:
+        """The calibrated score of the draft `record` written now and after each delay (reception.explain);
+        "now" is the record's created_utc when given, else `now`, else the time of the call."""
+        start = record.get("created_utc") or (time.time() if now is None else now)
+        return explain.when_to_post(self.score_records, record, float(start), delays_minutes)
 
 
 def signature():

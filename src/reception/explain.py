@@ -1,0 +1,116 @@
+"""Why a score, and when to post: what the service returns next to each probability.
+
+Contributions. Each request input's share of the model's logit, as exact Shapley values over groups of
+feature columns, against one reference point: the training mean of every column (what the fitted scalers
+already hold). With 2^groups coalitions (a handful of groups, so at most a few hundred rows per request)
+the values are exact for any head and add up to logit(request) - logit(reference). For a linear head on
+affine transforms (StandardScaler, PCA, logistic regression: the hybrid family) they equal w . (x - mean)
+summed over each group's columns, the usual exact linear decomposition; for gradient-boosted trees they
+are the documented fallback, group Shapley values with a single (interventional) reference, not SHAP's
+average over a background sample. The text is one group: its embedding and its length and punctuation.
+
+When to post. The calibrated score of the same draft written now and after delays, everything else of
+its thread context held as given (the thread keeps its start time, so only the comment's own timing moves).
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from math import factorial
+
+import numpy as np
+
+from reception.calibration import CalibratedModel, logit
+from reception.features import FEATURE_GROUPS, METADATA_FEATURES
+
+DELAYS_MINUTES = (0, 15, 60, 180, 720)
+
+
+def shapley_group_values(predict_logit, x: np.ndarray, reference: np.ndarray, groups: dict[str, np.ndarray]) -> dict:
+    """{group: Shapley value} of predict_logit at `x` (one row) against `reference`, a group's columns taking
+    x's values when it is "present" and the reference's otherwise; one batched call over every coalition."""
+    names = list(groups)
+    n = len(names)
+    coalitions = [frozenset(c) for size in range(n + 1) for c in combinations(range(n), size)]
+    rows = np.tile(np.asarray(reference, dtype="float64"), (len(coalitions), 1))
+    for row, coalition in zip(rows, coalitions, strict=True):
+        for g in coalition:
+            row[groups[names[g]]] = x[groups[names[g]]]
+    value = dict(zip(coalitions, predict_logit(rows), strict=True))
+    weights = [factorial(size) * factorial(n - size - 1) / factorial(n) for size in range(n)]
+    return {names[g]: float(sum(weights[len(c)] * (value[c | {g}] - value[c]) for c in coalitions if g not in c))
+            for g in range(n)}
+
+
+def hybrid_groups(embedding_dim: int, features=METADATA_FEATURES) -> dict[str, np.ndarray]:
+    """Column indices of the hybrid's input (embedding, then `features`) per explained group: "text" (the
+    embedding and the length and punctuation of the text), then each other feature group present."""
+    groups = {"text": [*range(embedding_dim), *(embedding_dim + features.index(f)
+                                                 for f in FEATURE_GROUPS["length_punctuation"] if f in features)]}
+    for name, members in FEATURE_GROUPS.items():
+        if name != "length_punctuation" and set(members) <= set(features):
+            groups[name] = [embedding_dim + features.index(f) for f in members]
+    return {name: np.asarray(columns) for name, columns in groups.items()}
+
+
+def training_mean(model) -> np.ndarray:
+    """The training mean of every input column, as the family's fitted scalers hold it (hybrid: the
+    embedding's and the metadata's; mlp_transformer: its one scaler)."""
+    pipeline = model.model if isinstance(model, CalibratedModel) else model
+    if "columns" not in pipeline.named_steps:
+        return pipeline.named_steps["scaler"].mean_
+    columns = pipeline.named_steps["columns"]
+    metadata = columns.named_transformers_["metadata"].mean_
+    if "embedding" not in columns.named_transformers_:  # embedding left out: its columns are never read
+        return np.concatenate([np.zeros(columns.n_features_in_ - len(metadata)), metadata])
+    return np.concatenate([columns.named_transformers_["embedding"].named_steps["scaler"].mean_, metadata])
+
+
+def in_words(group: str, columns: dict | None, i: int) -> str:
+    """What a group's input was for request row i, as the UI says it."""
+    if group == "timing":
+        minutes = (float(columns["created_utc"][i]) - float(columns["thread_start_utc"][i])) / 60
+        return (f"written {max(minutes, 0):.0f} min after the thread started" if minutes < 90
+                else f"written {minutes / 60:.1f} h after the thread started")
+    if group == "reply_structure":
+        return "a reply to the post" if columns["is_top_level"][i] else "a reply to a comment"
+    if group == "submitter":
+        return "written by the post's author" if columns["is_submitter"][i] else "not written by the post's author"
+    if group == "hour_of_day":
+        return f"written at {int(float(columns['created_utc'][i]) % 86400 // 3600):02d}:00 UTC"
+    return "the text (its wording, length and punctuation)"
+
+
+def contributions(model, x: np.ndarray, embedding_dim: int, columns: dict | None = None, i: int = 0) -> list[dict]:
+    """Each input group's contribution to the logit of `model`'s P(positive) at input row `x`, largest first:
+    [{"input", "logit", "says"}]. `columns` (request columns, row i) hold the metadata the family reads, or
+    None for a family of the text alone (then the text is the only group)."""
+    groups = hybrid_groups(embedding_dim, METADATA_FEATURES if columns is not None else ())
+    values = shapley_group_values(pipeline_logit(model), x, training_mean(model), groups)
+    return [{**item, "says": f"{in_words(item['input'], columns, i)}: "
+                             f"{'raises' if item['logit'] > 0 else 'lowers'} the chance"} for item in ranked(values)]
+
+
+def ranked(contributions: dict[str, float]) -> list[dict]:
+    """[{"input", "logit"}] largest effect first, by absolute value (a lowering input matters as much)."""
+    return [{"input": name, "logit": round(v, 4)}
+            for name, v in sorted(contributions.items(), key=lambda item: -abs(item[1]))]
+
+
+def pipeline_logit(model):
+    """logit of P(positive) of a fitted model with predict_proba (a calibrated one too)."""
+    return lambda X: logit(model.predict_proba(X)[:, 1])
+
+
+def when_to_post(score_records, record: dict, now: float, delays_minutes=DELAYS_MINUTES) -> list[dict]:
+    """[{"delay_minutes", "created_utc", "score"}] for the draft `record` written `now` plus each delay.
+
+    `score_records(records, now=...)` is the model's scoring of request records (pyfunc's); the thread's
+    start (`post_created_utc`) must be given or it would move with the draft (its default is relative to
+    created_utc), which would hide the very effect asked about.
+    """
+    if record.get("post_created_utc") is None:
+        raise ValueError("when to post needs the thread's start (post_created_utc)")
+    written = [{**record, "created_utc": now + 60 * d} for d in delays_minutes]
+    scores, _ = score_records(written, now=now)
+    return [{"delay_minutes": d, "created_utc": r["created_utc"], "score": round(float(s), 4)}
+            for d, r, s in zip(delays_minutes, written, scores, strict=True)]

@@ -1,0 +1,58 @@
+"""The Hyperopt search of a trained family's configuration, shared by hpo (once, on train, logged to
+MLflow) and train (nested: again inside each outer thread fold, so that the thread-CV score of a family
+never rests on a configuration chosen with the held-out threads).
+
+A declared space is plain YAML: {choice: [...]}, {loguniform: [low, high]} and {uniform: [low, high]}
+become distributions labelled by their path; other values stay as they are. TPE is seeded (rstate).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from hyperopt import STATUS_OK, Trials, fmin, hp, space_eval, tpe
+
+from reception.evaluation import fold_roc_auc
+from reception.families import fit_quietly
+
+DISTRIBUTIONS = {"choice": lambda label, options: hp.choice(label, [to_hyperopt(o, f"{label}.{i}")
+                                                                     for i, o in enumerate(options)]),
+                 "loguniform": lambda label, bounds: hp.loguniform(label, np.log(bounds[0]), np.log(bounds[1])),
+                 "uniform": lambda label, bounds: hp.uniform(label, *bounds)}
+
+
+def to_hyperopt(space, label: str = ""):
+    """A declared space (plain YAML) -> Hyperopt's."""
+    if isinstance(space, dict) and len(space) == 1 and next(iter(space)) in DISTRIBUTIONS:
+        kind, argument = next(iter(space.items()))
+        return DISTRIBUTIONS[kind](label, argument)
+    if isinstance(space, dict):
+        return {key: to_hyperopt(value, f"{label}.{key}" if label else key) for key, value in space.items()}
+    if isinstance(space, list):
+        return [to_hyperopt(value, f"{label}.{i}") for i, value in enumerate(space)]
+    return space
+
+
+def thread_cv_roc_auc(make_model, X: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
+    """Mean ROC-AUC over `folds` of out-of-fold scores, each fold scored by make_model() fit on the others."""
+    oof = np.empty(len(y), dtype="float64")
+    for fold in np.unique(folds):
+        held = folds == fold
+        oof[held] = fit_quietly(make_model(), X[~held], y[~held]).predict_proba(X[held])[:, 1]
+    return fold_roc_auc(y, oof, folds)
+
+
+def tpe_search(declared_space: dict, score, objective: str, max_evals: int, seed: int,
+               show_progressbar: bool = False) -> tuple[dict, dict, Trials]:
+    """(best configuration, its scores, the trials) of TPE maximising score(config)[objective]."""
+    space = to_hyperopt(declared_space)
+
+    def loss(config: dict) -> dict:
+        scores = score(config)
+        return {"loss": -scores[objective], "status": STATUS_OK, "scores": scores}
+
+    trials = Trials()
+    best_point = fmin(loss, space, algo=tpe.suggest, max_evals=max_evals, trials=trials,
+                      rstate=np.random.default_rng(seed), show_progressbar=show_progressbar)
+    best = json.loads(json.dumps(space_eval(space, best_point)))  # tuples -> lists
+    return best, trials.best_trial["result"]["scores"], trials
