@@ -49,9 +49,10 @@ def finetune(params: dict) -> dict:
     splits = {s: read_split(s, ["clean_text", "sentiment"]) for s in ("train", "val")}
     val_aucs = []
     started = time.perf_counter()
-    model, tokenizer, best_epoch = fit(splits["train"]["clean_text"].tolist(), splits["train"]["sentiment"].to_numpy(),
-                                       params, "cuda", params["epochs"],
-                                       val=(splits["val"]["clean_text"].tolist(), splits["val"]["sentiment"].to_numpy()),
+    texts = {s: splits[s]["clean_text"].tolist() for s in splits}
+    labels = {s: splits[s]["sentiment"].to_numpy() for s in splits}
+    model, tokenizer, best_epoch = fit(texts["train"], labels["train"], params, "cuda", params["epochs"],
+                                       val=(texts["val"], labels["val"]),
                                        log=lambda auc, epoch: val_aucs.append(round(auc, 4)))
     fit_seconds = time.perf_counter() - started
     train_val = read_train_val_folds()

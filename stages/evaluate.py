@@ -60,7 +60,8 @@ def curves(family: str, split: str, y: np.ndarray, score: np.ndarray) -> dict[st
     precision, recall, _ = precision_recall_curve(y, score)
     return {
         "roc": pd.DataFrame({"family": family, "fpr": fpr.round(4), "tpr": tpr.round(4)}).drop_duplicates(),
-        "pr": pd.DataFrame({"family": family, "recall": recall.round(4), "precision": precision.round(4)}).drop_duplicates(),
+        "pr": pd.DataFrame({"family": family, "recall": recall.round(4),
+                            "precision": precision.round(4)}).drop_duplicates(),
         "confusion": pd.DataFrame({"family": family, "actual": y, "predicted": (score >= THRESHOLD).astype(int)}),
     }
 

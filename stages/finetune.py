@@ -28,7 +28,7 @@ from reception.encoder import resolve_model_dir, verify_weights
 from reception.evaluation import classification_metrics, thread_cv_scores
 from reception.families import declared
 from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
-from reception.paths import family_dir, predictions_dir, stage_models_dir, predictions_file, status_file
+from reception.paths import family_dir, predictions_dir, predictions_file, stage_models_dir, status_file
 
 STAGE = "finetune"
 

@@ -19,8 +19,15 @@ import pandas as pd
 
 from reception.features import comments_before, is_top_level, thread_start_utc
 from reception.io import fresh_dir, load_params, write_json
-from reception.paths import (CLEAN_COMMENTS, FEATURE_COMMENTS, INTERIM_DIR, LIVE_COMMENTS, SILVER_COMMENTS,
-                             WINSORISED_COMMENTS, stage_metrics)
+from reception.paths import (
+    CLEAN_COMMENTS,
+    FEATURE_COMMENTS,
+    INTERIM_DIR,
+    LIVE_COMMENTS,
+    SILVER_COMMENTS,
+    WINSORISED_COMMENTS,
+    stage_metrics,
+)
 from reception.text import clean_text, is_deleted, normalize, text_features
 
 KEEP_COLUMNS = ["comment_id", "post_id", "subreddit", "author", "body", "score", "created_utc",

@@ -14,8 +14,7 @@ import pytest
 from conftest import SHARED_RAW
 from reception import retention
 from reception.batches import ENTITIES, MANIFEST_DIR, PARTIAL_DIR
-from reddit_standin import (CLIENT_ID, CLIENT_SECRET, NSFW_SUBREDDIT, USER_AGENT, RedditStandIn, extract,
-                            extract_command)
+from reddit_standin import CLIENT_ID, CLIENT_SECRET, NSFW_SUBREDDIT, USER_AGENT, RedditStandIn, extract, extract_command
 from stages.ingest import ingest_entity
 
 ASKREDDIT_THREAD, BOOKS_THREAD = "1pbtvof", "1otr99z"  # 500 and 29 comments in the sample

@@ -3,8 +3,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reception.features import (METADATA_FEATURES, is_top_level, metadata_features, request_columns, resolve_inputs,
-                                thread_start_utc, training_defaults)
+from reception.features import (
+    METADATA_FEATURES,
+    is_top_level,
+    metadata_features,
+    request_columns,
+    resolve_inputs,
+    thread_start_utc,
+    training_defaults,
+)
 from reception.text import normalize, text_features
 
 DEFAULTS = {"is_submitter": False, "is_top_level": True, "minutes_since_thread_start": 90.0}
@@ -24,7 +31,7 @@ def test_request_path_computes_the_training_features():
                                       "is_submitter": [True, False], "is_top_level": [False, True]})], axis=1)
     records = [{"text": b, "created_utc": c, "post_created_utc": s, "is_submitter": sub, "is_top_level": top}
                for b, c, s, sub, top in zip(bodies, stored["created_utc"], stored["thread_start_utc"],
-                                            stored["is_submitter"], stored["is_top_level"])]
+                                            stored["is_submitter"], stored["is_top_level"], strict=True)]
     metadata, used = resolve_inputs(records, DEFAULTS, now=0.0)
     served = metadata_features(request_columns([normalize(b) for b in bodies], metadata))
     np.testing.assert_allclose(served, metadata_features(stored))

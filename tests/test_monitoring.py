@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml._internal.monitoring import api as bentoml_monitoring
-from conftest import call
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score
 
+from conftest import call
 from reception import monitoring, prediction_log
 from reception.families import declared
 from reception.features import API_INPUTS

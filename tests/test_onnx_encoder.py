@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from reception.encoder import bundled_model_dir, encode, load_encoder
-from reception.paths import PARAMS_FILE
 from reception.onnx_encoder import ONNX_FILE, EncoderExportMismatch, OnnxEncoder, export, reproduction_error
+from reception.paths import PARAMS_FILE
 
 WEIGHTS_SHA256 = yaml.safe_load(PARAMS_FILE.read_text())["encoder"]["sha256"]
 TEXTS = ["great point, thanks!", "no.", "why would anyone do that? " * 40,  # the last is truncated at 256 tokens

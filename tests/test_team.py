@@ -58,7 +58,8 @@ def test_pipeline_logs_and_registers_on_the_tracking_server(model_repo, pipeline
     experiment = client.get_experiment_by_name("reddit-reception")
     parent = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mlp_transformer_hpo'")
     assert len(parent) == 1
-    assert len(client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")) == 3
+    trials = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")
+    assert len(trials) == 3
     version = client.get_model_version("reddit-reception", report["version"])
     assert version.tags["alias_decision"] == report["reason"]
     aliases = client.get_registered_model("reddit-reception").aliases
@@ -81,7 +82,7 @@ def test_service_serves_the_champion_from_the_registry(model_repo, pipeline_env,
     assert status == 200 and health["champion"]["source"] == uri and health["champion"]["bento_model"] is None
     assert status_batch == 200
     mlflow.set_tracking_uri(tracking_server)
-    requests = pd.DataFrame([{"text": t, **m} for t, m in zip(TEXTS, METADATA)])
+    requests = pd.DataFrame([{"text": t, **m} for t, m in zip(TEXTS, METADATA, strict=True)])
     expected = mlflow.pyfunc.load_model(uri).predict(requests)["score"]
     np.testing.assert_allclose([r["score"] for r in batch["results"]], expected, atol=1e-5)
 

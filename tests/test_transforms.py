@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from stages.bronze import pseudonymise, to_typed_frame
-from stages.interim import add_clean_text, add_features, live_comments_in_context, is_immature, winsorise
+from stages.interim import add_clean_text, add_features, is_immature, live_comments_in_context, winsorise
 from stages.processed import random_split, thread_split, time_split
 from stages.silver import build_dim_author, build_fact_comments
 

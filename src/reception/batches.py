@@ -17,7 +17,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-
 ENTITIES = ("comments", "posts", "subreddits", "hot_sublists")
 MANIFEST_DIR = "manifests"
 PARTIAL_DIR = ".incomplete"

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reception.batches import ENTITIES, batch_time, entity_file, manifests
-from reception.paths import SOURCE_DIR
 from reception.io import PARAMS_FILE, load_params
+from reception.paths import SOURCE_DIR
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
