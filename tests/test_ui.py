@@ -54,7 +54,7 @@ def test_threshold_slider_relabels_without_a_request(page, service):
     page.click("#predict")
     page.wait_for_selector("#result:not([hidden])")
     page.wait_for_selector("#predict:not([disabled])")  # every request of that prediction answered
-    score = json.loads(page.inner_text("#raw"))["score"]
+    score = json.loads(page.text_content("#raw"))["score"]
     assert 0 <= score <= 1
     sent = []
     listener = sent.append
@@ -92,7 +92,7 @@ def test_thread_context_reaches_the_model(page, service):
     # until the answer to this request replaces the previous one (a 422 body has no inputs_used)
     page.wait_for_function("() => { try { return JSON.parse(document.getElementById('raw').textContent)"
                            ".inputs_used.is_top_level.source === 'request'; } catch (error) { return false; } }")
-    used = json.loads(page.inner_text("#raw"))["inputs_used"]
+    used = json.loads(page.text_content("#raw"))["inputs_used"]
     assert used["is_top_level"] == {"value": False, "source": "request"}
     assert used["post_created_utc"]["source"] == "request" and used["is_submitter"]["source"].startswith("default")
     assert "Defaults used for: is_submitter" in page.inner_text("#inputs")
