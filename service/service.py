@@ -32,7 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr, model_validator
 
-from reception import prediction_log
+from reception import explain, prediction_log
 from reception.evaluation import THRESHOLD
 from reception.families import declared
 
@@ -42,7 +42,8 @@ MAX_CHARS = PARAMS["service"]["max_chars"]
 MAX_BATCH = PARAMS["service"]["max_batch"]
 ENCODE_BATCH = PARAMS["service"]["encode_batch_size"]
 TORCH_THREADS = PARAMS["service"]["torch_threads"]
-ZERO_SHOT = {name: family.settings for name, family in declared(ROOT / "params.yaml").items() if family.zero_shot}
+DECLARED = declared(ROOT / "params.yaml")
+ZERO_SHOT = {name: family.settings for name, family in DECLARED.items() if family.zero_shot}
 ZERO_SHOT_RETRY_S = 600  # a checkpoint that failed to load is retried after this long, not on every call
 MODEL_BATCH = PARAMS["service"]["model_batch"]  # a single request is never split, whatever its size
 LATEST_UTC = 253402300799  # 9999-12-31T23:59:59Z: the metadata times are unix seconds of a real date
@@ -72,6 +73,12 @@ UNAVAILABLE = BENTO["unavailable"] if BENTO else {}  # declared trained families
 # The keys a request may name, for the OpenAPI document (a registry champion's family is known only
 # once it is loaded: the document then lists no enum; the handlers check the key either way).
 MODEL_KEYS = [*SERVED, *UNAVAILABLE, *ZERO_SHOT] if BENTO else None
+# The keys whose family reads the comment's timing (metadata), the only ones "when to post" can answer for
+# (the handler asks the loaded model itself; this list is what the OpenAPI document states).
+TIMING_KEYS = [key for key in [*SERVED, *UNAVAILABLE] if key in DECLARED and DECLARED[key].uses_metadata] \
+    if BENTO else None
+MAX_DELAYS = 24  # most points of one "when to post" curve
+MAX_DELAY_MINUTES = 10080  # a week: later than that a thread is long over
 
 
 def with_served_models(cls):
@@ -212,6 +219,15 @@ class InputUsed(BaseModel):
     source: str = Field(description="'request', or 'default: ...' saying which default")
 
 
+class Contribution(BaseModel):
+    input: str = Field(description="an input group: text (its wording, length and punctuation), timing, "
+                                   "reply_structure, submitter or hour_of_day")
+    logit: float = Field(description="its share of the score's logit against the training mean (exact Shapley "
+                                     "value over the groups): > 0 raises the chance, < 0 lowers it")
+    says: str = Field(description="the input and its effect in words, e.g. 'written 3.7 h after the thread "
+                                  "started: lowers the chance'")
+
+
 class Prediction(BaseModel):
     label: Literal["positive", "negative"] = Field(description=f"positive when score >= {THRESHOLD}")
     score: float = Field(ge=0, le=1, description="P(well received)")
@@ -219,21 +235,93 @@ class Prediction(BaseModel):
     backend_model_name: str
     warning: str | None
     inputs_used: dict[str, InputUsed] = Field(description="what the model read, and where each value came from")
+    contributions: list[Contribution] = Field(
+        description="why this score: each input group's contribution, largest |logit| first (reception.explain); "
+                    "empty for a family without attribution (fine-tuned, TF-IDF, zero-shot)")
 
 
 class BatchPrediction(BaseModel):
     results: list[Prediction]
 
 
+Delay = Annotated[StrictFloat, Field(ge=0, le=MAX_DELAY_MINUTES, allow_inf_nan=False)]
+
+
+class WhenToPostRequest(BaseModel):
+    """A draft and its thread's context: the score of writing it now and after each delay.
+    Rule across fields: post_created_utc <= created_utc (422 otherwise)."""
+    model_config = ConfigDict(extra="forbid")
+    text: Text
+    post_created_utc: UnixTime = Field(description="when the thread's post was created, unix seconds; not after "
+                                                   "created_utc (required: the thread's start stays fixed while "
+                                                   "the draft waits)")
+    created_utc: UnixTime | None = Field(None, description="'now': when the draft would be posted without waiting, "
+                                                           "unix seconds; default the time of the request")
+    is_submitter: StrictBool | None = Field(None, description="the draft's author wrote the post")
+    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
+    model_key: Annotated[StrictStr, Field(json_schema_extra={"enum": TIMING_KEYS} if TIMING_KEYS else None)] | None \
+        = Field(None, description="a key whose family reads the comment's timing (a text-only family, the "
+                                  "TF-IDF baseline or a zero-shot key is 422; one not trained on this machine "
+                                  "is 503); default: the champion's family")
+    delays_minutes: list[Delay] | None = Field(
+        None, min_length=1, max_length=MAX_DELAYS,
+        description=f"the delays to score, in minutes after created_utc (0 to {MAX_DELAY_MINUTES}, at most "
+                    f"{MAX_DELAYS}; sorted, duplicates dropped); default {list(explain.DELAYS_MINUTES)}")
+
+    @model_validator(mode="after")
+    def post_before_comment(self):
+        if self.created_utc is not None and self.post_created_utc > self.created_utc:
+            raise ValueError("post_created_utc is after created_utc: a thread starts before its comments")
+        return self
+
+
+class CurvePoint(BaseModel):
+    delay_minutes: float = Field(description="minutes after created_utc ('now')")
+    created_utc: float = Field(description="when the draft would be posted, unix seconds")
+    score: float = Field(ge=0, le=1, description="P(well received) if posted then")
+    label: Literal["positive", "negative"] = Field(description=f"positive when score >= {THRESHOLD}")
+
+
+class BestTime(BaseModel):
+    delay_minutes: float = Field(description="the delay with the highest score (the earliest of equals)")
+    score: float = Field(ge=0, le=1)
+
+
+class WhenToPost(BaseModel):
+    model_key: str
+    backend_model_name: str
+    curve: list[CurvePoint] = Field(description="one point per delay, in order of delay")
+    best: BestTime
+    inputs_used: dict[str, InputUsed] = Field(description="what the model read for the draft posted now, and "
+                                                          "where each value came from")
+
+
 def score_records(scorer, records: list[dict]) -> list[dict]:
     """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
-    "inputs_used": what the model read, with each value's source (request or default), "text_projection":
-    for the prediction log, None without sentence embeddings}."""
-    scores, used, vectors = scorer.score_records(records, batch_size=ENCODE_BATCH, return_vectors=True)
-    projections = prediction_log.project(vectors)
-    return [{"score": float(s), "inputs_used": u,
+    "inputs_used": what the model read, with each value's source (request or default), "contributions": why
+    (reception.explain; [] without attribution), "text_projection": for the prediction log, None without
+    sentence embeddings}. One call of the model's explained_records: scores, reasons and vectors together."""
+    explained = scorer.explained_records(records, batch_size=ENCODE_BATCH)
+    projections = prediction_log.project(explained["vectors"])
+    return [{"score": float(s), "inputs_used": u, "contributions": c,
              "text_projection": None if projections is None else projections[i].tolist()}
-            for i, (s, u) in enumerate(zip(scores, used, strict=True))]
+            for i, (s, u, c) in enumerate(zip(explained["score"], explained["inputs_used"],
+                                               explained["contributions"], strict=True))]
+
+
+def posting_curve(scorer, record: dict, now: float, delays_minutes) -> tuple[list[dict], dict]:
+    """The model's "when to post" curve for the draft `record` (reception.explain.when_to_post, which
+    ReceptionModel.when_to_post wraps), scored as predict-sentiment scores (encoder batch ENCODE_BATCH),
+    and what the model read for the draft posted `now`."""
+    read: list[dict] = []
+
+    def scores(records: list[dict], now: float | None = None):
+        scored, used = scorer.score_records(records, batch_size=ENCODE_BATCH, now=now)
+        read.extend(used)
+        return scored, used
+
+    curve = explain.when_to_post(scores, record, now, delays_minutes)
+    return curve, read[0]
 
 
 class ApiError(Exception):
@@ -302,11 +390,12 @@ class RedditReception:
             models = {key: bentoml.mlflow.load_model(self.champion if entry["champion"] else
                                                      getattr(self, f"model_{key}")) for key, entry in SERVED.items()}
         torch.set_num_threads(TORCH_THREADS)
-        thread = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="inference")
         # Each registered-style model's own scoring code (cleaning, encoder, classifier), called without
         # the pyfunc input-schema pass, which costs more than the classifier on a single short text.
-        self.batchers = {key: Batcher(partial(score_records, model.unwrap_python_model()), MODEL_BATCH, thread)
-                         for key, model in models.items()}
+        self.scorers = {key: model.unwrap_python_model() for key, model in models.items()}
+        self.batchers = {key: Batcher(partial(score_records, scorer), MODEL_BATCH, self.thread)
+                         for key, scorer in self.scorers.items()}
         self.model_keys = [*self.batchers, *UNAVAILABLE, *ZERO_SHOT]
         self.zero_shot: dict[str, object] = {}
         self.zero_shot_failures: dict[str, tuple[float, str]] = {}
@@ -372,7 +461,8 @@ class RedditReception:
         model = await asyncio.to_thread(self.zero_shot_model, model_key)
         cleaned = [self.clean_text(r["text"]) for r in records]
         scores = await asyncio.to_thread(model.predict_proba, cleaned)
-        return [{"score": float(s), "inputs_used": {"text": {"source": "request"}}} for s in scores]
+        return [{"score": float(s), "inputs_used": {"text": {"source": "request"}}, "contributions": []}
+                for s in scores]
 
     def result(self, text: str, scored: dict, model_key: str) -> dict:
         warning, score = None, scored["score"]
@@ -381,7 +471,7 @@ class RedditReception:
                        "the score is the model's answer to an empty comment")
         return {"label": "positive" if score >= THRESHOLD else "negative", "score": score, "model_key": model_key,
                 "backend_model_name": self.backend_name(model_key), "warning": warning,
-                "inputs_used": scored["inputs_used"]}
+                "inputs_used": scored["inputs_used"], "contributions": scored["contributions"]}
 
     @app.get("/health")
     async def health(self) -> dict:
@@ -425,6 +515,31 @@ class RedditReception:
         answers = [self.result(t, s, model_key) for t, s in zip(request.texts, scored, strict=True)]
         self.prediction_log.write(records, scored, answers)
         return {"results": answers}
+
+    @app.post("/api/v1/when-to-post", responses=ERRORS, response_model_exclude_unset=True)
+    async def when_to_post(self, request: WhenToPostRequest) -> WhenToPost:
+        """The score of a draft posted now (created_utc, default the time of the request) and after each
+        delay, its thread's start held fixed; only for a family that reads the comment's timing."""
+        model_key = self.check_key(request.model_key)
+        if model_key not in self.scorers or not self.scorers[model_key].uses_metadata:
+            readers = [key for key, scorer in self.scorers.items() if scorer.uses_metadata]
+            raise ApiError(422, f"model_key '{model_key}' ignores timing (it reads the text alone), so when to post "
+                                f"does not change its score; keys that read timing: {', '.join(readers) or 'none'}")
+        check_texts([request.text])
+        now = time.time() if request.created_utc is None else request.created_utc
+        if request.post_created_utc > now:
+            raise ApiError(422, "post_created_utc is after created_utc (default: the time of the request): "
+                                "a thread starts before its comments")
+        record = request.model_dump(exclude={"model_key", "delays_minutes", "created_utc"}, exclude_none=True)
+        delays = explain.DELAYS_MINUTES if request.delays_minutes is None else sorted(set(request.delays_minutes))
+        curve, used = await asyncio.get_running_loop().run_in_executor(
+            self.thread, posting_curve, self.scorers[model_key], record, now, delays)
+        if request.created_utc is None:  # every point sets created_utc; "now" itself was the request's time
+            used = {**used, "created_utc": {**used["created_utc"], "source": "default: time of the request"}}
+        points = [{**point, "label": "positive" if point["score"] >= THRESHOLD else "negative"} for point in curve]
+        best = max(points, key=lambda point: point["score"])  # the earliest of equal scores
+        return {"model_key": model_key, "backend_model_name": self.backend_name(model_key), "curve": points,
+                "best": {"delay_minutes": best["delay_minutes"], "score": best["score"]}, "inputs_used": used}
 
     @app.get("/ui", response_class=HTMLResponse)
     async def ui(self) -> str:

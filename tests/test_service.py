@@ -82,7 +82,8 @@ def test_predict_sentiment_contract(service):
     family = champion_family(service)
     status, body = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "model_key": family})
     assert status == 200
-    assert set(body) == {"label", "score", "model_key", "backend_model_name", "warning", "inputs_used"}
+    assert set(body) == {"label", "score", "model_key", "backend_model_name", "warning", "inputs_used",
+                         "contributions"}
     assert body["label"] == ("positive" if body["score"] >= 0.5 else "negative") and 0 <= body["score"] <= 1
     assert body["model_key"] == family and body["backend_model_name"].startswith("models:/reddit-reception/")
     assert body["warning"] is None and body["inputs_used"]["text"] == {"source": "request"}
@@ -108,6 +109,107 @@ def test_scores_match_the_mlflow_champion_and_batch_keeps_order(service):
     expected = champion.predict(frame)["score"].to_numpy()
     np.testing.assert_allclose([r["score"] for r in batch["results"]], expected, atol=1e-5)
     np.testing.assert_allclose(singles, expected, atol=1e-5)
+
+
+def assert_explained(contributions: list[dict]) -> None:
+    """Each input group once, with a logit and what it says, largest |logit| first."""
+    assert contributions, "no reason given"
+    assert all(set(c) == {"input", "logit", "says"} for c in contributions)
+    assert len({c["input"] for c in contributions}) == len(contributions)
+    magnitudes = [abs(c["logit"]) for c in contributions]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+    for c in contributions:
+        assert c["says"].endswith("raises the chance" if c["logit"] > 0 else "lowers the chance"), c
+
+
+def test_every_score_comes_with_its_reasons(service):
+    """The champion's scores carry each input's contribution, largest first (single and batch); a family
+    without attribution (the TF-IDF baseline) answers an empty list."""
+    family = champion_family(service)
+    status, body = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], **METADATA})
+    assert status == 200 and body["model_key"] == family
+    assert_explained(body["contributions"])
+    assert "text" in {c["input"] for c in body["contributions"]}
+    if family == "hybrid":  # it reads the timing: 25 min after the post, said in words
+        timing = next(c for c in body["contributions"] if c["input"] == "timing")
+        assert timing["says"].startswith("written 25 min after the thread started: ")
+        reply = next(c for c in body["contributions"] if c["input"] == "reply_structure")
+        assert reply["says"].startswith("a reply to a comment: ")
+    status, batch = call(f"{service['url']}/api/v1/predict-batch",
+                         {"texts": TEXTS, "metadata": [METADATA] * len(TEXTS)})
+    assert status == 200
+    for result in batch["results"]:
+        assert_explained(result["contributions"])
+    assert batch["results"][0]["contributions"] == body["contributions"]
+    status, tfidf = call(f"{service['url']}/api/v1/predict-sentiment",
+                         {"text": TEXTS[0], **METADATA, "model_key": "tfidf_logreg"})
+    assert status == 200 and tfidf["contributions"] == []
+    status, tfidf_batch = call(f"{service['url']}/api/v1/predict-batch", {"texts": TEXTS, "model_key": "tfidf_logreg"})
+    assert status == 200 and all(r["contributions"] == [] for r in tfidf_batch["results"])
+
+
+def timing_key(service) -> str:
+    """A served family that reads the comment's timing (the hybrid), or skip."""
+    bento = json.loads((service["repo"] / "models/bento.json").read_text())
+    readers = [key for key in bento["models"] if key in declared(service["repo"] / "params.yaml")
+               and declared(service["repo"] / "params.yaml")[key].uses_metadata]
+    if not readers:
+        pytest.skip("no served family reads the timing")
+    return readers[0]
+
+
+def test_when_to_post_curve_starts_at_the_score_of_posting_now(service):
+    key = timing_key(service)
+    draft = {"text": TEXTS[0], **METADATA, "model_key": key}
+    status, now = call(f"{service['url']}/api/v1/predict-sentiment", draft)
+    assert status == 200
+    status, answer = call(f"{service['url']}/api/v1/when-to-post", draft)
+    assert status == 200, answer
+    assert set(answer) == {"model_key", "backend_model_name", "curve", "best", "inputs_used"}
+    assert answer["model_key"] == key and answer["backend_model_name"] == now["backend_model_name"]
+    curve = answer["curve"]
+    assert [p["delay_minutes"] for p in curve] == [0, 15, 60, 180, 720]
+    assert [p["created_utc"] for p in curve] == [METADATA["created_utc"] + 60 * p["delay_minutes"] for p in curve]
+    assert curve[0]["score"] == pytest.approx(now["score"], abs=1e-4)
+    assert all(p["label"] == ("positive" if p["score"] >= 0.5 else "negative") for p in curve)
+    best = max(curve, key=lambda p: p["score"])
+    assert answer["best"] == {"delay_minutes": best["delay_minutes"], "score": best["score"]}
+    assert answer["inputs_used"] == now["inputs_used"]
+    # own delays: sorted, duplicates dropped; without created_utc, "now" is the time of the request
+    status, own = call(f"{service['url']}/api/v1/when-to-post",
+                       {"text": TEXTS[1], "post_created_utc": METADATA["post_created_utc"], "model_key": key,
+                        "delays_minutes": [60, 0, 60, 2.5]})
+    assert status == 200, own
+    assert [p["delay_minutes"] for p in own["curve"]] == [0, 2.5, 60]
+    assert own["inputs_used"]["created_utc"]["source"] == "default: time of the request"
+    assert own["inputs_used"]["post_created_utc"] == {"value": METADATA["post_created_utc"], "source": "request"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model_key": "tfidf_logreg"}, "ignores timing"),
+        ({"model_key": "mlp_transformer"}, "ignores timing"),
+        ({"model_key": "bert_distilbert"}, "ignores timing"),
+        ({"created_utc": 1762795000.0}, "post_created_utc is after created_utc"),
+        ({"post_created_utc": None}, "post_created_utc"),
+        ({"delays_minutes": [-15]}, "delays_minutes.0: Input should be greater than or equal to 0"),
+        ({"delays_minutes": []}, "delays_minutes"),
+        ({"delays_minutes": list(range(100))}, "delays_minutes"),
+        ({"model_key": "gpt"}, "valid keys: "),
+        ({"text": "  "}, "text is empty"),
+    ],
+)
+def test_when_to_post_refuses_with_a_message(service, body, message):
+    draft = {"text": TEXTS[0], **METADATA, **body}
+    code, answer = call(f"{service['url']}/api/v1/when-to-post", {k: v for k, v in draft.items() if v is not None})
+    assert code == 422 and message in answer["detail"], answer
+
+
+def test_when_to_post_refuses_a_thread_that_starts_after_the_request(service):
+    code, answer = call(f"{service['url']}/api/v1/when-to-post",
+                        {"text": TEXTS[0], "post_created_utc": 4102444800.0, "model_key": timing_key(service)})
+    assert code == 422 and "post_created_utc is after created_utc" in answer["detail"]
 
 
 def limits(service) -> dict:

@@ -36,19 +36,41 @@ def test_type_a_comment_and_read_the_label(page, service):
     assert label in ("positive", "negative")
     assert ("👍" if label == "positive" else "👎") in page.inner_text("#label")
     assert "P(well received)" in page.inner_text("#confidence")
+    # the reason, in words, next to the probability (the text is always one of the inputs)
+    if family == "finetuned_minilm":  # no attribution for the fine-tuned encoder
+        assert "gives no reasons" in page.inner_text("#reasons-title")
+    else:
+        reasons = page.inner_text("#reasons")
+        assert "the text (its wording, length and punctuation): " in reasons and "the chance" in reasons
+    assert page.locator("#when").is_hidden()  # no thread context given: no "when to post"
     page.click("#result summary")
     assert f'"model_key": "{family}"' in page.inner_text("#raw")
 
 
-def test_threshold_slider_relabels_without_a_request(page):
-    score = float(page.inner_text("#raw").split('"score": ')[1].split(",")[0])
-    page.fill("#threshold", "1")  # nothing reaches P = 1.0
-    page.dispatch_event("#threshold", "input")
-    assert page.get_attribute("#label", "data-label") == "negative"
-    page.fill("#threshold", "0")
-    page.dispatch_event("#threshold", "input")
-    assert page.get_attribute("#label", "data-label") == "positive"
+def test_threshold_slider_relabels_without_a_request(page, service):
+    page.goto(f"{service['url']}/ui")  # its own page state, whatever the tests before left
+    page.wait_for_selector("#model option", state="attached")
+    page.fill("#text", "Good point, I had not thought of that.")
+    page.click("#predict")
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_selector("#predict:not([disabled])")  # every request of that prediction answered
+    score = json.loads(page.text_content("#raw"))["score"]
     assert 0 <= score <= 1
+    sent = []
+    listener = sent.append
+    page.on("request", listener)
+    try:
+        page.fill("#threshold", "1")  # nothing reaches P = 1.0
+        page.dispatch_event("#threshold", "input")
+        assert page.get_attribute("#label", "data-label") == "negative"
+        assert "threshold 1.00" in page.inner_text("#confidence")
+        page.fill("#threshold", "0")
+        page.dispatch_event("#threshold", "input")
+        assert page.get_attribute("#label", "data-label") == "positive"
+        page.wait_for_timeout(500)  # a request the slider started would have left by now
+    finally:
+        page.remove_listener("request", listener)
+    assert [request.url for request in sent] == []
 
 
 def test_bad_input_shows_the_service_message(page):
@@ -70,7 +92,14 @@ def test_thread_context_reaches_the_model(page, service):
     # until the answer to this request replaces the previous one (a 422 body has no inputs_used)
     page.wait_for_function("() => { try { return JSON.parse(document.getElementById('raw').textContent)"
                            ".inputs_used.is_top_level.source === 'request'; } catch (error) { return false; } }")
-    used = json.loads(page.inner_text("#raw"))["inputs_used"]
+    used = json.loads(page.text_content("#raw"))["inputs_used"]
     assert used["is_top_level"] == {"value": False, "source": "request"}
     assert used["post_created_utc"]["source"] == "request" and used["is_submitter"]["source"].startswith("default")
     assert "Defaults used for: is_submitter" in page.inner_text("#inputs")
+    # the reasons say the timing in words, and "when to post" draws the curve for this thread context
+    assert "written 30 min after the thread started: " in page.inner_text("#reasons")
+    page.wait_for_selector("#when:not([hidden])")
+    assert page.locator("#when-chart svg circle").count() == 5
+    points = page.locator("#when-list li").all_inner_texts()
+    assert len(points) == 5 and points[0].startswith("now: P = ") and points[-1].startswith("in 12 h: P = ")
+    assert page.inner_text("#when-summary").startswith("Best ")
