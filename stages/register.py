@@ -13,7 +13,8 @@ rule falls back to the holder's deciding metric, computed on the data it was tra
 The embedding families ship their encoder as an ONNX export of the hash-checked weights (faster on CPU);
 it must reproduce the training embeddings of the val split within EXPORT_TOLERANCE.
 Also exports the model as the self-contained folder models/champion/ (DVC-tracked, locked in dvc.lock)
-and writes metrics/register.json (name, version, alias decision, encoder export error).
+and writes metrics/register.json (name, version, alias decision with the holder comparison, encoder export
+error); registration.json adds the training threads.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def current_champion(client, name: str, alias: str) -> dict | None:
     except MlflowException:  # no such model or alias yet
         return None
     # A version registered before this rule has no such tag: nan never blocks the new winner.
-    return {"version": version.version, "metric": float(version.tags.get(DECIDING_METRIC, "nan")),
+    return {"version": str(version.version), "metric": float(version.tags.get(DECIDING_METRIC, "nan")),
             "threads": recorded_threads(client, version.run_id)}
 
 
