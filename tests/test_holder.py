@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from test_models_unit import rows
 
 from reception import holder, paths
 from reception.io import write_json
 from stages.register import TRAINING_THREADS, alias_decision, compare_with_holder, current_champion, recorded_threads
+from test_models_unit import rows
 
 REPO_PARAMS = paths.PARAMS_FILE.resolve()
 
