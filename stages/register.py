@@ -74,7 +74,7 @@ def alias_decision(rows: list[dict], winner: dict, current: dict | None = None) 
             return False, (f"{name} ROC-AUC {mine} is below the current champion "
                            f"(version {current['version']}, {theirs}) {on}")
         return True, (f"{beats}; its ROC-AUC {mine} is not below the current champion's "
-                      f"({current['version']}, {theirs}) {on}")
+                      f"(version {current['version']}, {theirs}) {on}")
     different = f"compared on metrics of different data: {current.get('fallback', 'no same-data comparison')}"
     if score < current["metric"]:
         return False, (f"{name} {DECIDING_METRIC} {score} is below the current champion "

@@ -69,7 +69,7 @@ def test_alias_follows_the_same_data_comparison_not_the_metrics_of_different_dat
     table = rows(0.76, 0.58)  # below the holder's recorded 0.78 (other data), not below it on the same rows
     holder_version = {"version": "3", "metric": 0.78, "threads": {"t0"}}
     ok, reason = alias_decision(table, table[0], {**holder_version, "comparison": comparison(0.71, 0.69)})
-    assert ok and "ROC-AUC 0.71 is not below the current champion's (3, 0.69)" in reason
+    assert ok and "ROC-AUC 0.71 is not below the current champion's (version 3, 0.69)" in reason
     assert "the same 40 comments of 12 threads that arrived since version 3 was trained" in reason
     assert "threads: t0, t1," in reason and "and 2 more, listed in registration.json" in reason
     ok, reason = alias_decision(rows(0.80, 0.58), rows(0.80, 0.58)[0],
