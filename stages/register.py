@@ -6,13 +6,16 @@ it predicts each class for at least MIN_CLASS_SHARE of the comments, on val and 
 so that no family wins by answering one class. The winner is the eligible trained family with the best
 deciding metric. It gets the alias only if it beats every available baseline on that metric and is not
 worse than the version holding the alias now (so a weaker queued experiment cannot take it); otherwise
-the version is tagged with why not.
+the version is tagged with why not. The holder and the winner are compared on the same comments, neither
+trained on: those of the threads that arrived since the holder was trained (reception.holder; each
+version records its training threads for this). Where there are none, or the holder recorded none, the
+rule falls back to the holder's deciding metric, computed on the data it was trained on, and says so.
 The embedding families ship their encoder as an ONNX export of the hash-checked weights (faster on CPU);
 it must reproduce the training embeddings of the val split within EXPORT_TOLERANCE.
 Also exports the model as the self-contained folder models/champion/ (DVC-tracked, locked in dvc.lock),
 every other trained family that trained as models/served/<family>/ (the same packaging, not registered:
-the service serves each by its key), and writes metrics/register.json (name, version, alias decision,
-encoder export error).
+the service serves each by its key), and writes metrics/register.json (name, version, alias decision with
+the holder comparison, encoder export error); registration.json adds the training threads.
 """
 from __future__ import annotations
 
@@ -20,17 +23,35 @@ import json
 import tempfile
 from pathlib import Path
 
-from reception import onnx_encoder, tracking
+import numpy as np
+import pandas as pd
+
+from reception import holder, onnx_encoder, tracking
 from reception.encoder import resolve_model_dir
-from reception.features import training_defaults
 from reception.families import declared
+from reception.features import training_defaults
 from reception.io import fresh_dir, load_params, read_embeddings, read_split, write_json
-from reception.paths import (CHAMPION_DIR, COMPARISON_JSON, COMPARISON_MD, EMBEDDINGS_METADATA, PLOTS_DIR,
-                             MODEL_FILE, REGISTER_METRICS, SERVED_DIR, best_params_file, classifier_file, family_dir)
+from reception.paths import (
+    CHAMPION_DIR,
+    COMPARISON_JSON,
+    COMPARISON_MD,
+    EMBEDDINGS_METADATA,
+    LIVE_COMMENTS,
+    MODEL_FILE,
+    PLOTS_DIR,
+    REGISTER_METRICS,
+    SERVED_DIR,
+    best_params_file,
+    classifier_file,
+    family_dir,
+    predictions_file,
+)
 from reception.pyfunc import model_kwargs, write_config
 
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
 EXPORT_TOLERANCE = 1e-4  # float32 rounding differs between runtimes; measured ~4e-7
+TRAINING_THREADS = "training_threads.json"  # the run artifact listing the post_ids the version was trained on
+NAMED_THREADS = 10  # thread ids a reason names before pointing at registration.json for the rest
 
 
 def single_class(row: dict) -> str | None:
@@ -48,7 +69,8 @@ def pick_winner(rows: list[dict]) -> dict:
 
 
 def alias_decision(rows: list[dict], winner: dict, current: dict | None = None) -> tuple[bool, str]:
-    """(set the alias?, why). `current`: the version holding the alias now, with its metric, if any."""
+    """(set the alias?, why). `current`: the version holding the alias now, with its deciding metric and
+    either `comparison` (paired_comparison of both on the same unseen rows) or `fallback` (why there is none)."""
     name, score = winner["family"], winner[DECIDING_METRIC]
     baselines = [r for r in rows if r["status"] == "ok" and r["kind"] == "baseline"]
     best = max(baselines, key=lambda r: r[DECIDING_METRIC])
@@ -56,14 +78,38 @@ def alias_decision(rows: list[dict], winner: dict, current: dict | None = None) 
         return False, reason
     if score <= best[DECIDING_METRIC]:
         return False, f"{name} {DECIDING_METRIC} {score} does not beat {best['family']} ({best[DECIDING_METRIC]})"
-    if current is not None and score < current["metric"]:
+    beats = f"{name} {DECIDING_METRIC} {score} beats every baseline (best: {best['family']} {best[DECIDING_METRIC]})"
+    if current is None:
+        return True, beats
+    if (shared := current.get("comparison")) is not None:
+        mine, theirs, on = shared["challenger_roc_auc"], shared["holder_roc_auc"], shared_rows(shared, current)
+        if mine < theirs:
+            return False, (f"{name} ROC-AUC {mine} is below the current champion "
+                           f"(version {current['version']}, {theirs}) {on}")
+        return True, (f"{beats}; its ROC-AUC {mine} is not below the current champion's "
+                      f"(version {current['version']}, {theirs}) {on}")
+    different = f"compared on metrics of different data: {current.get('fallback', 'no same-data comparison')}"
+    if score < current["metric"]:
         return False, (f"{name} {DECIDING_METRIC} {score} is below the current champion "
-                       f"(version {current['version']}, {current['metric']})")
-    return True, (f"{name} {DECIDING_METRIC} {score} beats every baseline "
-                  f"(best: {best['family']} {best[DECIDING_METRIC]})")
+                       f"(version {current['version']}, {current['metric']}); {different}")
+    return True, (f"{beats}; not below the current champion (version {current['version']}, "
+                  f"{current['metric']}); {different}")
+
+
+def shared_rows(comparison: dict, current: dict) -> str:
+    """The rows both models were scored on, in words: counts, the interval of the difference, thread ids."""
+    threads, interval = comparison["threads"], comparison["difference_interval"]
+    named = ", ".join(threads[:NAMED_THREADS])
+    rest = len(threads) - NAMED_THREADS
+    more = f" and {rest} more, listed in registration.json" if rest > 0 else ""
+    return (f"on the same {comparison['rows']} comments of {len(threads)} threads that arrived since version "
+            f"{current['version']} was trained (difference {interval['level']:.0%} interval over threads "
+            f"{interval['low']} to {interval['high']}; threads: {named}{more})")
 
 
 def current_champion(client, name: str, alias: str) -> dict | None:
+    """The version holding the alias now: its number, deciding metric and the threads it was trained on
+    (None for a version registered before it recorded them)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -71,7 +117,42 @@ def current_champion(client, name: str, alias: str) -> dict | None:
     except MlflowException:  # no such model or alias yet
         return None
     # A version registered before this rule has no such tag: nan never blocks the new winner.
-    return {"version": version.version, "metric": float(version.tags.get(DECIDING_METRIC, "nan"))}
+    return {"version": str(version.version), "metric": float(version.tags.get(DECIDING_METRIC, "nan")),
+            "threads": recorded_threads(client, version.run_id)}
+
+
+def recorded_threads(client, run_id: str | None) -> set[str] | None:
+    """The training threads a registering run logged, or None where it logged none (an older version)."""
+    if not run_id or TRAINING_THREADS not in [a.path for a in client.list_artifacts(run_id)]:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return set(json.loads(Path(client.download_artifacts(run_id, TRAINING_THREADS, tmp)).read_text()))
+
+
+def holder_scores(name: str, version: str, records: list[dict]) -> np.ndarray:
+    """The registered version's scores of raw-text requests, loaded from the registry as a client would."""
+    import mlflow
+
+    return np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
+                      .score_records(records)[0], dtype="float64")
+
+
+def compare_with_holder(current: dict, name: str, family: str, train_val: pd.DataFrame, seed: int) -> dict:
+    """{"comparison": ...} of the winner and the holder on the rows of threads the holder was not trained
+    on, or {"fallback": why there is no such comparison}."""
+    if current["threads"] is None:
+        return {"fallback": f"version {current['version']} recorded no training threads"}
+    rows = holder.unseen_rows(train_val, current["threads"])
+    if rows.empty:
+        return {"fallback": f"no thread has arrived since version {current['version']} was trained"}
+    challenger = holder.challenger_scores(rows, pd.read_parquet(predictions_file(declared()[family].stage, family)))
+    records = holder.requests(rows, pd.read_parquet(LIVE_COMMENTS, columns=["comment_id", "body"]))
+    comparison = holder.paired_comparison(rows["sentiment"].to_numpy(), challenger,
+                                          holder_scores(name, current["version"], records),
+                                          rows["post_id"].to_numpy(), seed)
+    if comparison is None:
+        return {"fallback": f"the {len(rows)} comments of the new threads hold one class only"}
+    return {"comparison": comparison}
 
 
 def export_encoder(embed: dict, out_dir: Path) -> float:
@@ -129,6 +210,8 @@ def main() -> None:
     params = load_params("register")
     rows = json.loads(COMPARISON_JSON.read_text())
     winner = pick_winner(rows)
+    train_val = pd.concat([read_split("train"), read_split("val")], ignore_index=True)
+    threads = holder.training_threads(train_val)
     mlflow = tracking.setup(params["base"]["mlflow_experiment"])
     tags = tracking.run_tags()
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"register_{winner['family']}",
@@ -137,15 +220,21 @@ def main() -> None:
         kwargs = model_kwargs(artifacts, config)
         mlflow.log_params(logged)
         mlflow.log_metrics({k: v for k, v in winner.items() if isinstance(v, float)})
-        for artifact in (COMPARISON_JSON, COMPARISON_MD):
+        write_json(Path(tmp) / TRAINING_THREADS, threads)
+        for artifact in (COMPARISON_JSON, COMPARISON_MD, Path(tmp) / TRAINING_THREADS):
             mlflow.log_artifact(str(artifact))
         mlflow.log_artifacts(str(PLOTS_DIR), "plots")
+        client = mlflow.MlflowClient()
+        # Before log_model registers the winner: the holder is the version with the alias now.
+        current = current_champion(client, params["name"], params["alias"])
+        if current is not None:
+            current.update(compare_with_holder(current, params["name"], winner["family"], train_val,
+                                               params["base"]["seed"]))
         info = mlflow.pyfunc.log_model(name="model", registered_model_name=params["name"], **kwargs)
         version = str(info.registered_model_version)
-        client = mlflow.MlflowClient()
-        champion, reason = alias_decision(rows, winner, current_champion(client, params["name"], params["alias"]))
+        champion, reason = alias_decision(rows, winner, current)
         for tag, value in {DECIDING_METRIC: str(winner[DECIDING_METRIC]), "family": winner["family"],
-                           "alias_decision": reason, **tags}.items():
+                           "training_threads": str(len(threads)), "alias_decision": reason, **tags}.items():
             client.set_model_version_tag(params["name"], version, tag, value)
         if champion:
             client.set_registered_model_alias(params["name"], params["alias"], version)
@@ -153,13 +242,16 @@ def main() -> None:
         mlflow.pyfunc.save_model(path=str(CHAMPION_DIR), **kwargs)
         run_id = run.info.run_id
 
+    # The version that held the alias, and the same-data comparison with it or why there is none.
+    held = {key: (current or {}).get(key) for key in ("version", "comparison", "fallback")}
     report = {"registered_name": params["name"], "version": version, "family": winner["family"],
               "deciding_metric": DECIDING_METRIC, "alias": params["alias"] if champion else None,
-              "alias_set": champion, "reason": reason, "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri(),
+              "alias_set": champion, "reason": reason, "training_thread_count": len(threads), "holder": held,
+              "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri(),
               **{k: logged[k] for k in ("encoder_backend", "encoder_export_max_abs_error") if k in logged}}
     save_served(rows, winner["family"])
     write_json(REGISTER_METRICS, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_uri")})
-    write_json(CHAMPION_DIR / "registration.json", report)
+    write_json(CHAMPION_DIR / "registration.json", {**report, "training_threads": threads})
     print(COMPARISON_MD.read_text())
     print(f"winner: {winner['family']} ({DECIDING_METRIC} {winner[DECIDING_METRIC]}, test F1 {winner['test_f1']}, "
           f"test AUC {winner['test_roc_auc']})")

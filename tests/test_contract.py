@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import call
 
 pytestmark = pytest.mark.integration

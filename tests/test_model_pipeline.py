@@ -1,6 +1,5 @@
 """embed -> baselines -> hpo -> train -> finetune -> evaluate -> register: real `dvc repro`, real MLflow store."""
 import json
-import subprocess
 import sys
 
 import mlflow
@@ -102,9 +101,13 @@ def test_registration_and_alias_follow_the_rule(model_repo):
     assert report["alias_set"] is beats
     aliases = client.get_registered_model("reddit-reception").aliases
     assert (str(aliases.get("champion")) == report["version"]) is beats
-    run_artifacts = [a.path for a in client.list_artifacts(json.loads(
-        (model_repo / "models/champion/registration.json").read_text())["mlflow_run_id"])]
-    assert {"comparison.md", "comparison.json", "plots"} <= set(run_artifacts)
+    registration = json.loads((model_repo / "models/champion/registration.json").read_text())
+    run_artifacts = [a.path for a in client.list_artifacts(registration["mlflow_run_id"])]
+    assert {"comparison.md", "comparison.json", "plots", "training_threads.json"} <= set(run_artifacts)
+    train_val = pd.concat([pd.read_parquet(model_repo / paths.split_file(s)) for s in ("train", "val")])
+    assert registration["training_threads"] == sorted(train_val["post_id"].astype(str).unique())
+    assert version.tags["training_threads"] == str(len(registration["training_threads"]))
+    assert report["holder"] == {"version": None, "comparison": None, "fallback": None}  # the store's first version
     if report["family"] != FINETUNED:  # embedding families ship the ONNX encoder, checked on val
         assert report["encoder_backend"] == "onnxruntime"
         assert float(report["encoder_export_max_abs_error"]) < 1e-4

@@ -6,8 +6,14 @@ import yaml
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
 from reception import finetuned
-from reception.encoder import (BUNDLED_MODEL, EncoderMismatch, WeightsMismatch, bundled_model_dir, resolve_model_dir,
-                               verify_weights)
+from reception.encoder import (
+    BUNDLED_MODEL,
+    EncoderMismatch,
+    WeightsMismatch,
+    bundled_model_dir,
+    resolve_model_dir,
+    verify_weights,
+)
 from reception.evaluation import classification_metrics
 from reception.paths import PARAMS_FILE
 from reception.zero_shot import ModelUnavailable, ZeroShotClassifier

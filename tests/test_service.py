@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BIN, call, free_port, run, serving
 
+from conftest import BIN, call, free_port, run, serving
 from reception.families import declared
 
 pytestmark = pytest.mark.integration
