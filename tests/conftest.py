@@ -75,7 +75,7 @@ def data_repo(tmp_path_factory, shared_raw) -> Path:
 
 SMALL_HPO = 3
 # Fine-tuning on every row takes minutes per fit on CPU; the tests fit on a seeded sample of rows.
-SMALL_FINETUNE = {"epochs": 1, "max_train_rows": 48}
+SMALL_FINETUNE = {"epochs": 1, "max_train_rows": 48, "device": "cpu"}
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/test_contract.py (loaded by `st run` through SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for tests/test_service_contract.py (loaded by `st run` through SCHEMATHESIS_HOOKS).
 
 The OpenAPI document states two rules that JSON Schema cannot express, in their fields' descriptions:
 post_created_utc is not after created_utc, and predict-batch's metadata has one entry per text. A

@@ -96,7 +96,7 @@ def reception_model(head: dict):
     model, _ = fitted_hybrid(head)
     served = ReceptionModel()
     served.family, served.batch_size, served.encoder, served.classifier = "hybrid", 8, FakeEncoder(), model
-    served.finetuned_model = False
+    served.finetuned_model = served.text_pipeline = False
     served.defaults = {"is_submitter": False, "is_top_level": True, "minutes_since_thread_start": 90.0}
     return served
 

@@ -57,7 +57,10 @@ def test_threshold_slider_relabels_without_a_request(page, service):
     score = json.loads(page.text_content("#raw"))["score"]
     assert 0 <= score <= 1
     sent = []
-    listener = sent.append
+
+    def listener(request):  # Playwright wraps the handler: a plain function, not a bound builtin
+        sent.append(request)
+
     page.on("request", listener)
     try:
         page.fill("#threshold", "1")  # nothing reaches P = 1.0
