@@ -53,7 +53,7 @@ def test_every_family_has_nested_metrics_and_a_comparison_row(model_repo):
     assert sorted(r["family"] for r in rows) == sorted(FAMILIES)
     ranked = [r["thread_cv_roc_auc_mean"] for r in rows if r["status"] == "ok"]
     assert ranked == sorted(ranked, reverse=True)
-    assert "| majority | 0.500 ± 0.000 |" in (model_repo / "metrics/comparison.md").read_text()
+    assert "| majority | baseline | 0.500 ± 0.000 |" in (model_repo / "metrics/comparison.md").read_text()
     for plot in ("roc_val", "roc_test", "pr_test", "confusion_test"):
         table = pd.read_csv(model_repo / f"metrics/plots/{plot}.csv")
         assert {"majority", "mlp_transformer"} <= set(table["family"])
@@ -100,7 +100,10 @@ def test_registration_and_alias_follow_the_rule(model_repo):
     beats = winner[DECIDING_METRIC] > best_baseline
     assert report["alias_set"] is beats
     aliases = client.get_registered_model("reddit-reception").aliases
-    assert (str(aliases.get("champion")) == report["version"]) is beats
+    holder = aliases.get("champion")
+    # An experiment registered later (tests/test_experiments.py runs first) may have taken the alias since.
+    later = holder is not None and int(holder) > int(report["version"])
+    assert later or (str(holder) == report["version"]) is beats
     registration = json.loads((model_repo / "models/champion/registration.json").read_text())
     run_artifacts = [a.path for a in client.list_artifacts(registration["mlflow_run_id"])]
     assert {"comparison.md", "comparison.json", "plots", "training_threads.json"} <= set(run_artifacts)
