@@ -28,7 +28,7 @@ import pandas as pd
 
 from reception import holder, onnx_encoder, tracking
 from reception.encoder import resolve_model_dir
-from reception.families import declared
+from reception.families import Family, declared
 from reception.features import training_defaults
 from reception.io import fresh_dir, load_params, read_embeddings, read_split, write_json
 from reception.paths import (
@@ -155,68 +155,74 @@ def compare_with_holder(current: dict, name: str, family: str, train_val: pd.Dat
     return {"comparison": comparison}
 
 
-def export_encoder(embed: dict, out_dir: Path) -> float:
-    """Exports the training encoder to ONNX; returns its largest deviation from the val embeddings."""
-    onnx_encoder.export(resolve_model_dir(embed["model"]), embed["weights_sha256"], out_dir)
-    error = onnx_encoder.reproduction_error(onnx_encoder.OnnxEncoder(out_dir), read_split("val")["clean_text"].tolist(),
-                                            read_embeddings("val"), embed["batch_size"])
-    if error > EXPORT_TOLERANCE:
-        raise onnx_encoder.EncoderExportMismatch(f"the ONNX encoder differs from the training embeddings by "
-                                                 f"{error:.2e} (tolerance {EXPORT_TOLERANCE})")
-    return error
+class ExportedEncoder:
+    """The ONNX export of the training encoder, made and checked against the val embeddings at most once
+    per run: every embedding family (the champion and the served ones) packages the same bytes."""
+
+    def __init__(self, embed: dict, folder: Path) -> None:
+        self.embed, self.folder, self.error = embed, folder, None
+
+    def __call__(self) -> tuple[Path, float]:
+        """(the export's folder, its largest deviation from the val embeddings)."""
+        if self.error is None:
+            onnx_encoder.export(resolve_model_dir(self.embed["model"]), self.embed["weights_sha256"], self.folder)
+            self.error = onnx_encoder.reproduction_error(
+                onnx_encoder.OnnxEncoder(self.folder), read_split("val")["clean_text"].tolist(),
+                read_embeddings("val"), self.embed["batch_size"])
+            if self.error > EXPORT_TOLERANCE:
+                raise onnx_encoder.EncoderExportMismatch(
+                    f"the ONNX encoder differs from the training embeddings by {self.error:.2e} "
+                    f"(tolerance {EXPORT_TOLERANCE})")
+        return self.folder, self.error
 
 
-def model_files(family_name: str, config_dir: Path) -> tuple[dict, Path, dict]:
+def model_files(family: Family, config_dir: Path, encoder: ExportedEncoder) -> tuple[dict, Path, dict]:
     """(artifacts, config file, params to log) of a trained family."""
-    family, embed = declared()[family_name], json.loads(EMBEDDINGS_METADATA.read_text())
+    embed = encoder.embed
     if family.kind == "baseline":  # a text pipeline the baselines stage kept (tfidf_logreg)
         config = write_config(config_dir / "config.json", family.name, embed["batch_size"], text_pipeline=True)
         return {"classifier": family_dir(family.stage, family.name) / MODEL_FILE}, config, {"family": family.name}
     if family.stage == "finetune":
         config = write_config(config_dir / "config.json", family.name, embed["batch_size"], finetuned=True)
         return {"finetuned": family_dir(family.stage, family.name)}, config, {"family": family.name}
-    export_error = export_encoder(embed, config_dir / "encoder")
+    encoder_dir, export_error = encoder()
     defaults = training_defaults(read_split("train")) if family.uses_metadata else None
     config = write_config(config_dir / "config.json", family.name, embed["batch_size"], defaults)
     best = json.loads(best_params_file(family.name).read_text())
-    return ({"encoder": config_dir / "encoder", "classifier": classifier_file(family.name)},
+    return ({"encoder": encoder_dir, "classifier": classifier_file(family.name)},
             config, {"family": family.name, "embedding_model": embed["model"], "best_params": json.dumps(best),
                      "metadata_defaults": json.dumps(defaults), "encoder_backend": "onnxruntime",
                      "encoder_export_max_abs_error": f"{export_error:.1e}"})
 
 
-def servable(row: dict) -> bool:
+def servable(row: dict, family: Family) -> bool:
     """A family that scored here and has a model to serve: every trained one, and a baseline the
     baselines stage kept (tfidf_logreg)."""
-    family = declared()[row["family"]]
     return row["status"] == "ok" and (family.kind == "trained" or (family_dir(family.stage, family.name) /
                                                                      MODEL_FILE).is_file())
 
 
-def save_served(rows: list[dict], champion: str) -> None:
+def save_served(rows: list[dict], champion: str, families: dict[str, Family], encoder: ExportedEncoder) -> None:
     """Every other servable family, as a self-contained folder like the champion's."""
     import mlflow
 
     fresh_dir(SERVED_DIR)
     for row in rows:
-        if row["family"] == champion or not servable(row):
+        if row["family"] == champion or not servable(row, families[row["family"]]):
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            artifacts, config, _ = model_files(row["family"], Path(tmp))
+            artifacts, config, _ = model_files(families[row["family"]], Path(tmp), encoder)
             mlflow.pyfunc.save_model(path=str(SERVED_DIR / row["family"]), **model_kwargs(artifacts, config))
 
 
-def main() -> None:
-    params = load_params("register")
-    rows = json.loads(COMPARISON_JSON.read_text())
-    winner = pick_winner(rows)
-    train_val = pd.concat([read_split("train"), read_split("val")], ignore_index=True)
+def register(params: dict, rows: list[dict], winner: dict, families: dict[str, Family], encoder: ExportedEncoder,
+             train_val: pd.DataFrame, mlflow, tags: dict) -> tuple[dict, list[str]]:
+    """Logs and registers the winner, decides the alias, saves models/champion/; returns the report and the
+    training threads."""
     threads = holder.training_threads(train_val)
-    mlflow = tracking.setup(params["base"]["mlflow_experiment"])
-    tags = tracking.run_tags()
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"register_{winner['family']}",
                                                                 tags=tags) as run:
-        artifacts, config, logged = model_files(winner["family"], Path(tmp))
+        artifacts, config, logged = model_files(families[winner["family"]], Path(tmp), encoder)
         kwargs = model_kwargs(artifacts, config)
         mlflow.log_params(logged)
         mlflow.log_metrics({k: v for k, v in winner.items() if isinstance(v, float)})
@@ -249,14 +255,29 @@ def main() -> None:
               "alias_set": champion, "reason": reason, "training_thread_count": len(threads), "holder": held,
               "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri(),
               **{k: logged[k] for k in ("encoder_backend", "encoder_export_max_abs_error") if k in logged}}
-    save_served(rows, winner["family"])
+    return report, threads
+
+
+
+def main() -> None:
+    params = load_params("register")
+    rows = json.loads(COMPARISON_JSON.read_text())
+    winner = pick_winner(rows)
+    train_val = pd.concat([read_split("train"), read_split("val")], ignore_index=True)
+    families = declared()
+    mlflow = tracking.setup(params["base"]["mlflow_experiment"])
+    tags = tracking.run_tags()
+    with tempfile.TemporaryDirectory() as export_dir:
+        encoder = ExportedEncoder(json.loads(EMBEDDINGS_METADATA.read_text()), Path(export_dir) / "encoder")
+        report, threads = register(params, rows, winner, families, encoder, train_val, mlflow, tags)
+        save_served(rows, winner["family"], families, encoder)
     write_json(REGISTER_METRICS, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_uri")})
     write_json(CHAMPION_DIR / "registration.json", {**report, "training_threads": threads})
     print(COMPARISON_MD.read_text())
     print(f"winner: {winner['family']} ({DECIDING_METRIC} {winner[DECIDING_METRIC]}, test F1 {winner['test_f1']}, "
           f"test AUC {winner['test_roc_auc']})")
-    print(f"registered: {params['name']} version {version}; alias '{params['alias']}' "
-          f"{'set' if champion else 'NOT set'}: {reason}")
+    print(f"registered: {params['name']} version {report['version']}; alias '{params['alias']}' "
+          f"{'set' if report['alias_set'] else 'NOT set'}: {report['reason']}")
 
 
 if __name__ == "__main__":
