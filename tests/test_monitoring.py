@@ -116,6 +116,20 @@ def test_a_full_queue_drops_and_counts_records_and_scoring_goes_on(log_folder, m
     assert status["ok"] and status["records_written"] == 0
 
 
+def test_a_failed_export_is_counted_and_reported_by_the_writer(log_folder, monkeypatch):
+    log = prediction_log.PredictionLog(SERVED, log_text=False, min_free_mb=0)
+
+    def broken(data):
+        raise OSError("collector unreachable")
+
+    monkeypatch.setattr(log, "export", broken)
+    log.write(*request(["Great point!", "why though?"]))
+    assert log.flush()
+    status = log.status()
+    assert (status["records_written"], status["records_not_logged"], status["records_dropped"]) == (0, 2, 0)
+    assert "collector unreachable" in status["error"] and not status["ok"]
+
+
 def test_projection_is_fixed_and_documented():
     vectors = np.random.default_rng(0).normal(size=(5, 384))
     np.testing.assert_array_equal(prediction_log.project(vectors), prediction_log.project(vectors.copy()))

@@ -143,7 +143,8 @@ class PredictionLog:
     def __init__(self, served: dict, log_text: bool, min_free_mb: float,
                  queue_requests: int = QUEUE_REQUESTS) -> None:
         self.served, self.log_text, self.min_free_bytes = served, log_text, min_free_mb * 2**20
-        self.written = self.failed = self.dropped = 0
+        # Each counter has one writer: the request path (failed while paused, dropped) or the writer thread.
+        self.written = self.failed = self.dropped = self.write_failed = 0
         self.error: str | None = None
         self.probed_at = -float("inf")
         self.queue: queue.Queue = queue.Queue(queue_requests)
@@ -227,7 +228,7 @@ class PredictionLog:
                 context.run(self.export, data)
                 self.written += len(records)
             except Exception as error:  # noqa: BLE001 - a failed write is counted and reported, never raised
-                self.failed += len(records)
+                self.write_failed += len(records)
                 self.report(f"prediction log write failed: {type(error).__name__}: {error}")
             finally:
                 self.queue.task_done()
@@ -295,5 +296,5 @@ class PredictionLog:
         kind, folder = self.sink()
         return {"ok": self.error is None, "sink": kind, "folder": str(folder) if folder else None,
                 "text_logged": self.log_text, "records_written": self.written,
-                "records_not_logged": self.failed + self.dropped, "records_dropped": self.dropped,
+                "records_not_logged": self.failed + self.write_failed + self.dropped, "records_dropped": self.dropped,
                 "records_queued": self.queue.qsize(), "error": self.error}
