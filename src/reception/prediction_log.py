@@ -48,6 +48,7 @@ MONITOR_NAME = "reception_predictions"
 TEXT_PROJECTION_DIM, TEXT_PROJECTION_SEED = 8, 15
 PROBE_INTERVAL_S = 10.0
 QUEUE_REQUESTS = 4096  # requests waiting for the background writer; more are dropped from the log and counted
+WRITE_PAUSE_S = 0.05  # the writer's pause after emptying the queue: a record is written at most this much later
 # Every column of a record: name -> (BentoML role, BentoML data type, meaning). docs/monitoring.md shows it.
 SCHEMA = {
     "request_time_utc": ("feature", "numerical", "when the answer was ready, unix seconds"),
@@ -220,19 +221,33 @@ class PredictionLog:
                 atexit.register(self.close)
 
     def drain(self) -> None:
-        """The writer thread: one request at a time, in arrival order, until close() sends None."""
-        while (item := self.queue.get()) is not None:
-            context, records, scored, answers, now = item
-            try:
-                data = columns(records, scored, answers, self.served, self.log_text, now)
-                context.run(self.export, data)
-                self.written += len(records)
-            except Exception as error:  # noqa: BLE001 - a failed write is counted and reported, never raised
-                self.write_failed += len(records)
-                self.report(f"prediction log write failed: {type(error).__name__}: {error}")
-            finally:
-                self.queue.task_done()
-        self.queue.task_done()
+        """The writer thread, until close() sends None: every queued request in arrival order, then a pause
+        of WRITE_PAUSE_S, so that it wakes once per pause rather than once per request (each wake-up takes
+        the interpreter lock from the event loop)."""
+        while True:
+            item = self.queue.get()
+            while True:
+                if item is None:
+                    self.queue.task_done()
+                    return
+                self.write_queued(*item)
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            time.sleep(WRITE_PAUSE_S)
+
+    def write_queued(self, context: contextvars.Context, records: list[dict], scored: list[dict],
+                     answers: list[dict], now: float) -> None:
+        try:
+            data = columns(records, scored, answers, self.served, self.log_text, now)
+            context.run(self.export, data)
+            self.written += len(records)
+        except Exception as error:  # noqa: BLE001 - a failed write is counted and reported, never raised
+            self.write_failed += len(records)
+            self.report(f"prediction log write failed: {type(error).__name__}: {error}")
+        finally:
+            self.queue.task_done()
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every queued record is written or has failed; False if that took over timeout_s."""
