@@ -69,6 +69,7 @@ def test_log_records_follow_the_documented_schema(log_folder):
     log = prediction_log.PredictionLog(SERVED, log_text=False, min_free_mb=0)
     log.write(*request(["Great point!", "why though?"]))
     log.write(*request(["hola"], model_key="bert_nlptown", projection=False))
+    assert log.flush()  # the records are written by the log's background thread
     data, columns = logged(log_folder)
     assert [c["name"] for c in columns] == list(prediction_log.SCHEMA)
     assert all((c["role"], c["type"]) == prediction_log.SCHEMA[c["name"]][:2] for c in columns)
@@ -81,11 +82,14 @@ def test_log_records_follow_the_documented_schema(log_folder):
     assert {first[name] for name in API_INPUTS} == {1762796919.0, 1762795419.0, False, True}
     assert zero_shot["bento_model"] is None and zero_shot["text_projection"] is None
     assert log.status() | {"folder": None} == {"ok": True, "sink": "default", "folder": None, "text_logged": False,
-                                               "records_written": 3, "records_not_logged": 0, "error": None}
+                                               "records_written": 3, "records_not_logged": 0, "records_dropped": 0,
+                                               "records_queued": 0, "error": None}
 
 
 def test_log_text_adds_the_raw_text(log_folder):
-    prediction_log.PredictionLog(SERVED, log_text=True, min_free_mb=0).write(*request(["Great point!"]))
+    log = prediction_log.PredictionLog(SERVED, log_text=True, min_free_mb=0)
+    log.write(*request(["Great point!"]))
+    assert log.flush()
     data, columns = logged(log_folder)
     assert data[0]["text"] == "Great point!" and columns[-1]["name"] == "text"
 
@@ -100,6 +104,30 @@ def test_an_unusable_log_folder_is_reported_and_never_raises(log_folder, problem
     assert not status["ok"] and status["records_written"] == 0 and status["records_not_logged"] == 2
     assert ("unusable" in status["error"]) and ("less than service.log_min_free_mb" in status["error"]) == (
         problem == "disk full")
+
+
+def test_a_full_queue_drops_and_counts_records_and_scoring_goes_on(log_folder, monkeypatch):
+    log = prediction_log.PredictionLog(SERVED, log_text=False, min_free_mb=0, queue_requests=1)
+    monkeypatch.setattr(log, "start", lambda: None)  # no writer: the queue stays full after one request
+    log.write(*request(["Great point!"]))
+    log.write(*request(["why though?", "hola"]))
+    status = log.status()
+    assert (status["records_queued"], status["records_dropped"], status["records_not_logged"]) == (1, 2, 2)
+    assert status["ok"] and status["records_written"] == 0
+
+
+def test_a_failed_export_is_counted_and_reported_by_the_writer(log_folder, monkeypatch):
+    log = prediction_log.PredictionLog(SERVED, log_text=False, min_free_mb=0)
+
+    def broken(data):
+        raise OSError("collector unreachable")
+
+    monkeypatch.setattr(log, "export", broken)
+    log.write(*request(["Great point!", "why though?"]))
+    assert log.flush()
+    status = log.status()
+    assert (status["records_written"], status["records_not_logged"], status["records_dropped"]) == (0, 2, 0)
+    assert "collector unreachable" in status["error"] and not status["ok"]
 
 
 def test_projection_is_fixed_and_documented():
@@ -209,6 +237,14 @@ def test_comments_written_ten_hours_into_their_thread_raise_the_drift_flag(model
     assert report["drift"]["text_len"]["windows_alerted"] == 0
 
 
+def settled(url: str, timeout_s: float = 10.0) -> dict:
+    """/health's prediction_log once the service's background writer has written every queued record."""
+    deadline = time.monotonic() + timeout_s
+    while (health := call(f"{url}/health")[1]["prediction_log"])["records_queued"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return health
+
+
 @pytest.mark.integration
 def test_served_requests_are_logged_with_the_documented_schema(service, pipeline_env):
     url, repo = service["url"], service["repo"]
@@ -219,7 +255,7 @@ def test_served_requests_are_logged_with_the_documented_schema(service, pipeline
     status, _ = call(f"{url}/api/v1/predict-batch", {"texts": ["why?", "ok then"],
                                                      "metadata": [{"comment_id": "logtest2"}, {}]})
     assert status == 200
-    health = call(f"{url}/health")[1]["prediction_log"]
+    health = settled(url)
     folder = Path(health["folder"])
     assert health["ok"] and health["sink"] == "default"
     assert folder == Path(pipeline_env["BENTOML_HOME"]) / "logs/predictions"  # service.log_dir, in BentoML's home

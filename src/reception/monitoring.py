@@ -2,9 +2,11 @@
 
 Why: the champion was chosen on its training data; new threads, a new caller or a change upstream can move
 what it is asked about, and scores only become final a day or more after a comment is posted. This command
-reads the service's prediction log (reception.prediction_log) for a time window and compares it with the
-training reference: the processed train split, its sentence embeddings and the champion's out-of-fold
-(thread CV) scores. It writes, under metrics/monitoring/:
+reads the service's prediction log (reception.prediction_log) for a time window and compares it with two
+references: the inputs with the processed train split and its sentence embeddings (what the model learnt
+from), the score with the served model's own scores of the validation split (SCORE_REFERENCE_SPLIT: comments
+it was not fitted on, so their scores are distributed as an unshifted stream's are). It writes, under
+metrics/monitoring/:
   report.html            the whole picture for a person (NannyML's plots and the tables below)
   monitoring.json        per input: drift (max and latest Jensen-Shannon distance), share taken from defaults;
                          score drift; estimated ROC-AUC (CBPE); realized ROC-AUC, F1, ECE; the --check verdict
@@ -46,6 +48,10 @@ PROJECTION_INPUTS = tuple(f"text_projection_{i}" for i in range(TEXT_PROJECTION_
 # The inputs whose drift is measured, as the model reads them; continuous ones are binned by NannyML.
 CONTINUOUS_INPUTS = ("minutes_since_thread_start", "text_len", *PROJECTION_INPUTS)
 CATEGORICAL_INPUTS = ("is_submitter", "is_top_level", "has_exclamation", "has_question")
+# The score's reference: the served model's scores of this split, which it was not fitted on (train.py and
+# finetune.py score val and test with the model they save). Not the out-of-fold thread-CV scores: those
+# come from fits on four fifths of the threads each, a distribution the served model's scores do not share.
+SCORE_REFERENCE_SPLIT = "val"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -82,11 +88,12 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     figures = []
     if len(served):
-        analysis, reference = model_inputs(served), reference_frame(champion)
+        analysis, reference, scores = model_inputs(served), reference_frame(), score_reference(champion)
         inputs = [c for c in (*CONTINUOUS_INPUTS, *CATEGORICAL_INPUTS) if analysis[c].notna().any()]
-        drift, drift_figure = drift_by_window(reference, analysis, inputs, settings)
-        estimate, estimate_figure = estimated_roc_auc(reference, analysis, settings)
-        figures = [("Drift per input and window", drift_figure), ("Estimated ROC-AUC (CBPE)", estimate_figure)]
+        drift, drift_figures = drift_by_window(reference, scores, analysis, inputs, settings)
+        estimate, estimate_figure = estimated_roc_auc(scores, analysis, settings)
+        figures = [("Drift per input and window", drift_figures[0]), ("Score drift per window", drift_figures[1]),
+                   ("Estimated ROC-AUC (CBPE)", estimate_figure)]
         report.update(drift_summary(drift, inputs), default_share=default_share(served),
                       estimated_roc_auc=estimate.to_dict("records"))
     else:
@@ -151,45 +158,59 @@ def flag(values: pd.Series) -> np.ndarray:
     return values.map({True: 1.0, False: 0.0}).to_numpy(dtype="float64")
 
 
-def reference_frame(champion: str) -> pd.DataFrame:
-    """The train split as the model read it, with its out-of-fold (thread CV) scores and labels."""
+def reference_frame() -> pd.DataFrame:
+    """The inputs' reference: the train split as the model read it."""
     train = read_split("train")
-    scores = pd.read_parquet(predictions_file(declared()[champion].stage, champion))
-    scores = scores[scores["split"] == "thread_cv"].set_index("comment_id")["score"]
     minutes = (train["created_utc"].astype("float64") - train["thread_start_utc"].astype("float64")) / 60
-    score = train["comment_id"].map(scores).to_numpy(dtype="float64")
     return pd.DataFrame({
         "timestamp": pd.to_datetime(train["created_utc"].astype("float64"), unit="s"),
         "minutes_since_thread_start": minutes.clip(lower=0).to_numpy(),
         "text_len": train["text_len"].to_numpy(dtype="float64"),
         **projection_columns(project(read_embeddings("train")), len(train)),
         **{name: flag(train[name].astype(bool)) for name in CATEGORICAL_INPUTS},
-        "score": score, "y_pred": (score >= THRESHOLD).astype(int), "y_true": train["sentiment"].to_numpy(),
     })
 
 
-def drift_by_window(reference: pd.DataFrame, analysis: pd.DataFrame, inputs: list[str],
-                    settings: dict) -> tuple[pd.DataFrame, object]:
-    """Jensen-Shannon distance to the reference per window (chunk_period) and input (and the score):
-    long rows window, series, distance, rows, alert (distance above the threshold in a full window)."""
+def score_reference(champion: str) -> pd.DataFrame:
+    """The score's reference (drift and CBPE): the served model's scores of SCORE_REFERENCE_SPLIT, with labels."""
+    rows = read_split(SCORE_REFERENCE_SPLIT)
+    scores = pd.read_parquet(predictions_file(declared()[champion].stage, champion))
+    scores = scores[scores["split"] == SCORE_REFERENCE_SPLIT].set_index("comment_id")["score"]
+    score = rows["comment_id"].map(scores).to_numpy(dtype="float64")
+    if np.isnan(score).any():
+        raise SystemExit(f"the champion ({champion}) has no {SCORE_REFERENCE_SPLIT} score for "
+                         f"{int(np.isnan(score).sum())} comments: run `dvc repro` first")
+    return pd.DataFrame({"timestamp": pd.to_datetime(rows["created_utc"].astype("float64"), unit="s"),
+                         "score": score, "y_pred": (score >= THRESHOLD).astype(int),
+                         "y_true": rows["sentiment"].to_numpy()})
+
+
+def drift_by_window(reference: pd.DataFrame, scores: pd.DataFrame, analysis: pd.DataFrame, inputs: list[str],
+                    settings: dict) -> tuple[pd.DataFrame, list]:
+    """Jensen-Shannon distance per window (chunk_period) of each input to `reference` and of the score to
+    `scores`: long rows window, series, distance, rows, alert (distance above the threshold in a full window);
+    and the two drift plots."""
     import nannyml as nml
     from nannyml.thresholds import ConstantThreshold
 
-    columns = [*inputs, "score"]
-    calculator = nml.UnivariateDriftCalculator(
-        column_names=columns, treat_as_categorical=[c for c in inputs if c in CATEGORICAL_INPUTS],
-        timestamp_column_name="timestamp", continuous_methods=["jensen_shannon"],
-        categorical_methods=["jensen_shannon"], chunk_period=settings["chunk_period"],
-        thresholds={"jensen_shannon": ConstantThreshold(lower=None, upper=settings["drift_threshold"])})
-    result = calculator.fit(reference).calculate(analysis).filter(period="analysis")
-    table = result.to_df()
-    rows = (table["chunk", "chunk", "end_index"] - table["chunk", "chunk", "start_index"] + 1).to_numpy()
-    windows = table["chunk", "chunk", "start_date"].dt.strftime("%Y-%m-%dT%H:%M").to_numpy()
-    long = pd.concat([pd.DataFrame({"window": windows, "series": column,
-                                    "distance": table[column, "jensen_shannon", "value"].to_numpy(dtype="float64"),
-                                    "rows": rows}) for column in columns], ignore_index=True)
+    long, figures = [], []
+    for columns, fitted_on in ((inputs, reference), (["score"], scores)):
+        calculator = nml.UnivariateDriftCalculator(
+            column_names=columns, treat_as_categorical=[c for c in columns if c in CATEGORICAL_INPUTS],
+            timestamp_column_name="timestamp", continuous_methods=["jensen_shannon"],
+            categorical_methods=["jensen_shannon"], chunk_period=settings["chunk_period"],
+            thresholds={"jensen_shannon": ConstantThreshold(lower=None, upper=settings["drift_threshold"])})
+        result = calculator.fit(fitted_on).calculate(analysis[["timestamp", *columns]]).filter(period="analysis")
+        table = result.to_df()
+        rows = (table["chunk", "chunk", "end_index"] - table["chunk", "chunk", "start_index"] + 1).to_numpy()
+        windows = table["chunk", "chunk", "start_date"].dt.strftime("%Y-%m-%dT%H:%M").to_numpy()
+        long += [pd.DataFrame({"window": windows, "series": column,
+                               "distance": table[column, "jensen_shannon", "value"].to_numpy(dtype="float64"),
+                               "rows": rows}) for column in columns]
+        figures.append(result.plot(kind="drift"))
+    long = pd.concat(long, ignore_index=True)
     long["alert"] = (long["distance"] > settings["drift_threshold"]) & (long["rows"] >= settings["min_chunk_rows"])
-    return long.round({"distance": 4}), result.plot(kind="drift")
+    return long.round({"distance": 4}), figures
 
 
 def drift_summary(drift: pd.DataFrame, inputs: list[str]) -> dict:
@@ -202,8 +223,8 @@ def drift_summary(drift: pd.DataFrame, inputs: list[str]) -> dict:
 
 
 def estimated_roc_auc(reference: pd.DataFrame, analysis: pd.DataFrame, settings: dict) -> tuple[pd.DataFrame, object]:
-    """NannyML CBPE: ROC-AUC per window estimated from the scores alone, fitted (and calibrated) on the
-    reference's out-of-fold scores and labels; the band is NannyML's confidence boundary."""
+    """NannyML CBPE: ROC-AUC per window estimated from the scores alone, fitted (and calibrated) on the score
+    reference's scores and labels (the served model's own); the band is NannyML's confidence boundary."""
     import nannyml as nml
 
     estimator = nml.CBPE(metrics=["roc_auc"], y_pred_proba="score", y_pred="y_pred", y_true="y_true",

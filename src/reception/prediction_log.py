@@ -10,6 +10,11 @@ Sink: BentoML's monitor (`bentoml.monitor(MONITOR_NAME)`). By default it writes 
 (docs/monitoring.md). The text itself is logged only as its length, sha256, punctuation flags and
 TEXT_PROJECTION_DIM numbers (see `project`), unless `service.log_text` is true.
 
+Cost on the request path: `write` only checks that logging is usable and hands the request's records to one
+background thread (a queue of at most QUEUE_REQUESTS requests), which builds the columns and exports them, so
+the response never waits for the disk or the collector. If the writer falls that far behind, further requests
+are dropped from the log and counted (/health: records_dropped).
+
 Logging never fails a request: a failed write is caught, counted and reported in /health and the server
 log, and the service keeps scoring. A folder that cannot be written or a disk with less than
 `service.log_min_free_mb` left is found by a cheap check (at most every PROBE_INTERVAL_S), which also
@@ -17,12 +22,16 @@ pauses writing until the folder is usable again; after a failure every PROBE_INT
 """
 from __future__ import annotations
 
+import atexit
+import collections
 import contextvars
 import functools
 import hashlib
 import logging
 import os
+import queue
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +47,8 @@ MONITOR_NAME = "reception_predictions"
 # projected identically by any version of the code; changing either constant makes old logs incomparable.
 TEXT_PROJECTION_DIM, TEXT_PROJECTION_SEED = 8, 15
 PROBE_INTERVAL_S = 10.0
+QUEUE_REQUESTS = 4096  # requests waiting for the background writer; more are dropped from the log and counted
+WRITE_PAUSE_S = 0.05  # the writer's pause after emptying the queue: a record is written at most this much later
 # Every column of a record: name -> (BentoML role, BentoML data type, meaning). docs/monitoring.md shows it.
 SCHEMA = {
     "request_time_utc": ("feature", "numerical", "when the answer was ready, unix seconds"),
@@ -105,7 +116,7 @@ def columns(records: list[dict], scored: list[dict], answers: list[dict], served
     rows = []
     for record, score, answer in zip(records, scored, answers, strict=True):
         text, used = record["text"], answer["inputs_used"]
-        normalized = normalize(text)
+        normalized = text if text.isascii() else normalize(text)  # NFKC leaves ASCII as it is
         champion = served if answer["model_key"] == served["model_key"] else {}
         projection = score.get("text_projection")
         row = {
@@ -127,13 +138,21 @@ def columns(records: list[dict], scored: list[dict], answers: list[dict], served
 
 
 class PredictionLog:
-    """Writes `columns` through BentoML's monitor; never raises. `status()` is what /health shows."""
+    """Writes `columns` through BentoML's monitor from one background thread; never raises. `status()` is
+    what /health shows."""
 
-    def __init__(self, served: dict, log_text: bool, min_free_mb: float) -> None:
+    def __init__(self, served: dict, log_text: bool, min_free_mb: float,
+                 queue_requests: int = QUEUE_REQUESTS) -> None:
         self.served, self.log_text, self.min_free_bytes = served, log_text, min_free_mb * 2**20
-        self.written = self.failed = 0
+        # Each counter has one writer: the request path (failed while paused, dropped) or the writer thread.
+        self.written = self.failed = self.dropped = self.write_failed = 0
         self.error: str | None = None
         self.probed_at = -float("inf")
+        self.queue: queue.Queue = queue.Queue(queue_requests)
+        self.writer: threading.Thread | None = None
+        self.lock = threading.Lock()  # starts the writer once
+        self.monitor = None  # BentoML's monitor instance once it has the schema
+        self.enabled = True  # BentoML's monitoring.enabled, read by probe()
 
     @staticmethod
     def sink() -> tuple[str, Path | None]:
@@ -151,7 +170,8 @@ class PredictionLog:
         if time.monotonic() - self.probed_at < PROBE_INTERVAL_S:
             return
         self.probed_at = time.monotonic()
-        _, folder = self.sink()
+        kind, folder = self.sink()
+        self.enabled = kind != "disabled"
         if folder is None:  # no folder to check (OTLP or disabled): retry the sink after a failure
             self.error = None
             return
@@ -175,35 +195,121 @@ class PredictionLog:
         self.error = message
 
     def write(self, records: list[dict], scored: list[dict], answers: list[dict]) -> None:
+        """Queue one request's records for the writer (in a copy of the request's context, which holds
+        the request and trace ids BentoML adds to each record)."""
         try:
             self.probe()
             if self.error:
                 self.failed += len(records)
                 return
-            data = columns(records, scored, answers, self.served, self.log_text, time.time())
-            # In a copy of the context: a failed export leaves BentoML's per-record state set, which must not
-            # reach the next record of this request.
-            contextvars.copy_context().run(self.export, data)
-            self.written += len(records)
+            if not self.enabled:  # monitoring.enabled: false
+                return
+            if self.writer is None:
+                self.start()
+            self.queue.put_nowait((contextvars.copy_context(), records, scored, answers, time.time()))
+        except queue.Full:
+            self.dropped += len(records)
         except Exception as error:  # noqa: BLE001 - logging must never fail a request
             self.failed += len(records)
             self.report(f"prediction log write failed: {type(error).__name__}: {error}")
 
+    def start(self) -> None:
+        with self.lock:
+            if self.writer is None:
+                self.writer = threading.Thread(target=self.drain, name="prediction-log", daemon=True)
+                self.writer.start()
+                atexit.register(self.close)
+
+    def drain(self) -> None:
+        """The writer thread, until close() sends None: every queued request in arrival order, then a pause
+        of WRITE_PAUSE_S, so that it wakes once per pause rather than once per request (each wake-up takes
+        the interpreter lock from the event loop)."""
+        while True:
+            item = self.queue.get()
+            while True:
+                if item is None:
+                    self.queue.task_done()
+                    return
+                self.write_queued(*item)
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            time.sleep(WRITE_PAUSE_S)
+
+    def write_queued(self, context: contextvars.Context, records: list[dict], scored: list[dict],
+                     answers: list[dict], now: float) -> None:
+        try:
+            data = columns(records, scored, answers, self.served, self.log_text, now)
+            context.run(self.export, data)
+            self.written += len(records)
+        except Exception as error:  # noqa: BLE001 - a failed write is counted and reported, never raised
+            self.write_failed += len(records)
+            self.report(f"prediction log write failed: {type(error).__name__}: {error}")
+        finally:
+            self.queue.task_done()
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every queued record is written or has failed; False if that took over timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        with self.queue.all_tasks_done:
+            while self.queue.unfinished_tasks:
+                if not self.queue.all_tasks_done.wait(deadline - time.monotonic()):
+                    return False
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Write what is queued (for at most timeout_s) and stop the writer; at exit, and in benchmarks."""
+        writer = self.writer
+        if writer is None or not writer.is_alive():
+            return
+        self.flush(timeout_s)
+        try:
+            self.queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            return
+        writer.join(timeout_s)
+        self.writer = None
+
     def export(self, data: dict[str, list]) -> None:
+        """The columns through BentoML's monitor. Its first block goes through `bentoml.monitor` one value at a
+        time, which hands BentoML the schema (names, roles and types, from the first row); later blocks go
+        whole to the monitor's export_data, what its stop_record calls for a block, without the per-value
+        bookkeeping of monitor.log."""
+        from bentoml._internal.monitoring.api import _MONITOR_INSTANCES
+
+        if not data:
+            return
+        if self.monitor is None or _MONITOR_INSTANCES.get(MONITOR_NAME) is not self.monitor:
+            schema = {**SCHEMA, "text": TEXT_COLUMN} if self.log_text else SCHEMA
+            try:
+                # BentoML's per-record state lives in context variables: a copy keeps a failed block's
+                # state from reaching the next one.
+                contextvars.copy_context().run(self.export_first, {name: values[0] for name, values in data.items()},
+                                               schema)
+            except Exception:
+                if hasattr(monitor := _MONITOR_INSTANCES.get(MONITOR_NAME), "columns_schema"):
+                    monitor.columns_schema = None  # not written: the next block sends the schema again
+                raise
+            self.monitor = _MONITOR_INSTANCES[MONITOR_NAME]
+            data = {name: values[1:] for name, values in data.items()}
+            if not data["score"]:
+                return
+        self.monitor.export_data({name: collections.deque(values) for name, values in data.items()})
+
+    @staticmethod
+    def export_first(row: dict, schema: dict) -> None:
         import bentoml
 
-        schema = {**SCHEMA, "text": TEXT_COLUMN} if self.log_text else SCHEMA
-        # One record per block: BentoML takes the schema from the first block and warns about every column
-        # of a first block that holds several rows (log_batch).
-        for row in zip(*data.values(), strict=True):
-            with bentoml.monitor(MONITOR_NAME) as monitor:
-                for name, value in zip(data, row, strict=True):
-                    role, data_type, _ = schema[name]
-                    monitor.log(value, name, role, data_type)
+        with bentoml.monitor(MONITOR_NAME) as monitor:
+            for name, value in row.items():
+                role, data_type, _ = schema[name]
+                monitor.log(value, name, role, data_type)
 
     def status(self) -> dict:
         self.probe()
         kind, folder = self.sink()
         return {"ok": self.error is None, "sink": kind, "folder": str(folder) if folder else None,
-                "text_logged": self.log_text, "records_written": self.written, "records_not_logged": self.failed,
-                "error": self.error}
+                "text_logged": self.log_text, "records_written": self.written,
+                "records_not_logged": self.failed + self.write_failed + self.dropped, "records_dropped": self.dropped,
+                "records_queued": self.queue.qsize(), "error": self.error}
