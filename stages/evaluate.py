@@ -6,8 +6,10 @@ metrics/families/<family>.json  val/test accuracy, precision, recall, F1, ROC-AU
     ROC-AUC (how well it ranks comments of one thread), a 95 % bootstrap interval over threads of the
     fold-mean ROC-AUC, and the Brier score and expected calibration error of its probabilities
 metrics/comparison.{json,md}  one row per family, sorted by thread_cv ROC-AUC (the champion rule's
-    metric: users score comments of new threads), printed too; the markdown ends with the ablation
-    (metrics/ablation.json): each feature group removed in turn
+    metric: users score comments of new threads), printed too; the markdown adds the forward-in-time check
+    (metrics/forward.json: the newest threads scored by fits on the older ones, beside the thread CV, with
+    each part's positive share) and ends with the ablation (metrics/ablation.json): each feature group
+    removed in turn
 metrics/plots/  ROC, precision-recall and confusion data per split, and the reliability diagram of the
     thread-CV probabilities, for `dvc plots show`
 Every family declared in params.yaml `families` gets a row; an unavailable one (a zero-shot checkpoint that
@@ -32,6 +34,7 @@ from reception.paths import (
     PLOTS_DIR,
     family_metrics,
     predictions_file,
+    stage_metrics,
     status_file,
 )
 
@@ -130,6 +133,41 @@ def to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def forward_markdown(forward: dict, rows: list[dict], cv_positive_share: float) -> str:
+    """The forward-in-time check (metrics/forward.json) beside each family's thread-CV ROC-AUC, with the
+    positive share of each part and of each test thread."""
+    def when(part: dict) -> str:
+        first, last = (pd.Timestamp(t, unit="s").strftime("%Y-%m-%d") for t in part["thread_start_utc"])
+        return (f"{part['rows']} comments of {part['threads']} threads started {first} to {last}, "
+                f"{part['positive_share']:.1%} well received")
+
+    def cell(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    shares = ", ".join(f"{post_id} {t['positive_share']:.1%} of {t['rows']}"
+                       for post_id, t in forward["test_threads"].items())
+    lines = ["\n## Forward in time: the newest threads, scored by fits on the older ones\n",
+             f"- fit: {when(forward['fit'])}",
+             f"- test: {when(forward['test'])} (per thread: {shares})",
+             f"- thread CV (train+val): {cv_positive_share:.1%} well received\n",
+             "On few threads the forward ROC-AUC mostly measures how the share of well-received comments moves "
+             "from thread to thread (base-rate shift), not what a model learnt: read it with the shares above; "
+             "the within-thread ROC-AUC, which no base rate moves, is beside it. Trained families use their hpo "
+             "configuration (raw scores).\n",
+             "| family | kind | forward ROC-AUC | forward within-thread ROC-AUC | thread_cv_roc_auc |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        family = row["family"]
+        cv = f"{row['thread_cv_roc_auc_mean']:.3f}" if row["status"] == "ok" else "unavailable"
+        if family in forward["families"]:
+            scored = forward["families"][family]
+            within = f"{cell(scored['within_thread_roc_auc'])} ({scored['within_thread_threads']} threads)"
+            lines.append(f"| {family} | {row['kind']} | {cell(scored['roc_auc'])} | {within} | {cv} |")
+        else:
+            lines.append(f"| {family} | {row['kind']} | not refit by forward | | {cv} |")
+    return "\n".join(lines) + "\n"
+
+
 def ablation_markdown(ablation: dict) -> str:
     """Per family: thread-CV and within-thread ROC-AUC with all inputs and with each group removed."""
     lines = []
@@ -180,7 +218,9 @@ def main() -> None:
         pd.concat(tables, ignore_index=True).to_csv(PLOTS_DIR / f"{name}.csv", index=False)
     rows.sort(key=lambda r: (r["status"] != "ok", -r.get("thread_cv_roc_auc_mean", 0.0), r["family"]))
     write_json(COMPARISON_JSON, rows)
-    table = to_markdown(rows) + ablation_markdown(json.loads(ABLATION_METRICS.read_text()))
+    forward = forward_markdown(json.loads(stage_metrics("forward").read_text()), rows,
+                               float(cv_labels["sentiment"].mean()))
+    table = to_markdown(rows) + forward + ablation_markdown(json.loads(ABLATION_METRICS.read_text()))
     COMPARISON_MD.write_text(table)
     print(table)
 

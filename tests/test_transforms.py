@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from stages.bronze import pseudonymise, to_typed_frame
+from stages.forward import forward_split
 from stages.interim import add_clean_text, add_features, is_immature, live_comments_in_context, winsorise
 from stages.processed import random_split, thread_split, time_split
 from stages.silver import build_dim_author, build_fact_comments
@@ -111,6 +112,18 @@ def test_time_split_puts_the_newest_threads_in_test():
     assert len(splits["test"]) == pytest.approx(90, abs=30)
     few = time_split(frame[frame["post_id"].isin(["p0", "p1", "p2"])], FRACTIONS, seed=0)
     assert [sorted(set(few[s]["post_id"])) for s in ("train", "val", "test")] == [["p0"], ["p1"], ["p2"]]
+
+
+def test_forward_check_holds_out_the_newest_whole_threads():
+    frame = labelled(600, threads=20)
+    frame["thread_start_utc"] = frame["post_id"].str[1:].astype(int) * 3600.0  # p19 started last
+    newest = forward_split(frame, 0.15)
+    assert frame.loc[newest, "thread_start_utc"].min() > frame.loc[~newest, "thread_start_utc"].max()
+    assert newest.sum() == pytest.approx(90, abs=30)
+    two = frame[frame["post_id"].isin(["p0", "p1"])]
+    assert sorted(set(two.loc[forward_split(two, 0.99), "post_id"])) == ["p1"]  # the oldest thread is always fit
+    with pytest.raises(SystemExit, match="needs >= 2 threads"):
+        forward_split(frame[frame["post_id"] == "p0"], 0.15)
 
 
 def test_scores_read_too_soon_are_no_labels_and_rows_without_observation_are_mature():
