@@ -174,7 +174,9 @@ class CommentMetadata(BaseModel):
     created_utc: UnixTime | None = Field(None, description="when the comment is posted, unix seconds")
     post_created_utc: UnixTime | None = Field(None, description="when the thread's post was created, unix seconds; "
                                                          "not after created_utc")
-    is_submitter: StrictBool | None = Field(None, description="the comment's author wrote the post")
+    is_submitter: StrictBool | None = Field(None, description="the comment's author wrote the post; accepted and "
+                                             "not read (the ablation dropped the submitter group: it did not help "
+                                             "on unseen threads); inputs_used omits it")
     is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
 
     @model_validator(mode="after")
@@ -221,7 +223,7 @@ class InputUsed(BaseModel):
 
 class Contribution(BaseModel):
     input: str = Field(description="an input group: text (its wording, length and punctuation), timing, "
-                                   "reply_structure, submitter or hour_of_day")
+                                   "reply_structure or hour_of_day")
     logit: float = Field(description="its share of the score's logit against the training mean (exact Shapley "
                                      "value over the groups): > 0 raises the chance, < 0 lowers it")
     says: str = Field(description="the input and its effect in words, e.g. 'written 3.7 h after the thread "
@@ -257,7 +259,9 @@ class WhenToPostRequest(BaseModel):
                                                    "the draft waits)")
     created_utc: UnixTime | None = Field(None, description="'now': when the draft would be posted without waiting, "
                                                            "unix seconds; default the time of the request")
-    is_submitter: StrictBool | None = Field(None, description="the draft's author wrote the post")
+    is_submitter: StrictBool | None = Field(None, description="the draft's author wrote the post; accepted and "
+                                             "not read (the ablation dropped the submitter group: it did not help "
+                                             "on unseen threads); inputs_used omits it")
     is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
     model_key: Annotated[StrictStr, Field(json_schema_extra={"enum": TIMING_KEYS} if TIMING_KEYS else None)] | None \
         = Field(None, description="a key whose family reads the comment's timing (a text-only family, the "

@@ -1,9 +1,12 @@
 """ablation: which feature groups help on unseen threads, for every trained family that reads metadata.
 
-For the family's hpo configuration, the thread-CV ROC-AUC (fold mean) and the within-thread ROC-AUC of
-its out-of-fold scores with all its inputs, then with each group removed: the text embedding, and each
-metadata group of reception.features.FEATURE_GROUPS. A group earns its place only if removing it lowers
-the scores; that is how the kept features were chosen, and this stage re-checks it at every run.
+For the family's hpo configuration, the thread-CV ROC-AUC (fold mean, the deciding metric) and the
+within-thread ROC-AUC of its out-of-fold scores with its inputs (the kept groups of
+reception.features.FEATURE_GROUPS and the text embedding when the configuration reads it), then with each
+kept group removed, and with each candidate group (reception.features.CANDIDATE_GROUPS) added. The rule:
+a group stays only if removing it lowers the thread-CV fold mean, and a candidate joins only if adding it
+raises it; `supported` says, per group, whether this run agrees with the code's choice, and
+`unsupported_kept` / `supported_candidates` list the disagreements (empty when the choice holds).
 Raw scores: the per-fold calibration is monotone, so neither AUC depends on it.
 Writes metrics/ablation.json; evaluate adds it to metrics/comparison.md.
 """
@@ -15,19 +18,21 @@ import numpy as np
 
 from reception.evaluation import fold_roc_auc, within_thread_roc_auc
 from reception.families import build, declared, feature_matrix, fit_quietly
-from reception.features import FEATURE_GROUPS, METADATA_FEATURES
+from reception.features import CANDIDATE_FEATURES, CANDIDATE_GROUPS, FEATURE_GROUPS, METADATA_FEATURES
 from reception.io import load_params, read_train_val_folds, train_val_embeddings, write_json
 from reception.paths import ABLATION_METRICS, best_params_file
 
+ALL_FEATURES = (*METADATA_FEATURES, *CANDIDATE_FEATURES)  # the columns after the embedding, kept first
 
-def scores_without(family: str, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
-                   folds: np.ndarray, threads: np.ndarray, removed: str | None) -> dict:
-    """Fold-mean and within-thread ROC-AUC of out-of-fold scores with the group `removed` (None: all)."""
-    if removed == "text_embedding":
+
+def scores_with(family: str, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
+                folds: np.ndarray, threads: np.ndarray, features: tuple[str, ...], embedding: bool = True) -> dict:
+    """Fold-mean and within-thread ROC-AUC of out-of-fold scores reading the metadata `features` (and the
+    embedding when `embedding` and the configuration reads it)."""
+    if not embedding:
         config = {**config, "embedding_components": 0}
-    elif removed is not None:
-        dropped = [embedding_dim + METADATA_FEATURES.index(f) for f in FEATURE_GROUPS[removed]]
-        X = np.delete(X, dropped, axis=1)
+    columns = [*range(embedding_dim), *(embedding_dim + ALL_FEATURES.index(f) for f in features)]
+    X = X[:, columns]
     oof = np.empty(len(y), dtype="float64")
     for fold in np.unique(folds):
         held = folds == fold
@@ -37,26 +42,41 @@ def scores_without(family: str, config: dict, seed: int, X: np.ndarray, embeddin
             "within_thread_roc_auc": round(within_thread_roc_auc(y, oof, threads)["mean"], 4)}
 
 
+def with_change(scores: dict, reference: dict) -> dict:
+    return {**scores, **{f"change_{k}": round(v - reference[k], 4) for k, v in scores.items()}}
+
+
 def main() -> None:
     seed = load_params("ablation")["base"]["seed"]
     frame, embeddings = read_train_val_folds(), train_val_embeddings()
     y, folds, threads = frame["sentiment"].to_numpy(), frame["fold"].to_numpy(), frame["post_id"].to_numpy()
+    dim = embeddings.shape[1]
     report = {}
     for name, family in declared().items():
         if family.kind != "trained" or not family.uses_metadata:
             continue
         config = json.loads(best_params_file(name).read_text())
-        X = feature_matrix(True, embeddings, frame)
-        run = {"config": config, "all_inputs": scores_without(name, config, seed, X, embeddings.shape[1], y, folds,
-                                                               threads, None), "without": {}}
-        for group in ("text_embedding", *FEATURE_GROUPS):
-            if group == "text_embedding" and not config.get("embedding_components"):
-                run["without"][group] = {"note": "the configuration already leaves the embedding out"}
-                continue
-            scores = scores_without(name, config, seed, X, embeddings.shape[1], y, folds, threads, group)
-            run["without"][group] = {**scores, **{f"change_{k}": round(v - run["all_inputs"][k], 4)
-                                                  for k, v in scores.items()}}
+        X = feature_matrix(True, embeddings, frame, ALL_FEATURES)
+
+        def scores(features, embedding=True, name=name, config=config, X=X):
+            return scores_with(name, config, seed, X, dim, y, folds, threads, features, embedding)
+
+        reference = scores(METADATA_FEATURES)
+        run = {"config": config, "all_inputs": reference, "without": {}, "with_candidate": {}}
+        if config.get("embedding_components"):
+            run["without"]["text_embedding"] = with_change(scores(METADATA_FEATURES, embedding=False), reference)
+        else:
+            run["without"]["text_embedding"] = {"note": "the configuration already leaves the embedding out"}
+        for group, members in FEATURE_GROUPS.items():
+            changed = with_change(scores(tuple(f for f in METADATA_FEATURES if f not in members)), reference)
+            run["without"][group] = {**changed, "supported": changed["change_thread_cv_roc_auc"] < 0}
             print(f"ablation {name} without {group}: {json.dumps(run['without'][group])}")
+        for group, members in CANDIDATE_GROUPS.items():
+            changed = with_change(scores((*METADATA_FEATURES, *members)), reference)
+            run["with_candidate"][group] = {**changed, "supported": changed["change_thread_cv_roc_auc"] > 0}
+            print(f"ablation {name} with candidate {group}: {json.dumps(run['with_candidate'][group])}")
+        run["unsupported_kept"] = [g for g in FEATURE_GROUPS if not run["without"][g]["supported"]]
+        run["supported_candidates"] = [g for g in CANDIDATE_GROUPS if run["with_candidate"][g]["supported"]]
         report[name] = run
     write_json(ABLATION_METRICS, report)
 

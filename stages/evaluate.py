@@ -8,8 +8,8 @@ metrics/families/<family>.json  val/test accuracy, precision, recall, F1, ROC-AU
 metrics/comparison.{json,md}  one row per family, sorted by thread_cv ROC-AUC (the champion rule's
     metric: users score comments of new threads), printed too; the markdown adds the forward-in-time check
     (metrics/forward.json: the newest threads scored by fits on the older ones, beside the thread CV, with
-    each part's positive share) and ends with the ablation (metrics/ablation.json): each feature group
-    removed in turn
+    each part's positive share) and ends with the ablation (metrics/ablation.json): each kept feature group
+    removed and each candidate added, in turn
 metrics/plots/  ROC, precision-recall and confusion data per split, and the reliability diagram of the
     thread-CV probabilities, for `dvc plots show`
 Every family declared in params.yaml `families` gets a row; an unavailable one (a zero-shot checkpoint that
@@ -169,21 +169,25 @@ def forward_markdown(forward: dict, rows: list[dict], cv_positive_share: float) 
 
 
 def ablation_markdown(ablation: dict) -> str:
-    """Per family: thread-CV and within-thread ROC-AUC with all inputs and with each group removed."""
+    """Per family: thread-CV and within-thread ROC-AUC with the kept inputs, with each group removed and with
+    each candidate group added, and whether the rule (a group stays only if it raises the fold mean) holds."""
     lines = []
     for family, run in ablation.items():
         lines += [f"\n## Ablation: {family} on unseen threads (hpo configuration, raw out-of-fold scores)\n",
-                  "| inputs | thread-CV ROC-AUC (fold mean) | change | within-thread ROC-AUC | change |",
-                  "|---|---|---|---|---|",
-                  f"| all | {run['all_inputs']['thread_cv_roc_auc']:.3f} | | "
-                  f"{run['all_inputs']['within_thread_roc_auc']:.3f} | |"]
-        for group, scores in run["without"].items():
+                  "| inputs | thread-CV ROC-AUC (fold mean) | change | within-thread ROC-AUC | change | supported |",
+                  "|---|---|---|---|---|---|",
+                  f"| kept inputs | {run['all_inputs']['thread_cv_roc_auc']:.3f} | | "
+                  f"{run['all_inputs']['within_thread_roc_auc']:.3f} | | |"]
+        changes = [("without", g, s) for g, s in run["without"].items()]
+        changes += [("with candidate", g, s) for g, s in run.get("with_candidate", {}).items()]
+        for how, group, scores in changes:
             if "note" in scores:
-                lines.append(f"| without {group} | {scores['note']} | | | |")
+                lines.append(f"| {how} {group} | {scores['note']} | | | | |")
                 continue
-            lines.append(f"| without {group} | {scores['thread_cv_roc_auc']:.3f} | "
+            supported = {True: "yes", False: "no"}.get(scores.get("supported"), "")
+            lines.append(f"| {how} {group} | {scores['thread_cv_roc_auc']:.3f} | "
                          f"{scores['change_thread_cv_roc_auc']:+.3f} | {scores['within_thread_roc_auc']:.3f} | "
-                         f"{scores['change_within_thread_roc_auc']:+.3f} |")
+                         f"{scores['change_within_thread_roc_auc']:+.3f} | {supported} |")
     return "\n".join(lines) + "\n"
 
 

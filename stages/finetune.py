@@ -2,11 +2,15 @@
 
 The family is the one declared in params.yaml families.finetune. finetune.device: auto fine-tunes on a
 GPU (bf16) when one is present and otherwise skips the family, which the comparison then shows as
-unavailable with the reason (a CPU fit takes about 25 minutes on 2 cores); cpu forces a CPU fit.
+unavailable with the reason (a CPU fit, calibration included, takes hours on 2 cores); cpu forces a CPU fit.
 Seeded. Early stopping on val
 ROC-AUC: training stops after `patience` epochs without improvement and keeps the best epoch's weights.
 Thread CV: each thread fold is scored by a model fine-tuned on the other folds for the best epoch count
 found above (no early stopping there: val is inside the folds).
+Calibration (reception.calibration, as the other trained families): the served model's P(well received)
+is Platt-calibrated on the out-of-fold scores of its training rows' thread folds, and each thread-CV fold
+on the out-of-fold scores of its own training folds (inner fits), so no held-out label calibrates its own
+score. Each calibration costs one fine-tune per thread fold; the map is saved in the model folder.
 finetune.max_train_rows: a seeded sample of that many rows per fit (tests); null fits on every row.
 Writes models/finetune/<family>/ (a reception.finetuned folder, or only status.json when skipped) and
 data/predictions/finetune/ (<family>.parquet when fitted; status.json either way).
@@ -24,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from reception import finetuned, tracking
+from reception.calibration import calibrated_fit, out_of_fold_calibrator
 from reception.encoder import resolve_model_dir, verify_weights
 from reception.evaluation import classification_metrics, thread_cv_scores
 from reception.families import declared
@@ -85,6 +90,23 @@ def fit(texts: list[str], labels: np.ndarray, params: dict, device: str, epochs:
     return model, tokenizer, best_epoch
 
 
+class FineTuner:
+    """fit/predict_proba over arrays of cleaned texts, as reception.calibration expects of a model."""
+
+    def __init__(self, params: dict, device: str, epochs: int, what: str):
+        self.params, self.device, self.epochs, self.what = params, device, epochs, what
+
+    def predict_proba(self, texts) -> np.ndarray:
+        p = finetuned.predict_proba(self.model, self.tokenizer, list(texts), self.params["max_length"])
+        return np.column_stack([1 - p, p])
+
+
+def fit_tuner(tuner: FineTuner, texts, labels) -> FineTuner:
+    tuner.model, tuner.tokenizer, _ = fit(list(texts), labels, tuner.params, tuner.device, tuner.epochs,
+                                          what=tuner.what)
+    return tuner
+
+
 def main() -> None:
     [family] = [f.name for f in declared().values() if f.stage == STAGE]
     params = {**load_params(STAGE), "encoder": load_params("encoder")}
@@ -95,7 +117,8 @@ def main() -> None:
     model_dir.mkdir()
     if device is None:
         status = {family: {"status": "unavailable", "model": family, "reason": (
-            "skipped: no GPU (set finetune.device: cpu to fine-tune on the CPU, about 25 minutes on 2 cores)")}}
+            "skipped: no GPU (set finetune.device: cpu to fine-tune on the CPU: 31 fine-tunes, about 1.5 hours on 2 "
+             "cores)")}}
         write_json(status_file(STAGE), status)
         write_json(model_dir / "status.json", status[family])
         print(f"finetune {family}: {status[family]['reason']}")
@@ -116,26 +139,31 @@ def main() -> None:
         model, tokenizer, best_epoch = fit(texts["train"], labels["train"], params, device, params["epochs"],
                                            val=(texts["val"], labels["val"]),
                                            log=lambda auc, epoch: mlflow.log_metric("val_roc_auc", auc, step=epoch))
+        train_texts = np.asarray(texts["train"], dtype=object)
+        train_folds = train_val["fold"].to_numpy()[:len(train_texts)]  # train rows come first in the folds
+        platt = out_of_fold_calibrator(lambda: FineTuner(params, device, best_epoch, "calibration fold"), fit_tuner,
+                                       train_texts, labels["train"], train_folds)
+        model.platt = platt.slope_intercept
         finetuned.save(model, tokenizer, model_dir, params["max_length"])
         frames = [pd.DataFrame({"comment_id": splits[s]["comment_id"], "split": s, "fold": -1,
                                 "score": finetuned.predict_proba(model, tokenizer, texts[s], params["max_length"])})
                   for s in ("val", "test")]
         fit_seconds = time.perf_counter() - started
+        cv_texts_array, cv_folds = np.asarray(cv_texts, dtype=object), train_val["fold"].to_numpy()
 
         def fold_scores(fit_rows, held_out):
             fold = int(train_val.loc[held_out, "fold"].iloc[0])
-            fold_model, fold_tokenizer, _ = fit([cv_texts[i] for i in np.flatnonzero(fit_rows)],
-                                                cv_labels[fit_rows], params, device, best_epoch,
-                                                what=f"thread fold {fold}")
-            return finetuned.predict_proba(fold_model, fold_tokenizer,
-                                           [cv_texts[i] for i in np.flatnonzero(held_out)], params["max_length"])
+            calibrated = calibrated_fit(lambda: FineTuner(params, device, best_epoch, f"thread fold {fold}"),
+                                        fit_tuner, cv_texts_array[fit_rows], cv_labels[fit_rows], cv_folds[fit_rows])
+            return calibrated.predict_proba(cv_texts_array[held_out])[:, 1]
 
         frames.append(thread_cv_scores(train_val, fold_scores))
         pd.concat(frames, ignore_index=True).to_parquet(predictions_file(STAGE, family), index=False)
         write_json(status_file(STAGE), {family: {"status": "ok", "model": family, "device": device}})
         cv_seconds = time.perf_counter() - started - fit_seconds
         # Timings go to MLflow and stdout, not to DVC outputs, so that dvc.lock stays reproducible.
-        mlflow.log_metrics({"best_epoch": best_epoch, "fit_seconds": fit_seconds, "thread_cv_seconds": cv_seconds})
+        mlflow.log_metrics({"best_epoch": best_epoch, "fit_seconds": fit_seconds, "thread_cv_seconds": cv_seconds,
+                            "platt_slope": model.platt[0], "platt_intercept": model.platt[1]})
     print(f"finetune {family}: best epoch {best_epoch} on {device}; fit + val/test scoring {fit_seconds:.0f} s, "
           f"thread CV {cv_seconds:.0f} s; MLflow run {run.info.run_id}")
 

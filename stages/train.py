@@ -9,11 +9,14 @@ Usage: python stages/train.py FAMILY (one `train@FAMILY` stage per entry of para
       for val and test (the served model), and thread_cv: out-of-fold scores on train+val, each thread
       fold scored by a fit on the other folds, calibrated the same way on those folds alone
 
-Nested: a family declared with `nested_evals` (the thread-CV-searched ones) chooses its configuration
-again inside each outer fold, by that many TPE trials over the other folds (each of them an inner fold),
-so its thread-CV score never rests on a choice made with the held-out threads. A family without it
-(mlp_transformer: its objective is val F1, and its fits are too slow for the first run's budget) reuses
-the hpo configuration in every fold, which the comparison reads as slightly optimistic.
+Nested: a family declared with `nested_evals` chooses its configuration again inside each outer fold, by
+that many TPE trials maximising the thread-CV ROC-AUC over the other folds (each of them an inner fold),
+so its thread-CV score never rests on a choice made with the held-out threads. A family that reads
+metadata also chooses its feature groups there, by the ablation's rule on the inner folds: a kept group
+(reception.features.FEATURE_GROUPS) stays if removing it lowers the inner fold mean, a candidate
+(CANDIDATE_GROUPS) joins if adding it raises it. The served model reads the kept groups, the choice the
+ablation stage checks on every thread. A family without `nested_evals` reuses the hpo configuration in
+every fold, which the comparison reads as slightly optimistic.
 """
 from __future__ import annotations
 
@@ -26,28 +29,56 @@ import pandas as pd
 
 from reception.calibration import calibrated_fit
 from reception.families import build, declared, feature_matrix, fit_quietly
+from reception.features import CANDIDATE_FEATURES, CANDIDATE_GROUPS, FEATURE_GROUPS, METADATA_FEATURES
 from reception.io import load_params, read_embeddings, read_split, read_train_val_folds, train_val_embeddings
 from reception.paths import best_params_file, classifier_file, predictions_file
 from reception.search import thread_cv_roc_auc, tpe_search
 
+ALL_FEATURES = (*METADATA_FEATURES, *CANDIDATE_FEATURES)  # thread-CV columns after the embedding, kept first
+
+
+def columns_of(features, embedding_dim: int) -> list[int]:
+    return [*range(embedding_dim), *(embedding_dim + ALL_FEATURES.index(f) for f in features)]
+
+
+def choose_groups(make, X: np.ndarray, embedding_dim: int, y: np.ndarray, folds: np.ndarray) -> list[str]:
+    """The feature groups the ablation's rule keeps on these rows' thread folds: each kept group whose removal
+    lowers the fold-mean ROC-AUC (every kept group if none does: the model needs an input), and each
+    candidate whose addition raises it (each against the kept set)."""
+    def score(features):
+        return thread_cv_roc_auc(make, X[:, columns_of(features, embedding_dim)], y, folds)
+
+    reference = score(METADATA_FEATURES)
+    chosen = [g for g, members in FEATURE_GROUPS.items()
+              if score(tuple(f for f in METADATA_FEATURES if f not in members)) < reference] or list(FEATURE_GROUPS)
+    return chosen + [g for g, members in CANDIDATE_GROUPS.items() if score((*METADATA_FEATURES, *members)) > reference]
+
 
 def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
                       folds: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Calibrated out-of-fold P(positive) per row, and the configuration each outer fold used."""
+    """Calibrated out-of-fold P(positive) per row, and the configuration (and feature groups) each outer
+    fold used. `X`: the embedding, then (a family reading metadata) ALL_FEATURES."""
     def make(chosen):
         return lambda: build(family.name, chosen, seed, embedding_dim)
 
+    groups = {**FEATURE_GROUPS, **CANDIDATE_GROUPS}
+    kept = columns_of(METADATA_FEATURES, embedding_dim) if family.uses_metadata else list(range(X.shape[1]))
     oof, chosen_by_fold = np.empty(len(y), dtype="float64"), {}
     for fold in np.unique(folds):
-        held = folds == fold
+        held, columns = folds == fold, kept
         chosen = config
         if family.settings.get("nested_evals"):
             chosen, _, _ = tpe_search(family.settings["space"], lambda c, fit=~held: {"thread_cv_roc_auc": (
-                thread_cv_roc_auc(make(c), X[fit], y[fit], folds[fit]))}, "thread_cv_roc_auc",
+                thread_cv_roc_auc(make(c), X[fit][:, kept], y[fit], folds[fit]))}, "thread_cv_roc_auc",
                 family.settings["nested_evals"], seed)
+            if family.uses_metadata:
+                chosen_groups = choose_groups(make(chosen), X[~held], embedding_dim, y[~held], folds[~held])
+                columns = columns_of([f for g in chosen_groups for f in groups[g]], embedding_dim)
+                chosen = {**chosen, "feature_groups": chosen_groups}
         chosen_by_fold[str(fold)] = chosen
-        oof[held] = calibrated_fit(make(chosen), fit_quietly, X[~held], y[~held], folds[~held]).predict_proba(
-            X[held])[:, 1]
+        config_only = {k: v for k, v in chosen.items() if k != "feature_groups"}
+        oof[held] = calibrated_fit(make(config_only), fit_quietly, X[~held][:, columns], y[~held],
+                                   folds[~held]).predict_proba(X[held][:, columns])[:, 1]
     return oof, chosen_by_fold
 
 
@@ -58,7 +89,8 @@ def main() -> None:
     train, embeddings = read_split("train"), read_embeddings("train")
 
     train_val, vectors = read_train_val_folds(), train_val_embeddings()
-    X, y = feature_matrix(family.uses_metadata, vectors, train_val), train_val["sentiment"].to_numpy()
+    X = feature_matrix(family.uses_metadata, vectors, train_val, ALL_FEATURES)
+    y = train_val["sentiment"].to_numpy()
     folds = train_val["fold"].to_numpy()
     scores, chosen_by_fold = outer_fold_scores(family, config, seed, X, vectors.shape[1], y, folds)
     frames = [pd.DataFrame({"comment_id": train_val["comment_id"].to_numpy(), "split": "thread_cv", "fold": folds,

@@ -51,7 +51,8 @@ def test_linear_contributions_are_exact_and_sum_to_the_logit():
         alone = reference.copy()
         alone[columns] = x[columns]
         assert values[name] == pytest.approx(predict_logit(alone[None])[0] - predict_logit(reference[None])[0])
-    assert abs(values["timing"]) > abs(values["submitter"])
+    assert "submitter" not in values  # a candidate group the ablation dropped: never an input
+    assert abs(values["timing"]) > abs(values["hour_of_day"])
     order = [abs(item["logit"]) for item in ranked(values)]
     assert order == sorted(order, reverse=True)
 
@@ -97,7 +98,7 @@ def reception_model(head: dict):
     served = ReceptionModel()
     served.family, served.batch_size, served.encoder, served.classifier = "hybrid", 8, FakeEncoder(), model
     served.finetuned_model = served.text_pipeline = False
-    served.defaults = {"is_submitter": False, "is_top_level": True, "minutes_since_thread_start": 90.0}
+    served.defaults = {"is_top_level": True, "minutes_since_thread_start": 90.0}
     return served
 
 
@@ -110,7 +111,7 @@ def test_served_model_returns_contributions_in_words_and_when_to_post():
     np.testing.assert_allclose(scored["score"], scores)
     assert scored["inputs_used"] == used
     first = scored["contributions"][0]
-    assert {c["input"] for c in first} == {"text", "submitter", "reply_structure", "hour_of_day", "timing"}
+    assert {c["input"] for c in first} == {"text", "reply_structure", "hour_of_day", "timing"}
     says = {c["input"]: c["says"] for c in first}
     assert says["timing"].startswith("written 3.7 h after the thread started: ")
     assert says["reply_structure"].startswith("a reply to a comment") and says["hour_of_day"].startswith(

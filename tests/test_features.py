@@ -4,7 +4,11 @@ import pandas as pd
 import pytest
 
 from reception.features import (
+    API_INPUTS,
+    CANDIDATE_FEATURES,
+    FEATURE_GROUPS,
     METADATA_FEATURES,
+    READ_INPUTS,
     is_top_level,
     metadata_features,
     request_columns,
@@ -14,7 +18,7 @@ from reception.features import (
 )
 from reception.text import normalize, text_features
 
-DEFAULTS = {"is_submitter": False, "is_top_level": True, "minutes_since_thread_start": 90.0}
+DEFAULTS = {"is_top_level": True, "minutes_since_thread_start": 90.0}
 
 
 def test_thread_start_is_the_post_time_when_known_else_the_first_comment():
@@ -48,10 +52,11 @@ def test_absent_inputs_take_documented_defaults_and_say_so():
                                       DEFAULTS, now=1_000_000.0)
     row = {name: values[0] for name, values in metadata.items()}
     assert row["created_utc"] == 1_000_000.0 and row["thread_start_utc"] == 1_000_000.0 - 90 * 60
-    assert bool(row["is_submitter"]) is False and bool(row["is_top_level"]) is True
+    assert bool(row["is_top_level"]) is True and "is_submitter" not in row  # accepted, not read
     assert used["created_utc"]["source"] == "default: time of the request"
     assert "training median thread age" in used["post_created_utc"]["source"]
-    assert used["is_submitter"] == {"value": False, "source": "default: training majority"}
+    assert used["is_top_level"] == {"value": True, "source": "default: training majority"}
+    assert set(used) == set(READ_INPUTS) == {"created_utc", "post_created_utc", "is_top_level"}
     _, [given] = resolve_inputs([{"text": "hi", "post_created_utc": 10.0}], DEFAULTS, now=70.0)
     assert given["post_created_utc"] == {"value": 10.0, "source": "request"}
 
@@ -59,4 +64,16 @@ def test_absent_inputs_take_documented_defaults_and_say_so():
 def test_training_defaults_are_majorities_and_the_median_age():
     train = pd.DataFrame({"created_utc": [600.0, 1200.0, 4000.0], "thread_start_utc": [0.0, 0.0, 100.0],
                           "is_submitter": [False, False, True], "is_top_level": [True, True, False]})
-    assert training_defaults(train) == {"is_submitter": False, "is_top_level": True, "minutes_since_thread_start": 20.0}
+    assert training_defaults(train) == {"is_top_level": True, "minutes_since_thread_start": 20.0}
+
+
+def test_the_kept_groups_and_the_candidates_are_disjoint_and_readable():
+    """The candidates (tried by the ablation, not served) are computed on the same path as the kept ones."""
+    assert not set(METADATA_FEATURES) & set(CANDIDATE_FEATURES)
+    assert METADATA_FEATURES == tuple(f for members in FEATURE_GROUPS.values() for f in members)
+    columns = {"text_len": [10], "word_count": [2], "has_exclamation": [0], "has_question": [1],
+               "created_utc": [7200.0], "thread_start_utc": [3600.0], "is_top_level": [1], "is_submitter": [1]}
+    both = metadata_features(columns, (*METADATA_FEATURES, *CANDIDATE_FEATURES))
+    np.testing.assert_allclose(both[:, :len(METADATA_FEATURES)], metadata_features(columns))
+    assert both[0, -1] == 1.0
+    assert "is_submitter" not in READ_INPUTS and "is_submitter" in API_INPUTS

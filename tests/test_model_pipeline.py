@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 
 from conftest import SMALL_HPO, run
 from reception import finetuned, paths
+from reception.calibration import logit
 from reception.families import declared
 from stages.register import DECIDING_METRIC, pick_winner
 
@@ -159,6 +160,13 @@ def test_finetuned_model_reproduces_its_stage_scores(model_repo):
     scores = finetuned.predict_proba(model, tokenizer, val["clean_text"].tolist(), max_length)
     np.testing.assert_allclose(scores, expected, atol=1e-5)
     assert len(expected) == len(val)
+    # Platt-calibrated on out-of-fold scores (the tiny CPU fit of the tests runs the same calibration fits),
+    # and its thread-CV probabilities scored for calibration like every other family
+    (slope, intercept), model.platt = model.platt, None
+    raw = finetuned.predict_proba(model, tokenizer, val["clean_text"].tolist(), max_length)
+    np.testing.assert_allclose(scores, 1 / (1 + np.exp(-(slope * logit(raw) + intercept))), atol=1e-6)
+    report = json.loads((model_repo / paths.family_metrics(FINETUNED)).read_text())["thread_cv"]
+    assert 0 <= report["ece"] <= 1 and 0 <= report["brier"] <= 1
 
 
 def test_second_repro_is_a_no_op(model_repo, pipeline_env):

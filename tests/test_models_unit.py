@@ -134,7 +134,16 @@ def test_finetuned_model_round_trips_and_refuses_changed_weights(tmp_path):
     loaded, loaded_tokenizer, max_length = finetuned.load(tmp_path / "saved", "cpu")
     assert max_length == 8
     np.testing.assert_allclose(finetuned.predict_proba(loaded, loaded_tokenizer, texts, max_length), before, atol=1e-6)
-    assert ((0 < before) & (before < 1)).all()
+    assert ((0 < before) & (before < 1)).all() and loaded.platt is None
+
+    # its Platt calibration travels with it, and scoring applies it (one function for training and serving)
+    model.platt = (2.0, -0.5)
+    calibrated = finetuned.predict_proba(model, tokenizer, texts, max_length=8, batch_size=2)
+    np.testing.assert_allclose(calibrated, 1 / (1 + np.exp(-(2.0 * np.log(before / (1 - before)) - 0.5))), atol=1e-6)
+    finetuned.save(model, tokenizer, tmp_path / "calibrated", max_length=8)
+    loaded, loaded_tokenizer, _ = finetuned.load(tmp_path / "calibrated", "cpu")
+    assert loaded.platt == (2.0, -0.5)
+    np.testing.assert_allclose(finetuned.predict_proba(loaded, loaded_tokenizer, texts, 8), calibrated, atol=1e-6)
 
     weights = tmp_path / "saved" / finetuned.WEIGHTS_FILE
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")

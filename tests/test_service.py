@@ -23,7 +23,7 @@ TEXTS = ["This is the best answer in the thread, thank you!",
 # What a client knows when the comment is written: posted 25 min after the post, a reply to a comment.
 METADATA = {"created_utc": 1762796919.0, "post_created_utc": 1762795419.0, "is_submitter": False,
             "is_top_level": False}
-METADATA_FIELDS = set(METADATA)
+METADATA_FIELDS = set(METADATA) - {"is_submitter"}  # accepted, not read: the ablation dropped its group
 
 
 def champion_family(service) -> str:
@@ -90,8 +90,13 @@ def test_predict_sentiment_contract(service):
     if family == "hybrid":  # it reads metadata: absent fields are defaults, and the answer says so
         assert set(body["inputs_used"]) == {"text"} | METADATA_FIELDS
         assert all(body["inputs_used"][f]["source"].startswith("default") for f in METADATA_FIELDS)
-        _, given = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "is_submitter": True})
-        assert given["inputs_used"]["is_submitter"] == {"value": True, "source": "request"}
+        _, given = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "is_top_level": True})
+        assert given["inputs_used"]["is_top_level"] == {"value": True, "source": "request"}
+        # is_submitter is accepted and not read: the score is the same with it, and inputs_used omits it
+        _, with_submitter = call(f"{service['url']}/api/v1/predict-sentiment",
+                                 {"text": TEXTS[0], "is_top_level": True, "is_submitter": True})
+        assert "is_submitter" not in with_submitter["inputs_used"]
+        assert with_submitter["score"] == pytest.approx(given["score"])
     else:  # a text-only family reads nothing else
         assert set(body["inputs_used"]) == {"text"}
     status, emoji_only = call(f"{service['url']}/api/v1/predict-sentiment", {"text": "😂🔥"})

@@ -97,8 +97,9 @@ def test_thread_context_reaches_the_model(page, service):
                            ".inputs_used.is_top_level.source === 'request'; } catch (error) { return false; } }")
     used = json.loads(page.text_content("#raw"))["inputs_used"]
     assert used["is_top_level"] == {"value": False, "source": "request"}
-    assert used["post_created_utc"]["source"] == "request" and used["is_submitter"]["source"].startswith("default")
-    assert "Defaults used for: is_submitter" in page.inner_text("#inputs")
+    # every input the champion reads was given (is_submitter is not read, so not listed, and has no control)
+    assert used["post_created_utc"]["source"] == "request" and "is_submitter" not in used
+    assert "Defaults used" not in page.inner_text("#inputs") and page.locator("#submitter").count() == 0
     # the reasons say the timing in words, and "when to post" draws the curve for this thread context
     assert "written 30 min after the thread started: " in page.inner_text("#reasons")
     page.wait_for_selector("#when:not([hidden])")

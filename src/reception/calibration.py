@@ -52,11 +52,18 @@ class CalibratedModel:
         return np.column_stack([1 - p, p])
 
 
-def calibrated_fit(make_model, fit, X, y, folds) -> CalibratedModel:
-    """make_model() fit on every row by `fit(model, X, y)`, calibrated on its out-of-fold scores over the
-    thread `folds` of those rows (one extra fit per fold)."""
+def out_of_fold_calibrator(make_model, fit, X, y, folds) -> PlattCalibrator:
+    """A Platt map fit on the out-of-fold scores of make_model() over the thread `folds` of these rows (one fit
+    per fold, each scoring the fold it left out); `fit(model, X, y)` returns the fitted model."""
     oof = np.empty(len(y), dtype="float64")
     for fold in np.unique(folds):
         held = folds == fold
         oof[held] = fit(make_model(), X[~held], y[~held]).predict_proba(X[held])[:, 1]
-    return CalibratedModel(fit(make_model(), X, y), PlattCalibrator().fit(logit(oof), y))
+    return PlattCalibrator().fit(logit(oof), y)
+
+
+def calibrated_fit(make_model, fit, X, y, folds) -> CalibratedModel:
+    """make_model() fit on every row by `fit(model, X, y)`, calibrated on its out-of-fold scores over the
+    thread `folds` of those rows (one extra fit per fold)."""
+    calibrator = out_of_fold_calibrator(make_model, fit, X, y, folds)
+    return CalibratedModel(fit(make_model(), X, y), calibrator)

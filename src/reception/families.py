@@ -29,7 +29,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from reception.features import metadata_features
+from reception.features import METADATA_FEATURES, metadata_features
 from reception.paths import PARAMS_FILE
 
 SCORING_STAGES = ("baselines", "train", "finetune")
@@ -115,12 +115,14 @@ def build(family: str, config: dict, seed: int, embedding_dim: int) -> Pipeline:
     return BUILDERS[family](config, seed, embedding_dim)
 
 
-def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFrame | dict | None) -> np.ndarray:
+def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFrame | dict | None,
+                   features: tuple[str, ...] = METADATA_FEATURES) -> np.ndarray:
     """A trained family's input: the embedding, plus reception.features.metadata_features(frame) for a
-    family that reads metadata (`frame`: a training DataFrame, or the request columns)."""
+    family that reads metadata (`frame`: a training DataFrame, or the request columns). `features`: the kept
+    METADATA_FEATURES; only the ablation asks for more (the candidates it tries)."""
     if not uses_metadata:
         return embeddings
-    return np.hstack([embeddings.astype("float64"), metadata_features(frame)])
+    return np.hstack([embeddings.astype("float64"), metadata_features(frame, features)])
 
 
 def fit_quietly(model: Pipeline, X, y) -> Pipeline:

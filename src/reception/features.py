@@ -1,11 +1,16 @@
 """Metadata known when a comment is written, as the hybrid family and the service both compute it.
 
 Inputs per comment: the normalised body (for its length and punctuation), `created_utc`,
-`thread_start_utc`, `is_submitter` and `is_top_level` (a reply to the post rather than to a comment).
+`thread_start_utc` and `is_top_level` (a reply to the post rather than to a comment); `is_submitter` (the
+post's author wrote it) is computed as a candidate the ablation tries, and not read by the served model.
 The thread starts at the post's `created_utc` when the post is known, else at the thread's first comment.
 The score and anything computed from it are never inputs.
 `metadata_features` reads its columns by name, from a training DataFrame or from the dict of arrays the
 request path builds (no pandas frame per request: that cost more than the classifier).
+
+The kept groups (FEATURE_GROUPS) are those whose removal lowers the thread-CV ROC-AUC (fold mean) in the
+ablation (stages/ablation.py, metrics/ablation.json); CANDIDATE_GROUPS were tried and did not earn a place:
+the ablation adds each back and reports the change, so the choice is re-checked at every run.
 """
 from __future__ import annotations
 
@@ -16,14 +21,18 @@ import pandas as pd
 
 from reception.text import text_features
 
-METADATA_INPUTS = ("created_utc", "thread_start_utc", "is_submitter", "is_top_level")
-METADATA_FEATURES = ("is_submitter", "is_top_level", "log_text_len", "log_word_count", "has_exclamation",
-                     "has_question", "hour_sin", "hour_cos", "log_minutes_since_thread_start")
-# What the ablation removes one at a time, and what an explanation names: METADATA_FEATURES by what they say.
-FEATURE_GROUPS = {"submitter": ("is_submitter",), "reply_structure": ("is_top_level",),
+# Groups of metadata features: what the ablation removes (kept) or adds (candidate) one at a time, and
+# what an explanation names. The API inputs each group reads (besides the text) are in GROUP_INPUTS.
+FEATURE_GROUPS = {"reply_structure": ("is_top_level",),
                   "length_punctuation": ("log_text_len", "log_word_count", "has_exclamation", "has_question"),
                   "hour_of_day": ("hour_sin", "hour_cos"), "timing": ("log_minutes_since_thread_start",)}
-
+CANDIDATE_GROUPS = {"submitter": ("is_submitter",)}
+GROUP_INPUTS = {"submitter": ("is_submitter",), "reply_structure": ("is_top_level",), "length_punctuation": (),
+                "hour_of_day": ("created_utc",), "timing": ("created_utc", "post_created_utc")}
+METADATA_FEATURES = tuple(f for members in FEATURE_GROUPS.values() for f in members)
+CANDIDATE_FEATURES = tuple(f for members in CANDIDATE_GROUPS.values() for f in members)
+METADATA_INPUTS = ("created_utc", "thread_start_utc", "is_top_level")  # the columns the kept features read
+CANDIDATE_INPUTS = ("is_submitter",)  # training columns only a candidate group reads
 
 def is_top_level(parent_id: pd.Series) -> pd.Series:
     """Reddit prefixes a post's id with t3_ and a comment's with t1_."""
@@ -50,17 +59,20 @@ def minutes_since_thread_start(created_utc, thread_start_utc) -> np.ndarray:
     return np.maximum((created - start) / 60, 0)
 
 
-def metadata_features(columns: Mapping) -> np.ndarray:
-    """The METADATA_FEATURES matrix (float64) from the columns text_len, word_count, the two punctuation
-    flags and METADATA_INPUTS. Hour of day is cyclic (sin/cos); counts and thread age are log-scaled."""
+def metadata_features(columns: Mapping, features: tuple[str, ...] = METADATA_FEATURES) -> np.ndarray:
+    """The matrix (float64) of `features` (default: the kept METADATA_FEATURES; the ablation also asks for
+    CANDIDATE_FEATURES) from the columns text_len, word_count, the two punctuation flags and the inputs
+    they read. Hour of day is cyclic (sin/cos); counts and thread age are log-scaled."""
     def column(name: str) -> np.ndarray:
         return np.asarray(columns[name], dtype="float64")
+
+    if "is_submitter" in features:  # a candidate: training columns only, never a request's
+        submitter = column("is_submitter")
 
     created = column("created_utc")
     hour = (created % 86400) / 3600
     minutes = minutes_since_thread_start(created, column("thread_start_utc"))
-    features = {
-        "is_submitter": column("is_submitter"),
+    values = {
         "is_top_level": column("is_top_level"),
         "log_text_len": np.log1p(column("text_len")),
         "log_word_count": np.log1p(column("word_count")),
@@ -70,7 +82,9 @@ def metadata_features(columns: Mapping) -> np.ndarray:
         "hour_cos": np.cos(2 * np.pi * hour / 24),
         "log_minutes_since_thread_start": np.log1p(minutes),
     }
-    return np.column_stack([features[name] for name in METADATA_FEATURES])
+    if "is_submitter" in features:
+        values["is_submitter"] = submitter
+    return np.column_stack([values[name] for name in features])
 
 
 def request_columns(normalized_texts: list[str], metadata: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -79,39 +93,42 @@ def request_columns(normalized_texts: list[str], metadata: dict[str, np.ndarray]
     return {**{name: text[name].to_numpy() for name in text.columns}, **metadata}
 
 
+# What a request may give: every API input is accepted; READ_INPUTS are those the kept groups read. An input
+# not read (is_submitter: its group was dropped by the ablation) is neither given a default nor listed in
+# inputs_used, so inputs_used names exactly what the model read.
 API_INPUTS = ("created_utc", "post_created_utc", "is_submitter", "is_top_level")
+READ_INPUTS = tuple(name for name in API_INPUTS
+                    if any(name in GROUP_INPUTS[group] for group in FEATURE_GROUPS))
 
 
 def training_defaults(train: pd.DataFrame) -> dict:
-    """What an absent API input stands for: the training rows' majority flags and median thread age."""
+    """What an absent API input stands for: the training rows' majority flag and median thread age."""
     minutes = (train["created_utc"].astype("float64") - train["thread_start_utc"].astype("float64")) / 60
-    return {"is_submitter": bool(train["is_submitter"].astype(bool).mean() >= 0.5),
-            "is_top_level": bool(train["is_top_level"].astype(bool).mean() >= 0.5),
+    return {"is_top_level": bool(train["is_top_level"].astype(bool).mean() >= 0.5),
             "minutes_since_thread_start": round(float(minutes.clip(lower=0).median()), 1)}
 
 
 def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """METADATA_INPUTS per record from its optional API_INPUTS (absent = missing or None), and for each
-    record where every value came from: {"created_utc": {"value": ..., "source": "request"}, ...}.
+    """METADATA_INPUTS per record from its optional READ_INPUTS (absent = missing or None), and for each
+    record where every value it read came from: {"created_utc": {"value": ..., "source": "request"}, ...}.
+    An API input outside READ_INPUTS (is_submitter) is accepted and ignored.
 
     Defaults: created_utc = `now` (the comment is being written); the thread started the training median
-    thread age before created_utc; is_submitter and is_top_level take the training majority.
+    thread age before created_utc; is_top_level takes the training majority.
     """
+    default_source = {"created_utc": "default: time of the request",
+                      "post_created_utc": f"default: {defaults['minutes_since_thread_start']} min before "
+                                          "created_utc (training median thread age)",
+                      "is_top_level": "default: training majority"}
     rows, used = [], []
     for record in records:
-        given = {name: record[name] for name in API_INPUTS if name in record and pd.notna(record[name])}
+        given = {name: record[name] for name in READ_INPUTS if name in record and pd.notna(record[name])}
         created = float(given.get("created_utc", now))
         age_s = 60 * defaults["minutes_since_thread_start"]
         start = float(given.get("post_created_utc", created - age_s))
         values = {"created_utc": created, "post_created_utc": start,
-                  "is_submitter": bool(given.get("is_submitter", defaults["is_submitter"])),
                   "is_top_level": bool(given.get("is_top_level", defaults["is_top_level"]))}
-        rows.append({"created_utc": created, "thread_start_utc": start, "is_submitter": values["is_submitter"],
-                     "is_top_level": values["is_top_level"]})
-        default_source = {"created_utc": "default: time of the request",
-                          "post_created_utc": f"default: {defaults['minutes_since_thread_start']} min before "
-                                              "created_utc (training median thread age)",
-                          "is_submitter": "default: training majority", "is_top_level": "default: training majority"}
+        rows.append({"created_utc": created, "thread_start_utc": start, "is_top_level": values["is_top_level"]})
         used.append({name: {"value": values[name], "source": "request" if name in given else default_source[name]}
-                     for name in API_INPUTS})
+                     for name in READ_INPUTS})
     return {name: np.array([row[name] for row in rows], dtype="float64") for name in METADATA_INPUTS}, used

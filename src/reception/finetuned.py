@@ -2,8 +2,11 @@
 
 The model is the bundled encoder (mean pooling, as all-MiniLM-L6-v2 was trained) plus dropout and a
 linear head over the two classes. A saved model is one folder: the encoder's config and tokenizer files,
-`classifier.safetensors` (every weight, encoder and head) and `finetune.json` (its sha256, max_length).
-Loading checks that sha256, as the frozen encoder's is checked.
+`classifier.safetensors` (every weight, encoder and head) and `finetune.json` (its sha256, max_length and
+its Platt calibration). Loading checks that sha256, as the frozen encoder's is checked.
+Calibration: `model.platt` = (slope, intercept) maps the logit of the head's P(positive) to a calibrated
+probability (reception.calibration, fit by the finetune stage on out-of-fold scores); predict_proba applies
+it when set, so training (None while fitting) and serving share one scoring function.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from reception.calibration import logit
 from reception.encoder import check_sha256, resolve_device, sha256_file
 
 WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "finetune.json"
@@ -26,6 +30,7 @@ class MiniLMClassifier(torch.nn.Module):
         self.encoder = encoder
         self.dropout = torch.nn.Dropout(dropout)
         self.head = torch.nn.Linear(encoder.config.hidden_size, 2)
+        self.platt: tuple[float, float] | None = None  # (slope, intercept) on the logit; None: raw
 
     def forward(self, input_ids, attention_mask, **_):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -62,6 +67,9 @@ def predict_proba(model, tokenizer, texts: list[str], max_length: int, batch_siz
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(**tokenize(tokenizer, [texts[i] for i in rows], max_length, device.type))
         scores[rows] = torch.softmax(logits.float(), dim=-1)[:, 1].cpu().numpy()
+    if model.platt is not None:
+        slope, intercept = model.platt
+        scores = 1 / (1 + np.exp(-(slope * logit(scores) + intercept)))
     return scores
 
 
@@ -73,7 +81,9 @@ def save(model, tokenizer, out_dir: Path, max_length: int) -> str:
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE))
     digest = sha256_file(out_dir / WEIGHTS_FILE)
-    (out_dir / CONFIG_FILE).write_text(json.dumps({"sha256": digest, "max_length": max_length}, indent=2) + "\n")
+    config = {"sha256": digest, "max_length": max_length,
+              "platt": None if model.platt is None else [float(v) for v in model.platt]}
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return digest
 
 
@@ -83,5 +93,6 @@ def load(model_dir: Path, device: str = "auto"):
     check_sha256(model_dir / WEIGHTS_FILE, config["sha256"])
     model = MiniLMClassifier(AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir), local_files_only=True)))
     model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)))
+    model.platt = tuple(config["platt"]) if config.get("platt") else None
     model.to(resolve_device(device)).eval()
     return model, AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True), config["max_length"]

@@ -6,7 +6,8 @@ It applies the shared cleaning and the family's own scoring, so no caller re-imp
   finetuned_minilm  the fine-tuned encoder and head (hash-checked)
   tfidf_logreg      the TF-IDF baseline's pipeline on the cleaned text (served, never registered)
 Input: a DataFrame with `text` and, optionally, created_utc, post_created_utc (unix seconds),
-is_submitter, is_top_level; an absent value takes the documented default (features.resolve_inputs).
+is_submitter, is_top_level; an absent value takes the documented default (features.resolve_inputs);
+is_submitter is accepted and not read (features.READ_INPUTS: the ablation dropped its group).
 Logged with MLflow's pyfunc flavour, with `reception` shipped as code.
 """
 from __future__ import annotations
