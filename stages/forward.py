@@ -29,6 +29,7 @@ from reception.evaluation import within_thread_roc_auc
 from reception.families import BUILDERS, build, declared, feature_matrix, fit_quietly
 from reception.io import load_params, read_embeddings, read_split, write_json
 from reception.paths import best_params_file, stage_metrics
+from reception.threads import by_start, summary
 from reception.timing import TIMING_RULES, timing_baseline
 
 SPLITS = ("train", "val", "test")
@@ -37,8 +38,7 @@ SPLITS = ("train", "val", "test")
 def forward_split(frame: pd.DataFrame, test_share: float) -> np.ndarray:
     """True for the rows of the newest threads holding about `test_share` of the rows (at least one thread,
     never every thread): each thread, newest first, joins the test while the test is below its share."""
-    starts = frame.groupby("post_id")["thread_start_utc"].min()
-    threads = starts.sort_values(kind="stable").index.to_numpy()  # post_id order breaks ties (groupby sorts)
+    threads = by_start(frame)
     if len(threads) < 2:
         raise SystemExit(f"forward: the check needs >= 2 threads, the data has {len(threads)}")
     sizes = frame.groupby("post_id").size()
@@ -49,12 +49,6 @@ def forward_split(frame: pd.DataFrame, test_share: float) -> np.ndarray:
         newest.append(post_id)
         rows += int(sizes[post_id])
     return frame["post_id"].isin(newest).to_numpy()
-
-
-def part(rows: pd.DataFrame) -> dict:
-    return {"rows": len(rows), "threads": int(rows["post_id"].nunique()),
-            "positive_share": round(float(rows["sentiment"].mean()), 4),
-            "thread_start_utc": [float(rows["thread_start_utc"].min()), float(rows["thread_start_utc"].max())]}
 
 
 def rounded(value: float) -> float | None:
@@ -98,7 +92,7 @@ def main() -> None:
         print(f"forward {name}: {json.dumps(families[name])}")
     per_thread = test.groupby("post_id").agg(rows=("sentiment", "size"), positive_share=("sentiment", "mean"),
                                              thread_start_utc=("thread_start_utc", "min"))
-    report = {"test_share": test_share, "fit": part(fit), "test": part(test),
+    report = {"test_share": test_share, "fit": summary(fit), "test": summary(test),
               "test_threads": {str(post_id): {"rows": int(r.rows), "positive_share": round(float(r.positive_share), 4),
                                               "thread_start_utc": float(r.thread_start_utc)}
                                for post_id, r in per_thread.sort_values("thread_start_utc").iterrows()},

@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from reception.io import fresh_dir, load_params, write_json
 from reception.paths import CLEAN_COMMENTS, DATA_METRICS, PROCESSED_DIR, THREAD_FOLDS_FILE, split_file, stage_metrics
 from reception.text import sentiment_label, sentiment_threshold
+from reception.threads import by_start, summary
 
 SPLITS = ("train", "val", "test")
 COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
@@ -70,8 +71,7 @@ def time_split(frame: pd.DataFrame, fractions: dict, seed: int) -> dict[str, pd.
     Every split gets at least one thread: the oldest is always train, the newest test and, if no
     thread fell into val, the one before the newest is val.
     """
-    starts = frame.groupby("post_id")["thread_start_utc"].min()
-    threads = starts.sort_values(kind="stable").index.to_numpy()  # post_id order breaks ties (groupby sorts)
+    threads = by_start(frame)
     if len(threads) < len(SPLITS):
         raise SystemExit(f"processed: split.strategy=time needs >= 3 threads, the data has {len(threads)}")
     sizes = frame.groupby("post_id").size()[threads].to_numpy()
@@ -132,12 +132,7 @@ def main() -> None:
         },
         "label": {"rule": "score_clipped >= median(score_clipped)", "threshold": threshold,
                   "positive_share": round(float(frame["sentiment"].mean()), 4)},
-        "split": {"strategy": params["strategy"], **{
-            name: {"rows": len(split), "threads": int(split["post_id"].nunique()),
-                   "positive_share": round(float(split["sentiment"].mean()), 4),
-                   "thread_start_utc": [float(split["thread_start_utc"].min()),
-                                        float(split["thread_start_utc"].max())]}
-            for name, split in splits.items()}},
+        "split": {"strategy": params["strategy"], **{name: summary(split) for name, split in splits.items()}},
         "thread_folds": {str(fold): {"rows": len(rows), "threads": int(rows["post_id"].nunique())}
                          for fold, rows in folds.groupby("fold")},
     }
