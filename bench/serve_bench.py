@@ -107,12 +107,16 @@ def measure(port: int, texts: list[str], concurrency: int) -> tuple[float, np.nd
 
 
 def in_process_scorer():
-    """The champion's scoring code as the service runs it: same model, encoder batch, torch threads."""
+    """The champion's scoring code as the service runs it: same model, encoder batch, torch threads, and
+    the loaded objects frozen out of the garbage collector's reach (gc.freeze), as the service does."""
+    import gc
+
     import mlflow
     import torch
 
     torch.set_num_threads(SETTINGS["torch_threads"])
     scorer = mlflow.pyfunc.load_model(str(CHAMPION_DIR)).unwrap_python_model()
+    gc.freeze()
     return lambda texts: scorer.score_records([{"text": t} for t in texts], batch_size=SETTINGS["encode_batch_size"])
 
 

@@ -74,8 +74,17 @@ def data_repo(tmp_path_factory, shared_raw) -> Path:
 
 
 SMALL_HPO = 3
+# The nested searches run their trials inside every outer thread fold: two trials show the mechanism.
+SMALL_NESTED = 2
 # Fine-tuning on every row takes minutes per fit on CPU; the tests fit on a seeded sample of rows.
 SMALL_FINETUNE = {"epochs": 1, "max_train_rows": 48, "device": "cpu"}
+
+
+def small_nested(repo: Path) -> dict:
+    """params.yaml's trained families with at most SMALL_NESTED nested trials each, for set_params."""
+    trained = yaml.safe_load((repo / "params.yaml").read_text())["families"]["train"]
+    return {"train": {name: {**family, "nested_evals": min(family["nested_evals"], SMALL_NESTED)}
+                      if "nested_evals" in family else family for name, family in trained.items()}}
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +99,10 @@ def pipeline_env(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def model_repo(tmp_path_factory, shared_raw, pipeline_env) -> Path:
-    """A repo copy where the whole `dvc repro` has run, with a small HPO and a small fine-tuning, into the
-    copy's own mlflow.db."""
+    """A repo copy where the whole `dvc repro` has run, with a small HPO, small nested searches and a small
+    fine-tuning, into the copy's own mlflow.db."""
     repo = copy_repo(tmp_path_factory.mktemp("model_repo"))
-    set_params(repo, hpo={"max_evals": SMALL_HPO}, finetune=SMALL_FINETUNE)
+    set_params(repo, hpo={"max_evals": SMALL_HPO}, finetune=SMALL_FINETUNE, families=small_nested(repo))
     run(["git", "commit", "-qam", "small hpo and fine-tuning"], repo)
     run(["dvc", "repro"], repo, env=pipeline_env)
     return repo

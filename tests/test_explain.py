@@ -43,7 +43,7 @@ def test_linear_contributions_are_exact_and_sum_to_the_logit():
     model, X = fitted_hybrid({"kind": "logreg", "C": 1.0})
     timing = DIM + METADATA_FEATURES.index("log_minutes_since_thread_start")
     reference, groups, x = training_mean(model), hybrid_groups(DIM), X[np.argmax(np.abs(X[:, timing]))]
-    values = shapley_group_values(pipeline_logit(model), x, reference, groups)
+    [values] = shapley_group_values(pipeline_logit(model), x, reference, groups)
     predict_logit = pipeline_logit(model)
     assert sum(values.values()) == pytest.approx(predict_logit(x[None])[0] - predict_logit(reference[None])[0])
     # Linear: each group's value is w . (x - mean) over its columns, through the scalers and PCA.
@@ -62,9 +62,20 @@ def test_calibrated_and_tree_models_are_explained_too():
                               "max_iter": 30})
     calibrated = CalibratedModel(model, PlattCalibrator().fit(pipeline_logit(model)(X), (X[:, DIM] > 0).astype(int)))
     reference = training_mean(calibrated)
-    values = shapley_group_values(pipeline_logit(calibrated), X[3], reference, hybrid_groups(DIM))
+    [values] = shapley_group_values(pipeline_logit(calibrated), X[3], reference, hybrid_groups(DIM))
     predict_logit = pipeline_logit(calibrated)
     assert sum(values.values()) == pytest.approx(predict_logit(X[3:4])[0] - predict_logit(reference[None])[0])
+
+
+def test_rows_explained_together_match_each_row_alone():
+    model, X = fitted_hybrid({"kind": "hist_gradient_boosting", "learning_rate": 0.1, "max_depth": 2,
+                              "max_iter": 30})
+    predict_logit, reference, groups = pipeline_logit(model), training_mean(model), hybrid_groups(DIM)
+    together = shapley_group_values(predict_logit, X[:7], reference, groups)
+    alone = [shapley_group_values(predict_logit, x, reference, groups)[0] for x in X[:7]]
+    assert len(together) == 7 and len({round(v["timing"], 6) for v in together}) > 1
+    for row, single in zip(together, alone, strict=True):
+        assert row == pytest.approx(single)
 
 
 def test_when_to_post_moves_only_the_comment_time():

@@ -310,9 +310,9 @@ def crowded_store(service, pipeline_env, tmp_path_factory):
 def exported_to_an_empty_store(repo, env, tmp_path) -> dict:
     """The built bento alone in a fresh BentoML store (what a container holds): exported, then imported."""
     bento = json.loads((repo / "models/bento.json").read_text())["bento"]
-    run([str(BIN / "bentoml"), "export", bento, str(tmp_path / "bento.bento")], repo, env=env)
+    run([str(BIN / "bentoml"), "export", bento, str(tmp_path / "bento.tar")], repo, env=env)
     fresh = {**env, "BENTOML_HOME": str(tmp_path / "fresh_home")}
-    run([str(BIN / "bentoml"), "import", str(tmp_path / "bento.bento")], repo, env=fresh)
+    run([str(BIN / "bentoml"), "import", str(tmp_path / "bento.tar")], repo, env=fresh)
     models = run([str(BIN / "bentoml"), "models", "list", "-o", "json"], repo, env=fresh).stdout
     declared = json.loads((repo / "models/bento.json").read_text())["models"]
     assert sorted(m["tag"] for m in json.loads(models)) == sorted(entry["tag"] for entry in declared.values())

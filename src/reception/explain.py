@@ -25,20 +25,30 @@ from reception.features import FEATURE_GROUPS, METADATA_FEATURES
 DELAYS_MINUTES = (0, 15, 60, 180, 720)
 
 
-def shapley_group_values(predict_logit, x: np.ndarray, reference: np.ndarray, groups: dict[str, np.ndarray]) -> dict:
-    """{group: Shapley value} of predict_logit at `x` (one row) against `reference`, a group's columns taking
-    x's values when it is "present" and the reference's otherwise; one batched call over every coalition."""
+def shapley_group_values(predict_logit, X: np.ndarray, reference: np.ndarray,
+                         groups: dict[str, np.ndarray]) -> list[dict]:
+    """[{group: Shapley value}] of predict_logit at each row of X against `reference`, a group's columns
+    taking the row's values when it is "present" and the reference's otherwise. One call of predict_logit
+    for every coalition of every row: a model's per-call overhead, not its per-row cost, dominates a
+    request's handful of rows."""
+    X = np.atleast_2d(np.asarray(X, dtype="float64"))
     names = list(groups)
     n = len(names)
     coalitions = [frozenset(c) for size in range(n + 1) for c in combinations(range(n), size)]
-    rows = np.tile(np.asarray(reference, dtype="float64"), (len(coalitions), 1))
-    for row, coalition in zip(rows, coalitions, strict=True):
+    present = np.zeros((len(coalitions), X.shape[1]), dtype=bool)
+    for row, coalition in enumerate(coalitions):
         for g in coalition:
-            row[groups[names[g]]] = x[groups[names[g]]]
-    value = dict(zip(coalitions, predict_logit(rows), strict=True))
+            present[row, groups[names[g]]] = True
+    rows = np.where(present[None], X[:, None, :], np.asarray(reference, dtype="float64")[None, None, :])
+    value = np.asarray(predict_logit(rows.reshape(-1, X.shape[1]))).reshape(len(X), len(coalitions))
+    index = {c: k for k, c in enumerate(coalitions)}
     weights = [factorial(size) * factorial(n - size - 1) / factorial(n) for size in range(n)]
-    return {names[g]: float(sum(weights[len(c)] * (value[c | {g}] - value[c]) for c in coalitions if g not in c))
-            for g in range(n)}
+    shapley = np.zeros((len(X), n))
+    for g in range(n):
+        without = [c for c in coalitions if g not in c]
+        gain = value[:, [index[c | {g}] for c in without]] - value[:, [index[c] for c in without]]
+        shapley[:, g] = gain @ np.array([weights[len(c)] for c in without])
+    return [{name: float(v) for name, v in zip(names, row, strict=True)} for row in shapley]
 
 
 def hybrid_groups(embedding_dim: int, features=METADATA_FEATURES) -> dict[str, np.ndarray]:
@@ -73,21 +83,20 @@ def in_words(group: str, columns: dict | None, i: int) -> str:
                 else f"written {minutes / 60:.1f} h after the thread started")
     if group == "reply_structure":
         return "a reply to the post" if columns["is_top_level"][i] else "a reply to a comment"
-    if group == "submitter":
-        return "written by the post's author" if columns["is_submitter"][i] else "not written by the post's author"
     if group == "hour_of_day":
         return f"written at {int(float(columns['created_utc'][i]) % 86400 // 3600):02d}:00 UTC"
     return "the text (its wording, length and punctuation)"
 
 
-def contributions(model, x: np.ndarray, embedding_dim: int, columns: dict | None = None, i: int = 0) -> list[dict]:
-    """Each input group's contribution to the logit of `model`'s P(positive) at input row `x`, largest first:
-    [{"input", "logit", "says"}]. `columns` (request columns, row i) hold the metadata the family reads, or
-    None for a family of the text alone (then the text is the only group)."""
+def contributions(model, X: np.ndarray, embedding_dim: int, columns: dict | None = None) -> list[list[dict]]:
+    """Per input row of X, each input group's contribution to the logit of `model`'s P(positive), largest
+    first: [{"input", "logit", "says"}]. `columns` (request columns, one entry per row) hold the metadata
+    the family reads, or None for a family of the text alone (then the text is the only group)."""
     groups = hybrid_groups(embedding_dim, METADATA_FEATURES if columns is not None else ())
-    values = shapley_group_values(pipeline_logit(model), x, training_mean(model), groups)
-    return [{**item, "says": f"{in_words(item['input'], columns, i)}: "
-                             f"{'raises' if item['logit'] > 0 else 'lowers'} the chance"} for item in ranked(values)]
+    values = shapley_group_values(pipeline_logit(model), X, training_mean(model), groups)
+    return [[{**item, "says": f"{in_words(item['input'], columns, i)}: "
+                              f"{'raises' if item['logit'] > 0 else 'lowers'} the chance"} for item in ranked(row)]
+            for i, row in enumerate(values)]
 
 
 def ranked(contributions: dict[str, float]) -> list[dict]:

@@ -94,14 +94,21 @@ class OnnxEncoder:
         self.dimension = self.session.get_outputs()[0].shape[1]
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        """Texts are batched in length order, so each is padded only to its neighbours' length."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        """Texts are tokenized in one call (one release of the GIL, not one per text: a server's event
+        loop competes for it), then run in batches of `batch_size` in token-length order, so each is
+        padded only to its neighbours' length."""
+        tokens = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
         vectors = np.empty((len(texts), self.dimension), dtype="float32")
         for start in range(0, len(texts), batch_size):
             chunk = order[start:start + batch_size]
-            tokens = self.tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
-                                    max_length=self.max_length, return_tensors="np")
-            vectors[chunk] = self.session.run(None, {name: tokens[name].astype("int64") for name in INPUTS})[0]
+            width = max(len(tokens[i]) for i in chunk)
+            input_ids = np.full((len(chunk), width), self.tokenizer.pad_token_id, dtype="int64")
+            attention_mask = np.zeros((len(chunk), width), dtype="int64")
+            for row, i in enumerate(chunk):
+                input_ids[row, :len(tokens[i])] = tokens[i]
+                attention_mask[row, :len(tokens[i])] = 1
+            vectors[chunk] = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
         return vectors
 
 

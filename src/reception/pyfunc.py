@@ -104,8 +104,8 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
             used = [{**u, **i} for u, i in zip(used, inputs, strict=True)]
         X = feature_matrix(self.uses_metadata, vectors, columns)
         score = self.classifier.predict_proba(X)[:, 1]
-        contributions = [explain.contributions(self.classifier, row, vectors.shape[1], columns, i)
-                         for i, row in enumerate(X)] if with_contributions else None
+        contributions = explain.contributions(self.classifier, X, vectors.shape[1], columns) \
+            if with_contributions else None
         return {"score": score, "inputs_used": used, "contributions": contributions, "vectors": vectors}
 
     def when_to_post(self, record: dict, now: float | None = None,
