@@ -18,11 +18,17 @@ import numpy as np
 
 from reception.evaluation import fold_roc_auc, within_thread_roc_auc
 from reception.families import build, declared, feature_matrix, fit_quietly
-from reception.features import CANDIDATE_FEATURES, CANDIDATE_GROUPS, FEATURE_GROUPS, METADATA_FEATURES
+from reception.features import (
+    ALL_FEATURES,
+    CANDIDATE_GROUPS,
+    FEATURE_GROUPS,
+    METADATA_FEATURES,
+    ablation_variants,
+    feature_columns,
+    supported,
+)
 from reception.io import load_params, read_train_val_folds, train_val_embeddings, write_json
 from reception.paths import ABLATION_METRICS, best_params_file
-
-ALL_FEATURES = (*METADATA_FEATURES, *CANDIDATE_FEATURES)  # the columns after the embedding, kept first
 
 
 def scores_with(family: str, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
@@ -31,8 +37,7 @@ def scores_with(family: str, config: dict, seed: int, X: np.ndarray, embedding_d
     embedding when `embedding` and the configuration reads it)."""
     if not embedding:
         config = {**config, "embedding_components": 0}
-    columns = [*range(embedding_dim), *(embedding_dim + ALL_FEATURES.index(f) for f in features)]
-    X = X[:, columns]
+    X = X[:, feature_columns(features, embedding_dim)]
     oof = np.empty(len(y), dtype="float64")
     for fold in np.unique(folds):
         held = folds == fold
@@ -67,14 +72,10 @@ def main() -> None:
             run["without"]["text_embedding"] = with_change(scores(METADATA_FEATURES, embedding=False), reference)
         else:
             run["without"]["text_embedding"] = {"note": "the configuration already leaves the embedding out"}
-        for group, members in FEATURE_GROUPS.items():
-            changed = with_change(scores(tuple(f for f in METADATA_FEATURES if f not in members)), reference)
-            run["without"][group] = {**changed, "supported": changed["change_thread_cv_roc_auc"] < 0}
-            print(f"ablation {name} without {group}: {json.dumps(run['without'][group])}")
-        for group, members in CANDIDATE_GROUPS.items():
-            changed = with_change(scores((*METADATA_FEATURES, *members)), reference)
-            run["with_candidate"][group] = {**changed, "supported": changed["change_thread_cv_roc_auc"] > 0}
-            print(f"ablation {name} with candidate {group}: {json.dumps(run['with_candidate'][group])}")
+        for variant, group, features in ablation_variants():
+            changed = with_change(scores(features), reference)
+            run[variant][group] = {**changed, "supported": supported(variant, changed["change_thread_cv_roc_auc"])}
+            print(f"ablation {name} {variant.replace('_', ' ')} {group}: {json.dumps(run[variant][group])}")
         run["unsupported_kept"] = [g for g in FEATURE_GROUPS if not run["without"][g]["supported"]]
         run["supported_candidates"] = [g for g in CANDIDATE_GROUPS if run["with_candidate"][g]["supported"]]
         report[name] = run

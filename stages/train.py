@@ -29,16 +29,18 @@ import pandas as pd
 
 from reception.calibration import calibrated_fit
 from reception.families import build, declared, feature_matrix, fit_quietly
-from reception.features import CANDIDATE_FEATURES, CANDIDATE_GROUPS, FEATURE_GROUPS, METADATA_FEATURES
+from reception.features import (
+    ALL_FEATURES,
+    CANDIDATE_GROUPS,
+    FEATURE_GROUPS,
+    METADATA_FEATURES,
+    ablation_variants,
+    feature_columns,
+    supported,
+)
 from reception.io import load_params, read_embeddings, read_split, read_train_val_folds, train_val_embeddings
 from reception.paths import best_params_file, classifier_file, predictions_file
 from reception.search import thread_cv_roc_auc, tpe_search
-
-ALL_FEATURES = (*METADATA_FEATURES, *CANDIDATE_FEATURES)  # thread-CV columns after the embedding, kept first
-
-
-def columns_of(features, embedding_dim: int) -> list[int]:
-    return [*range(embedding_dim), *(embedding_dim + ALL_FEATURES.index(f) for f in features)]
 
 
 def choose_groups(make, X: np.ndarray, embedding_dim: int, y: np.ndarray, folds: np.ndarray) -> list[str]:
@@ -46,12 +48,13 @@ def choose_groups(make, X: np.ndarray, embedding_dim: int, y: np.ndarray, folds:
     lowers the fold-mean ROC-AUC (every kept group if none does: the model needs an input), and each
     candidate whose addition raises it (each against the kept set)."""
     def score(features):
-        return thread_cv_roc_auc(make, X[:, columns_of(features, embedding_dim)], y, folds)
+        return thread_cv_roc_auc(make, X[:, feature_columns(features, embedding_dim)], y, folds)
 
     reference = score(METADATA_FEATURES)
-    chosen = [g for g, members in FEATURE_GROUPS.items()
-              if score(tuple(f for f in METADATA_FEATURES if f not in members)) < reference] or list(FEATURE_GROUPS)
-    return chosen + [g for g, members in CANDIDATE_GROUPS.items() if score((*METADATA_FEATURES, *members)) > reference]
+    verdicts = {(variant, group): supported(variant, score(features) - reference)
+                for variant, group, features in ablation_variants()}
+    kept = [g for g in FEATURE_GROUPS if verdicts["without", g]] or list(FEATURE_GROUPS)
+    return kept + [g for g in CANDIDATE_GROUPS if verdicts["with_candidate", g]]
 
 
 def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
@@ -62,7 +65,7 @@ def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_
         return lambda: build(family.name, chosen, seed, embedding_dim)
 
     groups = {**FEATURE_GROUPS, **CANDIDATE_GROUPS}
-    kept = columns_of(METADATA_FEATURES, embedding_dim) if family.uses_metadata else list(range(X.shape[1]))
+    kept = feature_columns(METADATA_FEATURES, embedding_dim) if family.uses_metadata else list(range(X.shape[1]))
     oof, chosen_by_fold = np.empty(len(y), dtype="float64"), {}
     for fold in np.unique(folds):
         held, columns = folds == fold, kept
@@ -73,7 +76,7 @@ def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_
                 family.settings["nested_evals"], seed)
             if family.uses_metadata:
                 chosen_groups = choose_groups(make(chosen), X[~held], embedding_dim, y[~held], folds[~held])
-                columns = columns_of([f for g in chosen_groups for f in groups[g]], embedding_dim)
+                columns = feature_columns([f for g in chosen_groups for f in groups[g]], embedding_dim)
                 chosen = {**chosen, "feature_groups": chosen_groups}
         chosen_by_fold[str(fold)] = chosen
         config_only = {k: v for k, v in chosen.items() if k != "feature_groups"}

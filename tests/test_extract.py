@@ -176,7 +176,10 @@ def test_replace_more_is_bounded_and_what_is_left_is_counted(standin, tmp_path):
 def test_an_interrupted_run_leaves_no_partial_file_and_a_rerun_completes(standin, tmp_path, stop):
     standin.hang(f"/comments/{BOOKS_THREAD}")
     command, env = extract_command(standin, tmp_path, "--subreddit", "AskReddit", "books", "--comments")
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Ctrl-C as in a terminal, even where the tests run as a background job, which starts with SIGINT ignored
+    # (Python then installs no KeyboardInterrupt handler, and the child would inherit that).
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert standin.hanging.wait(timeout=120), "the run never reached the books thread"
     finally:

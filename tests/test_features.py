@@ -4,15 +4,20 @@ import pandas as pd
 import pytest
 
 from reception.features import (
+    ALL_FEATURES,
     API_INPUTS,
     CANDIDATE_FEATURES,
+    CANDIDATE_GROUPS,
     FEATURE_GROUPS,
     METADATA_FEATURES,
     READ_INPUTS,
+    ablation_variants,
+    feature_columns,
     is_top_level,
     metadata_features,
     request_columns,
     resolve_inputs,
+    supported,
     thread_start_utc,
     training_defaults,
 )
@@ -77,3 +82,22 @@ def test_the_kept_groups_and_the_candidates_are_disjoint_and_readable():
     np.testing.assert_allclose(both[:, :len(METADATA_FEATURES)], metadata_features(columns))
     assert both[0, -1] == 1.0
     assert "is_submitter" not in READ_INPUTS and "is_submitter" in API_INPUTS
+
+
+def test_ablation_variants_remove_each_kept_group_and_add_each_candidate_once():
+    variants = ablation_variants()
+    assert [(v, g) for v, g, _ in variants] == [*(("without", g) for g in FEATURE_GROUPS),
+                                                 *(("with_candidate", g) for g in CANDIDATE_GROUPS)]
+    for _, group, features in variants:
+        members = {**FEATURE_GROUPS, **CANDIDATE_GROUPS}[group]
+        expected = set(METADATA_FEATURES) ^ set(members)  # removed if kept, added if a candidate
+        assert set(features) == expected and len(features) == len(expected)
+    assert supported("without", -0.01) and not supported("without", 0.0)
+    assert supported("with_candidate", 0.01) and not supported("with_candidate", 0.0)
+
+
+def test_feature_columns_pick_the_embedding_and_the_named_features():
+    matrix = np.arange(3 + len(ALL_FEATURES))
+    picked = matrix[feature_columns(("is_submitter", "is_top_level"), 3)]
+    assert list(picked) == [0, 1, 2, 3 + ALL_FEATURES.index("is_submitter"), 3 + ALL_FEATURES.index("is_top_level")]
+    assert ALL_FEATURES[:len(METADATA_FEATURES)] == METADATA_FEATURES

@@ -33,6 +33,28 @@ METADATA_FEATURES = tuple(f for members in FEATURE_GROUPS.values() for f in memb
 CANDIDATE_FEATURES = tuple(f for members in CANDIDATE_GROUPS.values() for f in members)
 METADATA_INPUTS = ("created_utc", "thread_start_utc", "is_top_level")  # the columns the kept features read
 CANDIDATE_INPUTS = ("is_submitter",)  # training columns only a candidate group reads
+# The metadata columns of the training matrices (after the embedding) that train and ablation compare:
+# the kept features first, so that a served model's columns are a prefix.
+ALL_FEATURES = (*METADATA_FEATURES, *CANDIDATE_FEATURES)
+
+
+def feature_columns(features, embedding_dim: int) -> list[int]:
+    """Column indices of the embedding and of `features` in a matrix of the embedding then ALL_FEATURES."""
+    return [*range(embedding_dim), *(embedding_dim + ALL_FEATURES.index(f) for f in features)]
+
+
+def ablation_variants() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(variant, group, features) compared with the kept features: ("without", g, the kept features less
+    g's) for each kept group, then ("with_candidate", g, the kept features and g's) for each candidate."""
+    return [*(("without", group, tuple(f for f in METADATA_FEATURES if f not in members))
+              for group, members in FEATURE_GROUPS.items()),
+            *(("with_candidate", group, (*METADATA_FEATURES, *members)) for group, members in CANDIDATE_GROUPS.items())]
+
+
+def supported(variant: str, change: float) -> bool:
+    """The ablation's rule on the thread-CV fold mean: a kept group stays only if removing it lowers it, a
+    candidate joins only if adding it raises it."""
+    return change < 0 if variant == "without" else change > 0
 
 def is_top_level(parent_id: pd.Series) -> pd.Series:
     """Reddit prefixes a post's id with t3_ and a comment's with t1_."""

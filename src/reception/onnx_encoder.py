@@ -97,6 +97,8 @@ class OnnxEncoder:
         """Texts are tokenized in one call (one release of the GIL, not one per text: a server's event
         loop competes for it), then run in batches of `batch_size` in token-length order, so each is
         padded only to its neighbours' length."""
+        if not texts:
+            return np.empty((0, self.dimension), dtype="float32")
         tokens = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
         vectors = np.empty((len(texts), self.dimension), dtype="float32")

@@ -273,38 +273,38 @@ class PredictionLog:
 
     def export(self, data: dict[str, list]) -> None:
         """The columns through BentoML's monitor. Its first block goes through `bentoml.monitor` one value at a
-        time, which hands BentoML the schema (names, roles and types, from the first row); later blocks go
-        whole to the monitor's export_data, what its stop_record calls for a block, without the per-value
-        bookkeeping of monitor.log."""
-        from bentoml._internal.monitoring.api import _MONITOR_INSTANCES
-
+        time, which hands BentoML the schema (names, roles and types, from the first row) and yields the monitor
+        instance; later blocks go whole to that monitor's export_data, what its stop_record calls for a block,
+        without the per-value bookkeeping of monitor.log."""
         if not data:
             return
-        if self.monitor is None or _MONITOR_INSTANCES.get(MONITOR_NAME) is not self.monitor:
+        if self.monitor is None:
             schema = {**SCHEMA, "text": TEXT_COLUMN} if self.log_text else SCHEMA
-            try:
-                # BentoML's per-record state lives in context variables: a copy keeps a failed block's
-                # state from reaching the next one.
-                contextvars.copy_context().run(self.export_first, {name: values[0] for name, values in data.items()},
-                                               schema)
-            except Exception:
-                if hasattr(monitor := _MONITOR_INSTANCES.get(MONITOR_NAME), "columns_schema"):
-                    monitor.columns_schema = None  # not written: the next block sends the schema again
-                raise
-            self.monitor = _MONITOR_INSTANCES[MONITOR_NAME]
+            # BentoML's per-record state lives in context variables: a copy keeps a failed block's state
+            # from reaching the next one.
+            self.monitor = contextvars.copy_context().run(
+                self.export_first, {name: values[0] for name, values in data.items()}, schema)
             data = {name: values[1:] for name, values in data.items()}
             if not data["score"]:
                 return
         self.monitor.export_data({name: collections.deque(values) for name, values in data.items()})
 
     @staticmethod
-    def export_first(row: dict, schema: dict) -> None:
+    def export_first(row: dict, schema: dict):
+        """Logs `row` through `bentoml.monitor`; returns the monitor instance it used."""
         import bentoml
 
-        with bentoml.monitor(MONITOR_NAME) as monitor:
-            for name, value in row.items():
-                role, data_type, _ = schema[name]
-                monitor.log(value, name, role, data_type)
+        monitor = None
+        try:
+            with bentoml.monitor(MONITOR_NAME) as monitor:
+                for name, value in row.items():
+                    role, data_type, _ = schema[name]
+                    monitor.log(value, name, role, data_type)
+        except Exception:
+            if monitor is not None:
+                monitor.columns_schema = None  # not written: the next block sends the schema again
+            raise
+        return monitor
 
     def status(self) -> dict:
         self.probe()
