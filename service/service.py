@@ -103,6 +103,9 @@ NOT_BLANK = "[^" + "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspac
 Text = Annotated[StrictStr, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": NOT_BLANK},
                                   description=f"raw comment text: not blank, at most {MAX_CHARS} characters "
                                               "(service.max_chars; longer is 413)")]
+# is_submitter: accepted for the seed's clients, never an input of a served model.
+NOT_READ = ("accepted and not read (the ablation dropped the submitter group: it did not help on unseen threads); "
+            "inputs_used omits it")
 UnixTime = Annotated[StrictFloat, Field(ge=0, le=LATEST_UTC, allow_inf_nan=False)]  # not a bool or a string
 
 
@@ -130,9 +133,7 @@ class CommentMetadata(BaseModel):
     created_utc: UnixTime | None = Field(None, description="when the comment is posted, unix seconds")
     post_created_utc: UnixTime | None = Field(None, description="when the thread's post was created, unix seconds; "
                                                          "not after created_utc")
-    is_submitter: StrictBool | None = Field(None, description="the comment's author wrote the post; accepted and "
-                                             "not read (the ablation dropped the submitter group: it did not help "
-                                             "on unseen threads); inputs_used omits it")
+    is_submitter: StrictBool | None = Field(None, description=f"the comment's author wrote the post; {NOT_READ}")
     is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
 
     @model_validator(mode="after")
@@ -215,9 +216,7 @@ class WhenToPostRequest(BaseModel):
                                                    "the draft waits)")
     created_utc: UnixTime | None = Field(None, description="'now': when the draft would be posted without waiting, "
                                                            "unix seconds; default the time of the request")
-    is_submitter: StrictBool | None = Field(None, description="the draft's author wrote the post; accepted and "
-                                             "not read (the ablation dropped the submitter group: it did not help "
-                                             "on unseen threads); inputs_used omits it")
+    is_submitter: StrictBool | None = Field(None, description=f"the draft's author wrote the post; {NOT_READ}")
     is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
     model_key: Annotated[StrictStr, Field(json_schema_extra={"enum": TIMING_KEYS} if TIMING_KEYS else None)] | None \
         = Field(None, description="a key whose family reads the comment's timing (a text-only family, the "

@@ -258,7 +258,6 @@ def register(params: dict, rows: list[dict], winner: dict, families: dict[str, F
     return report, threads
 
 
-
 def main() -> None:
     params = load_params("register")
     rows = json.loads(COMPARISON_JSON.read_text())

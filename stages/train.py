@@ -68,8 +68,7 @@ def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_
     kept = feature_columns(METADATA_FEATURES, embedding_dim) if family.uses_metadata else list(range(X.shape[1]))
     oof, chosen_by_fold = np.empty(len(y), dtype="float64"), {}
     for fold in np.unique(folds):
-        held, columns = folds == fold, kept
-        chosen = config
+        held, chosen, columns, groups_used = folds == fold, config, kept, {}
         if family.settings.get("nested_evals"):
             chosen, _, _ = tpe_search(family.settings["space"], lambda c, fit=~held: {"thread_cv_roc_auc": (
                 thread_cv_roc_auc(make(c), X[fit][:, kept], y[fit], folds[fit]))}, "thread_cv_roc_auc",
@@ -77,10 +76,9 @@ def outer_fold_scores(family, config: dict, seed: int, X: np.ndarray, embedding_
             if family.uses_metadata:
                 chosen_groups = choose_groups(make(chosen), X[~held], embedding_dim, y[~held], folds[~held])
                 columns = feature_columns([f for g in chosen_groups for f in groups[g]], embedding_dim)
-                chosen = {**chosen, "feature_groups": chosen_groups}
-        chosen_by_fold[str(fold)] = chosen
-        config_only = {k: v for k, v in chosen.items() if k != "feature_groups"}
-        oof[held] = calibrated_fit(make(config_only), fit_quietly, X[~held][:, columns], y[~held],
+                groups_used = {"feature_groups": chosen_groups}
+        chosen_by_fold[str(fold)] = {**chosen, **groups_used}
+        oof[held] = calibrated_fit(make(chosen), fit_quietly, X[~held][:, columns], y[~held],
                                    folds[~held]).predict_proba(X[held][:, columns])[:, 1]
     return oof, chosen_by_fold
 

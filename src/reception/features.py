@@ -56,6 +56,7 @@ def supported(variant: str, change: float) -> bool:
     candidate joins only if adding it raises it."""
     return change < 0 if variant == "without" else change > 0
 
+
 def is_top_level(parent_id: pd.Series) -> pd.Series:
     """Reddit prefixes a post's id with t3_ and a comment's with t1_."""
     return parent_id.str.startswith("t3_").astype("bool")
@@ -88,9 +89,6 @@ def metadata_features(columns: Mapping, features: tuple[str, ...] = METADATA_FEA
     def column(name: str) -> np.ndarray:
         return np.asarray(columns[name], dtype="float64")
 
-    if "is_submitter" in features:  # a candidate: training columns only, never a request's
-        submitter = column("is_submitter")
-
     created = column("created_utc")
     hour = (created % 86400) / 3600
     minutes = minutes_since_thread_start(created, column("thread_start_utc"))
@@ -104,8 +102,8 @@ def metadata_features(columns: Mapping, features: tuple[str, ...] = METADATA_FEA
         "hour_cos": np.cos(2 * np.pi * hour / 24),
         "log_minutes_since_thread_start": np.log1p(minutes),
     }
-    if "is_submitter" in features:
-        values["is_submitter"] = submitter
+    if "is_submitter" in features:  # a candidate: training columns only, never a request's
+        values["is_submitter"] = column("is_submitter")
     return np.column_stack([values[name] for name in features])
 
 
