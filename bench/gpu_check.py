@@ -1,6 +1,6 @@
 """The GPU paths of the pipeline, timed: `embed` and `finetune` exactly as their stages run them, on CUDA.
 
-Runs the stages' own code (reception.encoder, stages/finetune.py's `fit` and thread CV) on the processed
+Runs the stages' own code (reception.models.encoder, stages/finetune.py's `fit` and thread CV) on the processed
 splits with the params in params.yaml, without DVC or MLflow, so that it runs on a machine that has only
 PyTorch, transformers and sentence-transformers (a lent GPU machine). Reports, as JSON:
   embed     seconds per split and texts/s, and the largest difference from the committed CPU embeddings
@@ -23,10 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # stages/ is not a package
 
-from reception import finetuned  # noqa: E402
-from reception.encoder import encode, load_encoder  # noqa: E402
-from reception.evaluation import classification_metrics, fold_roc_auc, thread_cv_scores  # noqa: E402
-from reception.io import load_params, read_embeddings, read_split, read_train_val_folds  # noqa: E402
+from reception.data.splits import read_embeddings, read_split, read_train_val_folds  # noqa: E402
+from reception.models import finetuned  # noqa: E402
+from reception.models.encoder import encode, load_encoder  # noqa: E402
+from reception.models.evaluation import classification_metrics, fold_roc_auc, thread_cv_scores  # noqa: E402
+from reception.params import load_params  # noqa: E402
 from stages.finetune import fit  # noqa: E402
 
 
@@ -46,17 +47,17 @@ def embed(model_dir: Path, sha256: str, batch_size: int) -> dict:
 
 
 def finetune(params: dict) -> dict:
-    splits = {s: read_split(s, ["clean_text", "sentiment"]) for s in ("train", "val")}
+    splits = {s: read_split(s, ["clean_text", "well_received"]) for s in ("train", "val")}
     val_aucs = []
     started = time.perf_counter()
     texts = {s: splits[s]["clean_text"].tolist() for s in splits}
-    labels = {s: splits[s]["sentiment"].to_numpy() for s in splits}
+    labels = {s: splits[s]["well_received"].to_numpy() for s in splits}
     model, tokenizer, best_epoch = fit(texts["train"], labels["train"], params, "cuda", params["epochs"],
                                        val=(texts["val"], labels["val"]),
                                        log=lambda auc, epoch: val_aucs.append(round(auc, 4)))
     fit_seconds = time.perf_counter() - started
     train_val = read_train_val_folds()
-    texts, labels = train_val["clean_text"].tolist(), train_val["sentiment"].to_numpy()
+    texts, labels = train_val["clean_text"].tolist(), train_val["well_received"].to_numpy()
 
     def fold_scores(fit_rows, held_out):
         fold_model, fold_tokenizer, _ = fit([texts[i] for i in np.flatnonzero(fit_rows)], labels[fit_rows], params,
@@ -67,12 +68,12 @@ def finetune(params: dict) -> dict:
     started = time.perf_counter()
     oof = thread_cv_scores(train_val, fold_scores)
     cv_seconds = time.perf_counter() - started
-    merged = oof.merge(train_val[["comment_id", "sentiment"]], on="comment_id")
+    merged = oof.merge(train_val[["comment_id", "well_received"]], on="comment_id")
     return {"fit_seconds": round(fit_seconds, 1), "best_epoch": best_epoch, "val_roc_auc_per_epoch": val_aucs,
             "thread_cv_seconds": round(cv_seconds, 1),
-            "thread_cv_roc_auc_mean": round(fold_roc_auc(merged["sentiment"].to_numpy(), merged["score"].to_numpy(),
+            "thread_cv_roc_auc_mean": round(fold_roc_auc(merged["well_received"].to_numpy(), merged["score"].to_numpy(),
                                                          merged["fold"].to_numpy()), 4),
-            "thread_cv_f1": round(classification_metrics(merged["sentiment"], merged["score"])["f1"], 4)}
+            "thread_cv_f1": round(classification_metrics(merged["well_received"], merged["score"])["f1"], 4)}
 
 
 def main() -> None:

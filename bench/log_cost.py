@@ -66,7 +66,7 @@ def measure(calls: list[tuple[list, list, list]], served: dict) -> dict:
     from bentoml._internal.configuration.containers import BentoMLContainer
     from bentoml._internal.monitoring import api as bentoml_monitoring
 
-    from reception import prediction_log
+    from reception.serving import prediction_log
 
     with tempfile.TemporaryDirectory() as folder:
         BentoMLContainer.config.monitoring.options.log_path.set(folder)

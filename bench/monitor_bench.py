@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reception.families import declared
-from reception.features import API_INPUTS
+from reception.data.features import API_INPUTS
+from reception.models.families import declared
 from reception.paths import REGISTER_METRICS, embeddings_file, predictions_file, split_file
-from reception.prediction_log import MONITOR_NAME, project
+from reception.serving.prediction_log import MONITOR_NAME, project
 
 RESULTS = Path("bench/monitor_results.json")
 DAYS, START = 7, 1767225600.0  # 2026-01-01 UTC

@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_monitoring import stream_from_test_split  # noqa: E402 - the tests' stream builder
 
-from reception import monitoring, prediction_log  # noqa: E402
+from reception import monitor  # noqa: E402
 from reception.paths import BENTO_FILE, PARAMS_FILE, split_file  # noqa: E402
+from reception.serving import prediction_log  # noqa: E402
 
 RESULTS = Path("bench/score_drift.json")
 WINDOWS, SHIFT_H, DAY = 20, 10.0, 86400.0
@@ -39,10 +40,10 @@ def distances(records: list[dict], days: int) -> pd.DataFrame:
         data.mkdir(parents=True)
         (data / "data.0.log").write_text("".join(json.dumps(r) + "\n" for r in records))
         parser = argparse.ArgumentParser()
-        monitoring.configure(parser)
+        monitor.configure(parser)
         until = (pd.Timestamp("2026-01-01") + pd.Timedelta(days=days)).strftime("%Y-%m-%d")
         folder = Path(tmp)
-        monitoring.run(parser.parse_args(["--since", "2026-01-01", "--until", until, "--log-dir", str(folder / "log"),
+        monitor.run(parser.parse_args(["--since", "2026-01-01", "--until", until, "--log-dir", str(folder / "log"),
                                           "--out", str(folder / "out"), "--outcomes", str(folder / "none")]))
         return pd.read_csv(Path(tmp) / "out" / "drift.csv")
 
@@ -79,7 +80,7 @@ def main() -> None:
     small = distances(windows, WINDOWS)
     score_small = small.loc[small["series"] == "score", "distance"]
     results = {
-        "score_reference": f"the champion's scores of the {monitoring.SCORE_REFERENCE_SPLIT} split",
+        "score_reference": f"the champion's scores of the {monitor.SCORE_REFERENCE_SPLIT} split",
         "unshifted": summary(distances(unshifted, 1)),
         f"unshifted_{min_rows}_rows": {
             "windows": WINDOWS, "score_max": float(score_small.max()),

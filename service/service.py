@@ -34,10 +34,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr, model_validator
 
-from reception import explain, prediction_log
-from reception.evaluation import THRESHOLD
-from reception.families import declared
-from reception.inference_thread import InferenceThread
+from reception.models.evaluation import THRESHOLD
+from reception.models.families import declared
+from reception.serving import explain, prediction_log
+from reception.serving.inference_thread import InferenceThread
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -127,7 +127,7 @@ ERRORS = {
 
 class CommentMetadata(BaseModel):
     """Optional facts known when the comment is written; the hybrid family reads them. An absent field
-    takes the default documented in reception.features.resolve_inputs (the response says which).
+    takes the default documented in reception.data.features.resolve_inputs (the response says which).
     Rule across fields: post_created_utc <= created_utc (422 otherwise)."""
     model_config = ConfigDict(extra="forbid")
     created_utc: UnixTime | None = Field(None, description="when the comment is posted, unix seconds")
@@ -195,8 +195,9 @@ class Prediction(BaseModel):
     warning: str | None
     inputs_used: dict[str, InputUsed] = Field(description="what the model read, and where each value came from")
     contributions: list[Contribution] = Field(
-        description="why this score: each input group's contribution, largest |logit| first (reception.explain); "
-                    "empty for a family without attribution (fine-tuned, TF-IDF, zero-shot)")
+        description="why this score: each input group's contribution, largest |logit| first "
+                    "(reception.serving.explain); empty for a family without attribution "
+                    "(fine-tuned, TF-IDF, zero-shot)")
 
 
 class BatchPrediction(BaseModel):
@@ -258,7 +259,7 @@ class WhenToPost(BaseModel):
 def score_records(scorer, records: list[dict]) -> list[dict]:
     """For each {"text": raw text, optional metadata}, in order: {"score": P(well received),
     "inputs_used": what the model read, with each value's source (request or default), "contributions": why
-    (reception.explain; [] without attribution), "text_projection": for the prediction log, None without
+    (reception.serving.explain; [] without attribution), "text_projection": for the prediction log, None without
     sentence embeddings}. One call of the model's explained_records: scores, reasons and vectors together."""
     explained = scorer.explained_records(records, batch_size=ENCODE_BATCH)
     projections = prediction_log.project(explained["vectors"])
@@ -269,7 +270,7 @@ def score_records(scorer, records: list[dict]) -> list[dict]:
 
 
 def posting_curve(scorer, record: dict, now: float, delays_minutes) -> tuple[list[dict], dict]:
-    """The model's "when to post" curve for the draft `record` (reception.explain.when_to_post, which
+    """The model's "when to post" curve for the draft `record` (reception.serving.explain.when_to_post, which
     ReceptionModel.when_to_post wraps), scored as predict-sentiment scores (encoder batch ENCODE_BATCH),
     and what the model read for the draft posted `now`."""
     read: list[dict] = []
@@ -344,8 +345,8 @@ class RedditReception:
         # request's worker thread inside the BentoML server.
         import torch
 
-        from reception import zero_shot
-        from reception.text import clean_text
+        from reception.data.text import clean_text
+        from reception.models import zero_shot
 
         self.zero_shot_module, self.clean_text = zero_shot, clean_text
         self.registration = self.read_registration()

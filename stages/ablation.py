@@ -2,8 +2,8 @@
 
 For the family's hpo configuration, the thread-CV ROC-AUC (fold mean, the deciding metric) and the
 within-thread ROC-AUC of its out-of-fold scores with its inputs (the kept groups of
-reception.features.FEATURE_GROUPS and the text embedding when the configuration reads it), then with each
-kept group removed, and with each candidate group (reception.features.CANDIDATE_GROUPS) added. The rule:
+reception.data.features.FEATURE_GROUPS and the text embedding when the configuration reads it), then with each
+kept group removed, and with each candidate group (reception.data.features.CANDIDATE_GROUPS) added. The rule:
 a group stays only if removing it lowers the thread-CV fold mean, and a candidate joins only if adding it
 raises it; `supported` says, per group, whether this run agrees with the code's choice, and
 `unsupported_kept` / `supported_candidates` list the disagreements (empty when the choice holds).
@@ -16,9 +16,7 @@ import json
 
 import numpy as np
 
-from reception.evaluation import fold_roc_auc, within_thread_roc_auc
-from reception.families import build, declared, feature_matrix, fit_quietly
-from reception.features import (
+from reception.data.features import (
     ALL_FEATURES,
     CANDIDATE_GROUPS,
     FEATURE_GROUPS,
@@ -27,7 +25,11 @@ from reception.features import (
     feature_columns,
     supported,
 )
-from reception.io import load_params, read_train_val_folds, train_val_embeddings, write_json
+from reception.data.splits import read_train_val_folds, train_val_embeddings
+from reception.models.evaluation import fold_roc_auc, within_thread_roc_auc
+from reception.models.families import build, declared, feature_matrix, fit_quietly
+from reception.outputs import write_json
+from reception.params import load_params
 from reception.paths import ABLATION_METRICS, best_params_file
 
 
@@ -54,7 +56,7 @@ def with_change(scores: dict, reference: dict) -> dict:
 def main() -> None:
     seed = load_params("ablation")["base"]["seed"]
     frame, embeddings = read_train_val_folds(), train_val_embeddings()
-    y, folds, threads = frame["sentiment"].to_numpy(), frame["fold"].to_numpy(), frame["post_id"].to_numpy()
+    y, folds, threads = frame["well_received"].to_numpy(), frame["fold"].to_numpy(), frame["post_id"].to_numpy()
     dim = embeddings.shape[1]
     report = {}
     for name, family in declared().items():

@@ -3,7 +3,7 @@
   majority        the train majority class for every comment ("always positive" on this data)
   tfidf_logreg    TF-IDF + logistic regression fit on train
   vader           VADER polarity: (compound + 1) / 2, positive when compound >= 0
-  timing          -log(1 + minutes since the thread started), Platt-calibrated on train (reception.timing)
+  timing          -log(1 + minutes since the thread started), Platt-calibrated on train (reception.models.baselines)
   timing_rank     -log(1 + comments of the thread before it), Platt-calibrated on train
   <zero-shot>     a declared `checkpoint`, loaded by name; one that cannot be loaded is recorded as
                   unavailable with the reason, and the stage goes on
@@ -24,12 +24,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from reception.evaluation import thread_cv_scores
-from reception.families import of_kind
-from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
+from reception.data.splits import read_split, read_train_val_folds
+from reception.models.baselines import timing_baseline
+from reception.models.evaluation import thread_cv_scores
+from reception.models.families import of_kind
+from reception.models.zero_shot import ModelUnavailable, ZeroShotClassifier
+from reception.outputs import fresh_dir, write_json
+from reception.params import load_params
 from reception.paths import MODEL_FILE, family_dir, predictions_dir, predictions_file, status_file
-from reception.timing import timing_baseline
-from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
 
 STAGE = "baselines"
 EVAL_SPLITS = ("val", "test")
@@ -37,7 +39,7 @@ EVAL_SPLITS = ("val", "test")
 
 # Each scorer fits on train rows and returns predict(rows) -> P(well received), rows being processed rows.
 def majority(train: pd.DataFrame, settings: dict, params: dict):
-    positive = float(train["sentiment"].mean() >= 0.5)
+    positive = float(train["well_received"].mean() >= 0.5)
     return lambda rows: np.full(len(rows), positive)
 
 
@@ -46,7 +48,7 @@ def fit_tfidf(train: pd.DataFrame, settings: dict, params: dict):
         TfidfVectorizer(max_features=settings["max_features"], ngram_range=(1, settings["ngram_max"]),
                         sublinear_tf=True),
         LogisticRegression(C=settings["C"], max_iter=1000, random_state=params["base"]["seed"]))
-    return model.fit(train["clean_text"], train["sentiment"])
+    return model.fit(train["clean_text"], train["well_received"])
 
 
 def tfidf_logreg(train: pd.DataFrame, settings: dict, params: dict):

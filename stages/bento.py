@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from reception.io import load_params, write_json
+from reception.outputs import write_json
+from reception.params import load_params
 from reception.paths import BENTO_FILE, CHAMPION_DIR, COMPARISON_JSON, LOCK_FILE, SERVED_DIR
 
 SERVICE = "service.service:RedditReception"
@@ -91,7 +92,7 @@ def main() -> None:
     family = json.loads((CHAMPION_DIR / "registration.json").read_text())["family"]
     models, unavailable = served_models(bentoml, params["model_name"], model_tag, family)
 
-    sources = [Path(p) for p in INCLUDE] + sorted(Path("src/reception").glob("*.py")) + [Path("pyproject.toml"),
+    sources = [Path(p) for p in INCLUDE] + sorted(Path("src/reception").rglob("*.py")) + [Path("pyproject.toml"),
                                                                                       Path("requirements.lock")]
     bento_version = content_version(json.dumps([model_tag, models, unavailable], sort_keys=True), sources)
     bento_tag = f"{params['bento_name']}:{bento_version}"

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from reception.io import fresh_dir, write_json
+from reception.outputs import fresh_dir, write_json
 from reception.paths import BRONZE_DIR, RAW_DIR, stage_metrics
 
 # entity -> sort key, so that the files (and their DVC hashes) do not depend on input order.

@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reception.io import fresh_dir, load_params, read_split
+from reception.data.splits import read_split
+from reception.outputs import fresh_dir
+from reception.params import load_params
 from reception.paths import EDA_DIR
 
 NUMERIC_COLUMNS = ["score", "score_clipped", "text_len", "text_len_clipped", "word_count",
-                   "has_exclamation", "has_question", "sentiment"]
+                   "has_exclamation", "has_question", "well_received"]
 
 
 def histogram(values: pd.Series, bins: int, name: str) -> pd.DataFrame:
@@ -27,7 +29,7 @@ def correlation(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def punctuation_by_label(frame: pd.DataFrame) -> pd.DataFrame:
-    labels = frame["sentiment"].map({1: "positive", 0: "negative"})
+    labels = frame["well_received"].map({1: "positive", 0: "negative"})
     rows = [{"group": f"{mark} in {label}", "share": round(float(frame.loc[labels == label, column].mean()), 4)}
             for mark, column in (("!", "has_exclamation"), ("?", "has_question"))
             for label in ("positive", "negative")]

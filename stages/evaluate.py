@@ -23,9 +23,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from reception.evaluation import THRESHOLD, classification_metrics, reliability_table, thread_cv_quality
-from reception.families import declared
-from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
+from reception.data.splits import read_split, read_train_val_folds
+from reception.models.evaluation import THRESHOLD, classification_metrics, reliability_table, thread_cv_quality
+from reception.models.families import declared
+from reception.outputs import fresh_dir, write_json
+from reception.params import load_params
 from reception.paths import (
     ABLATION_METRICS,
     COMPARISON_JSON,
@@ -79,12 +81,12 @@ def thread_cv_report(labels: pd.DataFrame, predictions: pd.DataFrame, family: st
         raise SystemExit(f"evaluate: {family} has no thread_cv score, or one from another fold, for some comments")
     per_fold = {}
     for fold, rows in merged.groupby("fold"):
-        per_fold[str(fold)] = {**classification_metrics(rows["sentiment"], rows["score"]),
+        per_fold[str(fold)] = {**classification_metrics(rows["well_received"], rows["score"]),
                                "threads": int(rows["post_id"].nunique())}
     report = {name: {"mean": float(np.nanmean([m[name] for m in per_fold.values()])),
                      "std": float(np.nanstd([m[name] for m in per_fold.values()]))} for name in CV_METRICS}
     overall_share = float((merged["score"] >= THRESHOLD).mean())
-    y, score = merged["sentiment"].to_numpy(), merged["score"].to_numpy()
+    y, score = merged["well_received"].to_numpy(), merged["score"].to_numpy()
     quality = thread_cv_quality(y, score, merged["fold"].to_numpy(), merged["post_id"].to_numpy(), seed)
     return ({**report, **quality, "overall_predicted_positive_share": overall_share, "folds": len(per_fold),
              "per_fold": per_fold}, reliability_table(y, score).assign(family=family))
@@ -193,8 +195,8 @@ def ablation_markdown(ablation: dict) -> str:
 
 def main() -> None:
     seed = load_params("evaluate")["base"]["seed"]
-    labels = {s: read_split(s, ["comment_id", "sentiment"]) for s in SPLITS}
-    cv_labels = read_train_val_folds()[["comment_id", "post_id", "fold", "sentiment"]]
+    labels = {s: read_split(s, ["comment_id", "well_received"]) for s in SPLITS}
+    cv_labels = read_train_val_folds()[["comment_id", "post_id", "fold", "well_received"]]
     for folder in (PLOTS_DIR, FAMILY_METRICS_DIR):
         fresh_dir(folder)
     plot_tables, rows = {}, []
@@ -209,7 +211,7 @@ def main() -> None:
                                              how="left", validate="one_to_one")
                 if merged["score"].isna().any():
                     raise SystemExit(f"evaluate: {family} has no prediction for some {split} comments")
-                y, score = merged["sentiment"].to_numpy(), merged["score"].to_numpy()
+                y, score = merged["well_received"].to_numpy(), merged["score"].to_numpy()
                 report[split] = classification_metrics(y, score)
                 for kind, table in curves(family, split, y, score).items():
                     plot_tables.setdefault(f"{kind}_{split}", []).append(table)
@@ -223,7 +225,7 @@ def main() -> None:
     rows.sort(key=lambda r: (r["status"] != "ok", -r.get("thread_cv_roc_auc_mean", 0.0), r["family"]))
     write_json(COMPARISON_JSON, rows)
     forward = forward_markdown(json.loads(stage_metrics("forward").read_text()), rows,
-                               float(cv_labels["sentiment"].mean()))
+                               float(cv_labels["well_received"].mean()))
     table = to_markdown(rows) + forward + ablation_markdown(json.loads(ABLATION_METRICS.read_text()))
     COMPARISON_MD.write_text(table)
     print(table)

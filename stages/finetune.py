@@ -7,12 +7,12 @@ Seeded. Early stopping on val
 ROC-AUC: training stops after `patience` epochs without improvement and keeps the best epoch's weights.
 Thread CV: each thread fold is scored by a model fine-tuned on the other folds for the best epoch count
 found above (no early stopping there: val is inside the folds).
-Calibration (reception.calibration, as the other trained families): the served model's P(well received)
+Calibration (reception.models.calibration, as the other trained families): the served model's P(well received)
 is Platt-calibrated on the out-of-fold scores of its training rows' thread folds, and each thread-CV fold
 on the out-of-fold scores of its own training folds (inner fits), so no held-out label calibrates its own
 score. Each calibration costs one fine-tune per thread fold; the map is saved in the model folder.
 finetune.max_train_rows: a seeded sample of that many rows per fit (tests); null fits on every row.
-Writes models/finetune/<family>/ (a reception.finetuned folder, or only status.json when skipped) and
+Writes models/finetune/<family>/ (a reception.models.finetuned folder, or only status.json when skipped) and
 data/predictions/finetune/ (<family>.parquet when fitted; status.json either way).
 MLflow: one run with the params, val ROC-AUC per epoch, the best epoch and the timings.
 Progress: one bar per fit over its optimiser steps, with an ETA.
@@ -27,12 +27,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from reception import finetuned, tracking
-from reception.calibration import calibrated_fit, out_of_fold_calibrator
-from reception.encoder import resolve_model_dir, verify_weights
-from reception.evaluation import classification_metrics, thread_cv_scores
-from reception.families import declared
-from reception.io import fresh_dir, load_params, read_split, read_train_val_folds, write_json
+from reception.data.splits import read_split, read_train_val_folds
+from reception.models import finetuned, tracking
+from reception.models.calibration import calibrated_fit, out_of_fold_calibrator
+from reception.models.encoder import resolve_model_dir, verify_weights
+from reception.models.evaluation import classification_metrics, thread_cv_scores
+from reception.models.families import declared
+from reception.outputs import fresh_dir, write_json
+from reception.params import load_params
 from reception.paths import family_dir, predictions_dir, predictions_file, stage_models_dir, status_file
 
 STAGE = "finetune"
@@ -91,7 +93,7 @@ def fit(texts: list[str], labels: np.ndarray, params: dict, device: str, epochs:
 
 
 class FineTuner:
-    """fit/predict_proba over arrays of cleaned texts, as reception.calibration expects of a model."""
+    """fit/predict_proba over arrays of cleaned texts, as reception.models.calibration expects of a model."""
 
     def __init__(self, params: dict, device: str, epochs: int, what: str):
         self.params, self.device, self.epochs, self.what = params, device, epochs, what
@@ -124,11 +126,11 @@ def main() -> None:
         print(f"finetune {family}: {status[family]['reason']}")
         return
     verify_weights(resolve_model_dir(params["encoder"]["model"]), params["encoder"]["sha256"])
-    splits = {s: read_split(s, ["comment_id", "clean_text", "sentiment"]) for s in ("train", "val", "test")}
+    splits = {s: read_split(s, ["comment_id", "clean_text", "well_received"]) for s in ("train", "val", "test")}
     texts = {s: splits[s]["clean_text"].tolist() for s in splits}
-    labels = {s: splits[s]["sentiment"].to_numpy() for s in splits}
+    labels = {s: splits[s]["well_received"].to_numpy() for s in splits}
     train_val = read_train_val_folds()
-    cv_texts, cv_labels = train_val["clean_text"].tolist(), train_val["sentiment"].to_numpy()
+    cv_texts, cv_labels = train_val["clean_text"].tolist(), train_val["well_received"].to_numpy()
 
     mlflow = tracking.setup(params["base"]["mlflow_experiment"])
     with mlflow.start_run(run_name=f"{family}_finetune", tags=tracking.run_tags()) as run:

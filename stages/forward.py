@@ -5,7 +5,7 @@ first comment's; post_id breaks ties, as split.strategy: time orders them). The 
 hold `forward.test_share` of the comments are the forward test; every older thread is the forward fit.
 Each family refit here is fit on the older threads and scored on the newest:
 
-  trained families with a builder (reception.families)  their hpo configuration (models/train/<family>/
+  trained families with a builder (reception.models.families)  their hpo configuration (models/train/<family>/
       best_params.json), raw scores (calibration keeps the order, so neither ROC-AUC depends on it). hpo
       chose that configuration on train, which may hold comments of the newest threads: slightly optimistic
   majority, timing, timing_rank                          the same rules as the baselines stage
@@ -25,12 +25,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from reception.evaluation import within_thread_roc_auc
-from reception.families import BUILDERS, build, declared, feature_matrix, fit_quietly
-from reception.io import load_params, read_embeddings, read_split, write_json
+from reception.data.splits import read_embeddings, read_split
+from reception.data.thread_order import by_start, summary
+from reception.models.baselines import TIMING_RULES, timing_baseline
+from reception.models.evaluation import within_thread_roc_auc
+from reception.models.families import BUILDERS, build, declared, feature_matrix, fit_quietly
+from reception.outputs import write_json
+from reception.params import load_params
 from reception.paths import best_params_file, stage_metrics
-from reception.threads import by_start, summary
-from reception.timing import TIMING_RULES, timing_baseline
 
 SPLITS = ("train", "val", "test")
 
@@ -70,19 +72,19 @@ def main() -> None:
     embeddings = np.vstack([read_embeddings(s) for s in SPLITS])
     newest = forward_split(frame, test_share)
     fit, test = frame[~newest], frame[newest]
-    if fit["sentiment"].nunique() < 2:
+    if fit["well_received"].nunique() < 2:
         raise SystemExit("forward: the older threads hold one class only; nothing can be fit on them")
-    y, threads = test["sentiment"].to_numpy(), test["post_id"].to_numpy()
+    y, threads = test["well_received"].to_numpy(), test["post_id"].to_numpy()
     families, not_refit = {}, {}
     for name, family in declared().items():
         if family.kind == "trained" and name in BUILDERS:
             config = json.loads(best_params_file(name).read_text())
             X = feature_matrix(family.uses_metadata, embeddings, frame)
             model = fit_quietly(build(name, config, seed, embeddings.shape[1]), X[~newest],
-                                fit["sentiment"].to_numpy())
+                                fit["well_received"].to_numpy())
             score = model.predict_proba(X[newest])[:, 1]
         elif name == "majority":
-            score = np.full(len(test), float(fit["sentiment"].mean() >= 0.5))
+            score = np.full(len(test), float(fit["well_received"].mean() >= 0.5))
         elif name in TIMING_RULES:
             score = timing_baseline(name, fit)(test)
         else:
@@ -90,7 +92,7 @@ def main() -> None:
             continue
         families[name] = {"kind": family.kind, **scores(y, score, threads)}
         print(f"forward {name}: {json.dumps(families[name])}")
-    per_thread = test.groupby("post_id").agg(rows=("sentiment", "size"), positive_share=("sentiment", "mean"),
+    per_thread = test.groupby("post_id").agg(rows=("well_received", "size"), positive_share=("well_received", "mean"),
                                              thread_start_utc=("thread_start_utc", "min"))
     report = {"test_share": test_share, "fit": summary(fit), "test": summary(test),
               "test_threads": {str(post_id): {"rows": int(r.rows), "positive_share": round(float(r.positive_share), 4),

@@ -17,12 +17,14 @@ import time
 
 import numpy as np
 
-from reception import tracking
-from reception.evaluation import classification_metrics
-from reception.families import build, declared, feature_matrix, fit_quietly
-from reception.io import load_params, read_split, read_train_val_folds, train_val_embeddings, write_json
+from reception.data.splits import read_split, read_train_val_folds, train_val_embeddings
+from reception.models import tracking
+from reception.models.evaluation import classification_metrics
+from reception.models.families import build, declared, feature_matrix, fit_quietly
+from reception.models.search import thread_cv_roc_auc, tpe_search
+from reception.outputs import write_json
+from reception.params import load_params
 from reception.paths import HPO_METRICS_DIR, best_params_file
-from reception.search import thread_cv_roc_auc, tpe_search
 
 
 def search(family, data: tuple, max_evals: int, seed: int, mlflow) -> dict:
@@ -30,7 +32,7 @@ def search(family, data: tuple, max_evals: int, seed: int, mlflow) -> dict:
     are train."""
     frame, embeddings, is_train = data
     objective_name = family.settings["objective"]
-    X_all, y_all = feature_matrix(family.uses_metadata, embeddings, frame), frame["sentiment"].to_numpy()
+    X_all, y_all = feature_matrix(family.uses_metadata, embeddings, frame), frame["well_received"].to_numpy()
     X, y, train = X_all[is_train], y_all[is_train], frame[is_train].reset_index(drop=True)
 
     def score(config: dict) -> dict:

@@ -18,9 +18,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from reception.io import fresh_dir, load_params, write_json
+from reception.data.text import is_deleted
+from reception.outputs import fresh_dir, write_json
+from reception.params import load_params
 from reception.paths import RAW_DIR, stage_metrics
-from reception.text import is_deleted
 
 NUMBER = (int, float)
 ID = "non-empty string"  # an identifier: a string with something in it

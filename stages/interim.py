@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reception.features import comments_before, is_top_level, thread_start_utc
-from reception.io import fresh_dir, load_params, write_json
+from reception.data.features import comments_before, is_top_level, thread_start_utc
+from reception.data.text import clean_text, is_deleted, normalize, text_features
+from reception.outputs import fresh_dir, write_json
+from reception.params import load_params
 from reception.paths import (
     CLEAN_COMMENTS,
     FEATURE_COMMENTS,
@@ -28,7 +30,6 @@ from reception.paths import (
     WINSORISED_COMMENTS,
     stage_metrics,
 )
-from reception.text import clean_text, is_deleted, normalize, text_features
 
 KEEP_COLUMNS = ["comment_id", "post_id", "subreddit", "author", "body", "score", "created_utc",
                 "created_dt", "post_created_utc", "post_known", "thread_start_utc", "comments_before", "is_submitter",

@@ -1,6 +1,6 @@
-"""processed: label and split into data/processed/sentiment_{train,val,test}.parquet.
+"""processed: label and split into data/processed/{train,val,test}.parquet.
 
-Label (the seed's): sentiment = score_clipped >= median(score_clipped).
+Label (IMEDIA's rule): well_received = score_clipped >= median(score_clipped).
 Split (params split.strategy):
   random  stratified on the label, seeded (the seed's protocol)
   thread  whole threads per split: no post_id appears in two splits
@@ -19,22 +19,23 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from reception.io import fresh_dir, load_params, write_json
+from reception.data.text import well_received_label, well_received_threshold
+from reception.data.thread_order import by_start, summary
+from reception.outputs import fresh_dir, write_json
+from reception.params import load_params
 from reception.paths import CLEAN_COMMENTS, DATA_METRICS, PROCESSED_DIR, THREAD_FOLDS_FILE, split_file, stage_metrics
-from reception.text import sentiment_label, sentiment_threshold
-from reception.threads import by_start, summary
 
 SPLITS = ("train", "val", "test")
 COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
            "text_len_clipped", "word_count", "has_exclamation", "has_question", "created_utc",
            "created_dt", "post_created_utc", "post_known", "thread_start_utc", "comments_before", "is_submitter",
-           "is_top_level", "sentiment"]
+           "is_top_level", "well_received"]
 
 
 def random_split(frame: pd.DataFrame, fractions: dict, seed: int) -> dict[str, pd.DataFrame]:
     holdout = fractions["val"] + fractions["test"]
-    train, rest = train_test_split(frame, test_size=holdout, stratify=frame["sentiment"], random_state=seed)
-    val, test = train_test_split(rest, test_size=fractions["test"] / holdout, stratify=rest["sentiment"],
+    train, rest = train_test_split(frame, test_size=holdout, stratify=frame["well_received"], random_state=seed)
+    val, test = train_test_split(rest, test_size=fractions["test"] / holdout, stratify=rest["well_received"],
                                  random_state=seed)
     return {"train": train, "val": val, "test": test}
 
@@ -93,7 +94,7 @@ def thread_folds(frame: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
                          f"train+val, got {k}")
     folds = np.empty(len(frame), dtype="int64")
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (_, held_out) in enumerate(splitter.split(frame, frame["sentiment"], frame["post_id"])):
+    for fold, (_, held_out) in enumerate(splitter.split(frame, frame["well_received"], frame["post_id"])):
         folds[held_out] = fold
     return pd.DataFrame({"comment_id": frame["comment_id"].to_numpy(), "post_id": frame["post_id"].to_numpy(),
                          "fold": folds})
@@ -109,8 +110,8 @@ def main() -> None:
         raise SystemExit(f"processed: split.strategy must be one of {sorted(strategies)}, got {params['strategy']!r}")
 
     frame = pd.read_parquet(CLEAN_COMMENTS)
-    threshold = sentiment_threshold(frame["score_clipped"])
-    frame["sentiment"] = sentiment_label(frame["score_clipped"], threshold)
+    threshold = well_received_threshold(frame["score_clipped"])
+    frame["well_received"] = well_received_label(frame["score_clipped"], threshold)
     frame = frame[COLUMNS].sort_values("comment_id", kind="stable").reset_index(drop=True)
     splits = strategies[params["strategy"]](frame, fractions, params["base"]["seed"])
 
@@ -131,7 +132,7 @@ def main() -> None:
             "labelled": len(frame),
         },
         "label": {"rule": "score_clipped >= median(score_clipped)", "threshold": threshold,
-                  "positive_share": round(float(frame["sentiment"].mean()), 4)},
+                  "positive_share": round(float(frame["well_received"].mean()), 4)},
         "split": {"strategy": params["strategy"], **{name: summary(split) for name, split in splits.items()}},
         "thread_folds": {str(fold): {"rows": len(rows), "threads": int(rows["post_id"].nunique())}
                          for fold, rows in folds.groupby("fold")},

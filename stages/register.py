@@ -7,7 +7,7 @@ so that no family wins by answering one class. The winner is the eligible traine
 deciding metric. It gets the alias only if it beats every available baseline on that metric and is not
 worse than the version holding the alias now (so a weaker queued experiment cannot take it); otherwise
 the version is tagged with why not. The holder and the winner are compared on the same comments, neither
-trained on: those of the threads that arrived since the holder was trained (reception.holder; each
+trained on: those of the threads that arrived since the holder was trained (reception.models.champion; each
 version records its training threads for this). Where there are none, or the holder recorded none, the
 rule falls back to the holder's deciding metric, computed on the data it was trained on, and says so.
 The embedding families ship their encoder as an ONNX export of the hash-checked weights (faster on CPU);
@@ -26,11 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reception import holder, onnx_encoder, tracking
-from reception.encoder import resolve_model_dir
-from reception.families import Family, declared
-from reception.features import training_defaults
-from reception.io import fresh_dir, load_params, read_embeddings, read_split, write_json
+from reception.data.features import training_defaults
+from reception.data.splits import read_embeddings, read_split
+from reception.models import onnx_encoder, tracking
+from reception.models.champion import challenger_scores, paired_comparison, requests, training_threads, unseen_rows
+from reception.models.encoder import resolve_model_dir
+from reception.models.families import Family, declared
+from reception.outputs import fresh_dir, write_json
+from reception.params import load_params
 from reception.paths import (
     CHAMPION_DIR,
     COMPARISON_JSON,
@@ -46,7 +49,7 @@ from reception.paths import (
     family_dir,
     predictions_file,
 )
-from reception.pyfunc import model_kwargs, write_config
+from reception.serving.registered_model import model_kwargs, write_config
 
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
 EXPORT_TOLERANCE = 1e-4  # float32 rounding differs between runtimes; measured ~4e-7
@@ -142,12 +145,12 @@ def compare_with_holder(current: dict, name: str, family: str, train_val: pd.Dat
     on, or {"fallback": why there is no such comparison}."""
     if current["threads"] is None:
         return {"fallback": f"version {current['version']} recorded no training threads"}
-    rows = holder.unseen_rows(train_val, current["threads"])
+    rows = unseen_rows(train_val, current["threads"])
     if rows.empty:
         return {"fallback": f"no thread has arrived since version {current['version']} was trained"}
-    challenger = holder.challenger_scores(rows, pd.read_parquet(predictions_file(declared()[family].stage, family)))
-    records = holder.requests(rows, pd.read_parquet(LIVE_COMMENTS, columns=["comment_id", "body"]))
-    comparison = holder.paired_comparison(rows["sentiment"].to_numpy(), challenger,
+    challenger = challenger_scores(rows, pd.read_parquet(predictions_file(declared()[family].stage, family)))
+    records = requests(rows, pd.read_parquet(LIVE_COMMENTS, columns=["comment_id", "body"]))
+    comparison = paired_comparison(rows["well_received"].to_numpy(), challenger,
                                           holder_scores(name, current["version"], records),
                                           rows["post_id"].to_numpy(), seed)
     if comparison is None:
@@ -219,7 +222,7 @@ def register(params: dict, rows: list[dict], winner: dict, families: dict[str, F
              train_val: pd.DataFrame, mlflow, tags: dict) -> tuple[dict, list[str]]:
     """Logs and registers the winner, decides the alias, saves models/champion/; returns the report and the
     training threads."""
-    threads = holder.training_threads(train_val)
+    threads = training_threads(train_val)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"register_{winner['family']}",
                                                                 tags=tags) as run:
         artifacts, config, logged = model_files(families[winner["family"]], Path(tmp), encoder)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reception.io import fresh_dir, write_json
+from reception.outputs import fresh_dir, write_json
 from reception.paths import BRONZE_DIR, SILVER_DIR, stage_metrics
 
 PARTITION_COLUMNS = ["YYYY", "MM", "DD"]

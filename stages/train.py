@@ -3,7 +3,7 @@
 Usage: python stages/train.py FAMILY (one `train@FAMILY` stage per entry of params.yaml families.train).
 
   models/<family>/classifier.joblib          the fitted scikit-learn pipeline, Platt-calibrated on its
-      out-of-fold scores over the thread folds of train (reception.calibration): a served probability
+      out-of-fold scores over the thread folds of train (reception.models.calibration): a served probability
       means a chance
   data/predictions/train/<family>.parquet    comment_id, split, fold, score = calibrated P(well received)
       for val and test (the served model), and thread_cv: out-of-fold scores on train+val, each thread
@@ -13,7 +13,7 @@ Nested: a family declared with `nested_evals` chooses its configuration again in
 that many TPE trials maximising the thread-CV ROC-AUC over the other folds (each of them an inner fold),
 so its thread-CV score never rests on a choice made with the held-out threads. A family that reads
 metadata also chooses its feature groups there, by the ablation's rule on the inner folds: a kept group
-(reception.features.FEATURE_GROUPS) stays if removing it lowers the inner fold mean, a candidate
+(reception.data.features.FEATURE_GROUPS) stays if removing it lowers the inner fold mean, a candidate
 (CANDIDATE_GROUPS) joins if adding it raises it. The served model reads the kept groups, the choice the
 ablation stage checks on every thread. A family without `nested_evals` reuses the hpo configuration in
 every fold, which the comparison reads as slightly optimistic.
@@ -27,9 +27,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from reception.calibration import calibrated_fit
-from reception.families import build, declared, feature_matrix, fit_quietly
-from reception.features import (
+from reception.data.features import (
     ALL_FEATURES,
     CANDIDATE_GROUPS,
     FEATURE_GROUPS,
@@ -38,9 +36,12 @@ from reception.features import (
     feature_columns,
     supported,
 )
-from reception.io import load_params, read_embeddings, read_split, read_train_val_folds, train_val_embeddings
+from reception.data.splits import read_embeddings, read_split, read_train_val_folds, train_val_embeddings
+from reception.models.calibration import calibrated_fit
+from reception.models.families import build, declared, feature_matrix, fit_quietly
+from reception.models.search import thread_cv_roc_auc, tpe_search
+from reception.params import load_params
 from reception.paths import best_params_file, classifier_file, predictions_file
-from reception.search import thread_cv_roc_auc, tpe_search
 
 
 def choose_groups(make, X: np.ndarray, embedding_dim: int, y: np.ndarray, folds: np.ndarray) -> list[str]:
@@ -91,7 +92,7 @@ def main() -> None:
 
     train_val, vectors = read_train_val_folds(), train_val_embeddings()
     X = feature_matrix(family.uses_metadata, vectors, train_val, ALL_FEATURES)
-    y = train_val["sentiment"].to_numpy()
+    y = train_val["well_received"].to_numpy()
     folds = train_val["fold"].to_numpy()
     scores, chosen_by_fold = outer_fold_scores(family, config, seed, X, vectors.shape[1], y, folds)
     frames = [pd.DataFrame({"comment_id": train_val["comment_id"].to_numpy(), "split": "thread_cv", "fold": folds,
@@ -99,7 +100,7 @@ def main() -> None:
 
     train_folds = train_val["fold"].to_numpy()[:len(train)]  # train rows come first, with their thread folds
     model = calibrated_fit(lambda: build(family.name, config, seed, embeddings.shape[1]), fit_quietly,
-                           feature_matrix(family.uses_metadata, embeddings, train), train["sentiment"].to_numpy(),
+                           feature_matrix(family.uses_metadata, embeddings, train), train["well_received"].to_numpy(),
                            train_folds)
     joblib.dump(model, classifier_file(family.name))
     for split in ("val", "test"):

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_RAW = (REPO.parent / "shared" / "data" / "reddit" / "raw").resolve()
+SAMPLE_RAW = REPO / "data" / "sample" / "reddit"  # the 15-thread sample shipped in git: ingest.source's default
 BIN = Path(sys.executable).parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
            "GIT_COMMITTER_NAME": "tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
@@ -51,7 +51,6 @@ def copy_repo(dest: Path) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    set_params(dest, ingest={"source": str(SHARED_RAW)})
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-q", "-m", "copy"], dest)
@@ -59,14 +58,14 @@ def copy_repo(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_raw() -> Path:
-    if not SHARED_RAW.is_dir():
-        pytest.fail(f"the shared sample data is missing: {SHARED_RAW}")
-    return SHARED_RAW
+def sample_raw() -> Path:
+    if not SAMPLE_RAW.is_dir():
+        pytest.fail(f"the sample shipped with the repository is missing: {SAMPLE_RAW}")
+    return SAMPLE_RAW
 
 
 @pytest.fixture(scope="session")
-def data_repo(tmp_path_factory, shared_raw) -> Path:
+def data_repo(tmp_path_factory, sample_raw) -> Path:
     """A repo copy where `dvc repro eda` (all data stages) has run once on the shared sample."""
     repo = copy_repo(tmp_path_factory.mktemp("data_repo"))
     run(["dvc", "repro", "eda"], repo)
@@ -98,7 +97,7 @@ def pipeline_env(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def model_repo(tmp_path_factory, shared_raw, pipeline_env) -> Path:
+def model_repo(tmp_path_factory, sample_raw, pipeline_env) -> Path:
     """A repo copy where the whole `dvc repro` has run, with a small HPO, small nested searches and a small
     fine-tuning, into the copy's own mlflow.db."""
     repo = copy_repo(tmp_path_factory.mktemp("model_repo"))

@@ -29,7 +29,7 @@ FIRST_PAGE_TOP_LEVEL = 10
 CREDENTIALS = {"REDDIT_CLIENT_ID": CLIENT_ID, "REDDIT_CLIENT_SECRET": CLIENT_SECRET, "REDDIT_USER_AGENT": USER_AGENT}
 # The subcommand's contract (configure + run), driven as `reception extract` drives it. A subprocess
 # per run: PRAW reads praw.ini once per process, and a killed run must be a real process.
-RUN_EXTRACT = ("import argparse, sys\nfrom reception import extract\n"
+RUN_EXTRACT = ("import argparse, sys\nfrom reception.reddit import extract\n"
                "parser = argparse.ArgumentParser(prog='reception extract')\nextract.configure(parser)\n"
                "sys.exit(extract.run(parser.parse_args()))")
 # Threads of the sample whose post is not in it are served under this subreddit.

@@ -10,15 +10,15 @@ from conftest import REPO, copy_repo, run, set_params
 pytestmark = pytest.mark.integration
 DATA_STAGES = ["ingest", "bronze", "silver", "interim", "processed", "eda"]
 SPLIT_COLUMNS = {"comment_id", "post_id", "clean_text", "score_clipped", "text_len_clipped", "word_count",
-                 "has_exclamation", "has_question", "created_dt", "is_submitter", "sentiment"}
+                 "has_exclamation", "has_question", "created_dt", "is_submitter", "well_received"}
 
 
 def load_splits(repo):
-    return {s: pd.read_parquet(repo / f"data/processed/sentiment_{s}.parquet") for s in ("train", "val", "test")}
+    return {s: pd.read_parquet(repo / f"data/processed/{s}.parquet") for s in ("train", "val", "test")}
 
 
-def test_every_raw_line_is_accounted_for(data_repo, shared_raw):
-    lines_on_disk = sum(len(p.read_bytes().splitlines()) for p in shared_raw.glob("*/*.ndjson"))
+def test_every_raw_line_is_accounted_for(data_repo, sample_raw):
+    lines_on_disk = sum(len(p.read_bytes().splitlines()) for p in sample_raw.glob("*/*.ndjson"))
     ingest = json.loads((data_repo / "metrics/ingest.json").read_text())
     total = ingest["total"]
     assert total["lines_read"] == lines_on_disk
@@ -42,7 +42,7 @@ def test_splits_are_disjoint_complete_and_follow_the_label_rule(data_repo):
     assert threshold == interim["score_clipped"].median()
     for name, split in splits.items():
         assert SPLIT_COLUMNS <= set(split.columns), name
-        assert (split["sentiment"] == (split["score_clipped"] >= threshold)).all()
+        assert (split["well_received"] == (split["score_clipped"] >= threshold)).all()
         assert data["split"][name]["rows"] == len(split)
     sizes = [len(splits[s]) / len(interim) for s in ("train", "val", "test")]
     assert sizes == pytest.approx([0.70, 0.15, 0.15], abs=0.01)
@@ -80,7 +80,7 @@ def test_plots_show_writes_the_eda_page(data_repo):
         assert title in page
 
 
-def test_thread_strategy_leaks_no_thread(tmp_path, shared_raw):
+def test_thread_strategy_leaks_no_thread(tmp_path, sample_raw):
     repo = copy_repo(tmp_path)
     set_params(repo, split={"strategy": "thread"})
     run(["dvc", "repro", "processed"], repo)

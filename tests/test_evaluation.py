@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from reception.evaluation import (
+from reception.models.evaluation import (
     brier_score,
     expected_calibration_error,
     fold_roc_auc,
@@ -52,7 +52,7 @@ def test_calibration_metrics():
 
 
 def test_thread_cv_quality_gathers_the_views():
-    from reception.evaluation import thread_cv_quality
+    from reception.models.evaluation import thread_cv_quality
 
     rng = np.random.default_rng(0)
     threads = np.repeat(np.arange(6), 30)

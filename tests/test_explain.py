@@ -2,8 +2,10 @@
 import numpy as np
 import pytest
 
-from reception.calibration import CalibratedModel, PlattCalibrator
-from reception.explain import (
+from reception.data.features import METADATA_FEATURES, metadata_features
+from reception.models.calibration import CalibratedModel, PlattCalibrator
+from reception.models.families import build_hybrid
+from reception.serving.explain import (
     hybrid_groups,
     pipeline_logit,
     ranked,
@@ -11,8 +13,6 @@ from reception.explain import (
     training_mean,
     when_to_post,
 )
-from reception.families import build_hybrid
-from reception.features import METADATA_FEATURES, metadata_features
 
 DIM = 6
 
@@ -103,7 +103,7 @@ class FakeEncoder:
 
 
 def reception_model(head: dict):
-    from reception.pyfunc import ReceptionModel
+    from reception.serving.registered_model import ReceptionModel
 
     model, _ = fitted_hybrid(head)
     served = ReceptionModel()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_RAW
-from reception import retention
-from reception.batches import ENTITIES, MANIFEST_DIR, PARTIAL_DIR
+from conftest import SAMPLE_RAW
+from reception.reddit import prune
+from reception.reddit.batches import ENTITIES, MANIFEST_DIR, PARTIAL_DIR
 from reddit_standin import CLIENT_ID, CLIENT_SECRET, NSFW_SUBREDDIT, USER_AGENT, RedditStandIn, extract, extract_command
 from stages.ingest import ingest_entity
 
@@ -22,7 +22,7 @@ ASKREDDIT_THREAD, BOOKS_THREAD = "1pbtvof", "1otr99z"  # 500 and 29 comments in 
 
 @pytest.fixture
 def standin():
-    with RedditStandIn(SHARED_RAW) as server:
+    with RedditStandIn(SAMPLE_RAW) as server:
         yield server
 
 
@@ -39,7 +39,7 @@ def batch_files(source: Path, batch: str) -> dict[str, Path]:
 
 
 def sample_fields(entity: str) -> set[str]:
-    return set(json.loads((next((SHARED_RAW / entity).glob("*.ndjson"))).read_text().splitlines()[0]))
+    return set(json.loads((next((SAMPLE_RAW / entity).glob("*.ndjson"))).read_text().splitlines()[0]))
 
 
 def test_a_run_writes_the_samples_layout_with_observed_utc(standin, tmp_path):
@@ -254,11 +254,11 @@ def test_prune_deletes_only_extracted_batches_older_than_the_retention(tmp_path,
     write_batch(source, "20200101_000000")
     write_batch(source, "29990101_000000")
     args = argparse.Namespace(source=source, dry_run=True)
-    assert retention.run(args) == 0
+    assert prune.run(args) == 0
     assert len(list(source.glob("*/*.ndjson"))) == 8  # a dry run deletes nothing
     args.dry_run = False
-    assert retention.run(args) == 0
+    assert prune.run(args) == 0
     assert sorted(p.name for p in source.glob("*/*")) == ["29990101_000000.json"] + ["part-29990101_000000.ndjson"] * 4
     # An export that the extractor did not write (no manifests) is never touched.
-    assert retention.expired_batches(SHARED_RAW, datetime.now(UTC)) == []
+    assert prune.expired_batches(SAMPLE_RAW, datetime.now(UTC)) == []
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reception.features import (
+from reception.data.features import (
     ALL_FEATURES,
     API_INPUTS,
     CANDIDATE_FEATURES,
@@ -21,7 +21,7 @@ from reception.features import (
     thread_start_utc,
     training_defaults,
 )
-from reception.text import normalize, text_features
+from reception.data.text import normalize, text_features
 
 DEFAULTS = {"is_top_level": True, "minutes_since_thread_start": 90.0}
 

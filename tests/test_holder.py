@@ -8,8 +8,9 @@ import pytest
 from mlflow import MlflowClient
 from test_models_unit import rows
 
-from reception import holder, paths
-from reception.io import write_json
+from reception import paths
+from reception.models import champion
+from reception.outputs import write_json
 from stages.register import TRAINING_THREADS, alias_decision, compare_with_holder, current_champion, recorded_threads
 
 REPO_PARAMS = paths.PARAMS_FILE.resolve()
@@ -20,7 +21,7 @@ def train_val(threads: int = 6, per_thread: int = 4) -> pd.DataFrame:
     n = threads * per_thread
     return pd.DataFrame({"comment_id": [f"c{i}" for i in range(n)],
                          "post_id": [f"t{i // per_thread}" for i in range(n)],
-                         "sentiment": [i % 2 for i in range(n)],
+                         "well_received": [i % 2 for i in range(n)],
                          "created_utc": np.arange(n) * 60.0 + 1_000_000, "thread_start_utc": 1_000_000.0,
                          "is_submitter": [i % 3 == 0 for i in range(n)],
                          "is_top_level": [i % 2 == 0 for i in range(n)]})
@@ -34,35 +35,35 @@ def comparison(challenger_auc: float, holder_auc: float, threads: int = 12) -> d
 
 def test_training_threads_and_the_rows_that_arrived_since():
     frame = train_val()
-    assert holder.training_threads(frame) == [f"t{i}" for i in range(6)]
-    unseen = holder.unseen_rows(frame, {"t0", "t1", "t2", "t3"})
+    assert champion.training_threads(frame) == [f"t{i}" for i in range(6)]
+    unseen = champion.unseen_rows(frame, {"t0", "t1", "t2", "t3"})
     assert set(unseen["post_id"]) == {"t4", "t5"} and len(unseen) == 8
-    assert holder.unseen_rows(frame, set(holder.training_threads(frame))).empty
+    assert champion.unseen_rows(frame, set(champion.training_threads(frame))).empty
 
 
 def test_requests_carry_raw_bodies_and_metadata_and_scores_keep_the_rows_order():
-    rows = holder.unseen_rows(train_val(), {"t0", "t1", "t2", "t3"}).iloc[::-1]
+    rows = champion.unseen_rows(train_val(), {"t0", "t1", "t2", "t3"}).iloc[::-1]
     bodies = pd.DataFrame({"comment_id": [f"c{i}" for i in range(24)], "body": [f"> raw {i}" for i in range(24)]})
-    records = holder.requests(rows, bodies)
+    records = champion.requests(rows, bodies)
     assert records[0] == {"text": "> raw 23", "created_utc": 1_000_000 + 23 * 60.0, "post_created_utc": 1_000_000.0,
                           "is_submitter": False, "is_top_level": False}
     predictions = pd.DataFrame({"comment_id": [f"c{i}" for i in range(24)] * 2,
                                 "split": ["val"] * 24 + ["thread_cv"] * 24,
                                 "score": [9.0] * 24 + [i / 100 for i in range(24)]})
-    np.testing.assert_allclose(holder.challenger_scores(rows, predictions), [i / 100 for i in range(23, 15, -1)])
+    np.testing.assert_allclose(champion.challenger_scores(rows, predictions), [i / 100 for i in range(23, 15, -1)])
     with pytest.raises(SystemExit, match="no raw body"):
-        holder.requests(rows, bodies.head(20))
+        champion.requests(rows, bodies.head(20))
 
 
 def test_paired_comparison_scores_both_on_the_same_rows():
     y = np.array([0, 1] * 20)
     threads = np.repeat([f"t{i}" for i in range(10)], 4)
     perfect, inverted = y.astype(float), 1.0 - y
-    result = holder.paired_comparison(y, perfect, inverted, threads, seed=0, resamples=200)
+    result = champion.paired_comparison(y, perfect, inverted, threads, seed=0, resamples=200)
     assert (result["challenger_roc_auc"], result["holder_roc_auc"], result["rows"]) == (1.0, 0.0, 40)
     assert result["threads"] == sorted(set(threads))
     assert result["difference_interval"]["low"] == result["difference_interval"]["high"] == 1.0
-    assert holder.paired_comparison(np.ones(8), perfect[:8], inverted[:8], threads[:8], seed=0) is None
+    assert champion.paired_comparison(np.ones(8), perfect[:8], inverted[:8], threads[:8], seed=0) is None
 
 
 def test_alias_follows_the_same_data_comparison_not_the_metrics_of_different_data():
@@ -119,14 +120,15 @@ def test_the_holder_is_loaded_from_a_real_store_and_scored_on_the_new_threads(tm
     shutil.copy(REPO_PARAMS, paths.PARAMS_FILE)
     frame = train_val()
     # Raw bodies: the holder (length) ranks the new threads' comments right; the challenger's OOF scores wrong.
-    bodies = pd.DataFrame({"comment_id": frame["comment_id"], "body": ["x" * (5 + 10 * y) for y in frame["sentiment"]]})
+    bodies = pd.DataFrame({"comment_id": frame["comment_id"],
+                           "body": ["x" * (5 + 10 * y) for y in frame["well_received"]]})
     paths.LIVE_COMMENTS.parent.mkdir(parents=True)
     bodies.to_parquet(paths.LIVE_COMMENTS)
     family = "hybrid"
     predictions = paths.predictions_file("train", family)
     predictions.parent.mkdir(parents=True)
     pd.DataFrame({"comment_id": frame["comment_id"], "split": "thread_cv",
-                  "score": 1.0 - frame["sentiment"]}).to_parquet(predictions)
+                  "score": 1.0 - frame["well_received"]}).to_parquet(predictions)
     try:
         client = register_holder(tmp_path, ["t0", "t1", "t2", "t3"])
         current = current_champion(client, "reception-test", "champion")

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from reception.inference_thread import InferenceThread
+from reception.serving.inference_thread import InferenceThread
 
 
 class RecordingScorer:

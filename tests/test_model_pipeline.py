@@ -11,9 +11,10 @@ import yaml
 from mlflow import MlflowClient
 
 from conftest import SMALL_HPO, run
-from reception import finetuned, paths
-from reception.calibration import logit
-from reception.families import declared
+from reception import paths
+from reception.models import finetuned
+from reception.models.calibration import logit
+from reception.models.families import declared
 from stages.register import DECIDING_METRIC, pick_winner
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def test_embeddings_and_metadata(model_repo):
     assert meta["dimension"] == 384 and meta["device"] == "cpu"
     for split in ("train", "val", "test"):
         vectors = np.load(model_repo / f"data/embeddings/{split}.npy")
-        rows = len(pd.read_parquet(model_repo / f"data/processed/sentiment_{split}.parquet"))
+        rows = len(pd.read_parquet(model_repo / f"data/processed/{split}.parquet"))
         assert vectors.shape == (rows, 384) == (meta["rows"][split], 384)
 
 
@@ -64,7 +65,7 @@ def test_every_family_has_nested_metrics_and_a_comparison_row(model_repo):
 def test_thread_folds_hold_whole_threads(model_repo):
     folds = pd.read_parquet(model_repo / "data/processed/thread_folds.parquet")
     assert folds.groupby("post_id")["fold"].nunique().max() == 1 and folds["fold"].nunique() == 5
-    train_val = pd.concat([pd.read_parquet(model_repo / f"data/processed/sentiment_{s}.parquet")
+    train_val = pd.concat([pd.read_parquet(model_repo / f"data/processed/{s}.parquet")
                            for s in ("train", "val")])
     assert sorted(folds["comment_id"]) == sorted(train_val["comment_id"])
     for family in ("hybrid", FINETUNED):
@@ -121,7 +122,7 @@ def test_registration_and_alias_follow_the_rule(model_repo):
 
 def raw_val_requests(repo, rows: int = 40) -> pd.DataFrame:
     """Raw bodies of val comments with the metadata a client would send, and comment_id."""
-    val = pd.read_parquet(repo / "data/processed/sentiment_val.parquet").head(rows)
+    val = pd.read_parquet(repo / "data/processed/val.parquet").head(rows)
     raw = pd.read_parquet(repo / paths.LIVE_COMMENTS, columns=["comment_id", "body"])
     val = val.merge(raw, on="comment_id")
     return pd.DataFrame({"comment_id": val["comment_id"], "text": val["body"],

@@ -5,8 +5,8 @@ import torch
 import yaml
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-from reception import finetuned
-from reception.encoder import (
+from reception.models import finetuned
+from reception.models.encoder import (
     BUNDLED_MODEL,
     EncoderMismatch,
     WeightsMismatch,
@@ -14,9 +14,9 @@ from reception.encoder import (
     resolve_model_dir,
     verify_weights,
 )
-from reception.evaluation import classification_metrics
+from reception.models.evaluation import classification_metrics
+from reception.models.zero_shot import ModelUnavailable, ZeroShotClassifier
 from reception.paths import PARAMS_FILE
-from reception.zero_shot import ModelUnavailable, ZeroShotClassifier
 from stages.register import alias_decision, pick_winner
 
 WORDS = ["great", "post", "terrible", "idea", "thanks", "no", "why", "this", "is", "a"]

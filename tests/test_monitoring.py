@@ -14,9 +14,9 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score
 
 from conftest import call
-from reception import monitoring, prediction_log
-from reception.families import declared
-from reception.features import API_INPUTS
+from reception import monitor
+from reception.data.features import API_INPUTS
+from reception.models.families import declared
 from reception.paths import (
     BENTO_FILE,
     DATA_METRICS,
@@ -27,6 +27,7 @@ from reception.paths import (
     predictions_file,
     split_file,
 )
+from reception.serving import prediction_log
 
 BENTOML_COLUMNS = {"timestamp", "request_id", "trace_id"}  # what BentoML's default monitor adds to a record
 SERVED = {"model_key": "hybrid", "bento_model": "reddit-reception:abc", "model_version": "7"}
@@ -154,19 +155,19 @@ def test_realized_metrics_equal_scikit_learn_on_the_join(tmp_path):
     (tmp_path / "batch").mkdir()
     (tmp_path / "batch" / "comments.ndjson").write_text("".join(json.dumps(x) + "\n" for x in lines) + "not json\n")
 
-    outcomes = monitoring.read_outcomes(tmp_path, min_age_hours=24)
-    matured = monitoring.join_outcomes(log, outcomes, threshold=5.0)
+    outcomes = monitor.read_outcomes(tmp_path, min_age_hours=24)
+    matured = monitor.join_outcomes(log, outcomes, threshold=5.0)
     keep = np.arange(n) % 10 != 0
     y, score = (final[keep] >= 5).astype(int), log["score"].to_numpy()[keep]
     assert len(matured) == keep.sum()
     np.testing.assert_array_equal(matured["y_true"], y)
-    metrics = monitoring.realized_metrics(matured)
+    metrics = monitor.realized_metrics(matured)
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, score))
     assert metrics["f1"] == pytest.approx(f1_score(y, score >= 0.5))
     observed, predicted = calibration_curve(y, score, n_bins=10, strategy="uniform")
     counts = np.histogram(score, bins=np.linspace(0, 1, 11))[0]
     assert metrics["ece"] == pytest.approx(np.sum(np.abs(observed - predicted) * counts[counts > 0]) / len(y))
-    by_day = monitoring.realized_by_day(matured)
+    by_day = monitor.realized_by_day(matured)
     assert by_day["rows"].sum() == len(matured) and list(by_day["day"]) == ["2026-01-01", "2026-01-02"]
 
 
@@ -176,7 +177,7 @@ def test_roc_auc_floor_prefers_the_recorded_interval(tmp_path, monkeypatch):
     for family, roc_auc, floor in (("a", {"mean": 0.76, "std": 0.09}, 0.67),
                                    ("b", {"mean": 0.76, "std": 0.09, "interval": [0.70, 0.82]}, 0.70)):
         family_metrics(family).write_text(json.dumps({"thread_cv": {"roc_auc": roc_auc}}))
-        assert monitoring.roc_auc_floor(family) == pytest.approx(floor)
+        assert monitor.roc_auc_floor(family) == pytest.approx(floor)
 
 
 # ---- on the pipeline's real outputs (session fixtures of conftest.py) ----
@@ -201,23 +202,23 @@ def stream_from_test_split(repo: Path, hours_into_thread: float | None) -> list[
              "score": float(scores[row.comment_id]), "label": "?"} for i, row in enumerate(test.itertuples())]
 
 
-def monitor(repo: Path, records: list[dict], tmp_path: Path, monkeypatch, capsys) -> tuple[int, dict, str]:
+def monitored(repo: Path, records: list[dict], tmp_path: Path, monkeypatch, capsys) -> tuple[int, dict, str]:
     log_dir = tmp_path / "log"
     (log_dir / prediction_log.MONITOR_NAME / "data").mkdir(parents=True)
     (log_dir / prediction_log.MONITOR_NAME / "data" / "data.0.log").write_text(
         "".join(json.dumps(r) + "\n" for r in records))
     monkeypatch.chdir(repo)
     parser = argparse.ArgumentParser()
-    monitoring.configure(parser)
+    monitor.configure(parser)
     args = parser.parse_args(["--since", "2026-01-01", "--until", "2026-01-08", "--log-dir", str(log_dir),
                               "--out", str(tmp_path / "out"), "--outcomes", str(tmp_path / "none"), "--check"])
-    status = monitoring.run(args)
+    status = monitor.run(args)
     return status, json.loads((tmp_path / "out" / "monitoring.json").read_text()), capsys.readouterr().out
 
 
 @pytest.mark.integration
 def test_unshifted_test_split_does_not_drift(model_repo, tmp_path, monkeypatch, capsys):
-    status, report, out = monitor(model_repo, stream_from_test_split(model_repo, None), tmp_path, monkeypatch, capsys)
+    status, report, out = monitored(model_repo, stream_from_test_split(model_repo, None), tmp_path, monkeypatch, capsys)
     assert status == 0 and "retrain recommended" not in out, out
     assert report["window"]["champion_predictions"] == 624 and not report["check"]["reasons"]
     assert (tmp_path / "out" / "report.html").stat().st_size > 0
@@ -231,7 +232,7 @@ def test_unshifted_test_split_does_not_drift(model_repo, tmp_path, monkeypatch, 
 @pytest.mark.integration
 def test_comments_written_ten_hours_into_their_thread_raise_the_drift_flag(model_repo, tmp_path, monkeypatch,
                                                                            capsys):
-    status, report, out = monitor(model_repo, stream_from_test_split(model_repo, 10.0), tmp_path, monkeypatch, capsys)
+    status, report, out = monitored(model_repo, stream_from_test_split(model_repo, 10.0), tmp_path, monkeypatch, capsys)
     assert status == 1 and "retrain recommended" in out
     assert report["drift"]["minutes_since_thread_start"]["windows_alerted"] == 1
     assert report["drift"]["text_len"]["windows_alerted"] == 0
@@ -312,8 +313,8 @@ def test_an_empty_window_recommends_nothing(tmp_path, monkeypatch, capsys):
         "ingest": {"source": "raw"}, "service": {"log_dir": str(tmp_path / "logs")}, "label": {"min_age_hours": 24},
         "monitoring": {"window": 7, "chunk_period": "D", "min_chunk_rows": 200, "drift_threshold": 0.15}}))
     parser = argparse.ArgumentParser()
-    monitoring.configure(parser)
-    assert monitoring.run(parser.parse_args(["--check"])) == 0
+    monitor.configure(parser)
+    assert monitor.run(parser.parse_args(["--check"])) == 0
     report = json.loads((tmp_path / "metrics/monitoring/monitoring.json").read_text())
     assert report["window"]["predictions"] == 0 and report["check"] == {"retrain_recommended": False, "reasons": []}
     assert "no champion prediction in the window" in capsys.readouterr().out
@@ -326,9 +327,9 @@ def test_check_recommends_retraining_below_the_floor_only_on_enough_evidence():
                              "upper": [0.78]})
     report = {"roc_auc_floor": 0.676, "drift_threshold": 0.15,
               "realized": {"rows": 300, "roc_auc": 0.61, "f1": 0.5, "ece": 0.1}}
-    [reason] = monitoring.retrain_reasons(report, no_drift, estimate, min_rows=200)
+    [reason] = monitor.retrain_reasons(report, no_drift, estimate, min_rows=200)
     assert reason.startswith("realized ROC-AUC 0.610 on 300 matured predictions is below the thread-CV floor 0.676")
     report["realized"]["rows"] = 50  # too few matured scores to judge
-    assert monitoring.retrain_reasons(report, no_drift, estimate, min_rows=200) == []
+    assert monitor.retrain_reasons(report, no_drift, estimate, min_rows=200) == []
     low = estimate.assign(roc_auc=0.6, lower=0.55, upper=0.65)  # the whole CBPE band below the floor
-    assert "estimated ROC-AUC 0.600" in monitoring.retrain_reasons(report, no_drift, low, min_rows=200)[0]
+    assert "estimated ROC-AUC 0.600" in monitor.retrain_reasons(report, no_drift, low, min_rows=200)[0]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import yaml
 
-from reception.encoder import bundled_model_dir, encode, load_encoder
-from reception.onnx_encoder import ONNX_FILE, EncoderExportMismatch, OnnxEncoder, export, reproduction_error
+from reception.models.encoder import bundled_model_dir, encode, load_encoder
+from reception.models.onnx_encoder import ONNX_FILE, EncoderExportMismatch, OnnxEncoder, export, reproduction_error
 from reception.paths import PARAMS_FILE
 
 WEIGHTS_SHA256 = yaml.safe_load(PARAMS_FILE.read_text())["encoder"]["sha256"]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import BIN, REPO, call, free_port, serving
-from reception import prediction_log
+from reception.serving import prediction_log
 
 BENTOML_COLUMNS = {"timestamp", "request_id", "trace_id"}  # what BentoML's OTLP monitor adds to every record
 

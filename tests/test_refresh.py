@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import SHARED_RAW, SMALL_FINETUNE, copy_repo, run, set_params
+from conftest import SAMPLE_RAW, SMALL_FINETUNE, copy_repo, run, set_params
 from reception import paths
-from reception.encoder import WEIGHTS_FILE, bundled_model_dir, sha256_file
+from reception.models.encoder import WEIGHTS_FILE, bundled_model_dir, sha256_file
 from reception.paths import SOURCE_DIR
 from reddit_standin import RedditStandIn, extract
 
@@ -73,7 +73,7 @@ def test_three_daily_batches_append_and_rebuild(tmp_path, pipeline_env):
     small_refresh(repo, tiny_encoder(tmp_path / "tiny_encoder"))
     run(["git", "commit", "-qam", "ingest from the extracted source, small refresh"], repo)
     source = repo / SOURCE_DIR
-    with RedditStandIn(SHARED_RAW) as standin:
+    with RedditStandIn(SAMPLE_RAW) as standin:
         threads = standin.thread_ids()
         sample_scores = {c["comment_id"]: c["score"] for rows in standin.comments.values() for c in rows}
         earlier, lines_read, decisions, holder_day = {}, 0, [], None

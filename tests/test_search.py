@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from reception.search import thread_cv_roc_auc, to_hyperopt, tpe_search
+from reception.models.search import thread_cv_roc_auc, to_hyperopt, tpe_search
 
 
 def test_search_is_seeded_and_picks_the_better_configuration():

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import BIN, call, free_port, run, serving
-from reception.families import declared
+from reception.models.families import declared
 
 pytestmark = pytest.mark.integration
 TEXTS = ["This is the best answer in the thread, thank you!",

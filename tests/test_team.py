@@ -101,5 +101,5 @@ def test_dvc_push_then_a_fresh_clone_pulls_and_is_up_to_date(model_repo, pipelin
     run(["dvc", "pull"], clone, env=env)
     assert "up to date" in run(["dvc", "status"], clone, env=env).stdout
     assert "Running stage" not in run(["dvc", "repro"], clone, env=env).stdout
-    for path in ("data/processed/sentiment_test.parquet", "data/embeddings/val.npy", "models/champion/MLmodel"):
+    for path in ("data/processed/test.parquet", "data/embeddings/val.npy", "models/champion/MLmodel"):
         assert (clone / path).read_bytes() == (model_repo / path).read_bytes()

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from reception.text import clean_text, is_deleted, sentiment_label, sentiment_threshold, text_features
+from reception.data.text import clean_text, is_deleted, text_features, well_received_label, well_received_threshold
 
 
 @pytest.mark.parametrize(
@@ -48,11 +48,11 @@ def test_text_features():
 
 def test_label_rule_with_negative_scores():
     scores = pd.Series([-5.0, -1.0, 0.0, 3.0, 10.0])
-    threshold = sentiment_threshold(scores)
+    threshold = well_received_threshold(scores)
     assert threshold == 0.0
-    assert sentiment_label(scores, threshold).tolist() == [0, 0, 1, 1, 1]
+    assert well_received_label(scores, threshold).tolist() == [0, 0, 1, 1, 1]
 
 
 def test_label_threshold_counts_ties_as_positive():
     scores = pd.Series([1.0, 5.0, 5.0, 5.0, 9.0])
-    assert sentiment_label(scores, sentiment_threshold(scores)).tolist() == [0, 1, 1, 1, 1]
+    assert well_received_label(scores, well_received_threshold(scores)).tolist() == [0, 1, 1, 1, 1]

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from reception.calibration import PlattCalibrator, calibrated_fit, logit
-from reception.evaluation import brier_score, expected_calibration_error
-from reception.features import comments_before
-from reception.timing import timing_baseline
+from reception.data.features import comments_before
+from reception.models.baselines import timing_baseline
+from reception.models.calibration import PlattCalibrator, calibrated_fit, logit
+from reception.models.evaluation import brier_score, expected_calibration_error
 
 
 def test_comments_before_is_the_order_in_the_thread():
@@ -23,7 +23,7 @@ def threads_frame(seed: int = 0, threads: int = 10, per_thread: int = 40) -> pd.
     frame = pd.DataFrame({"post_id": post, "created_utc": created, "thread_start_utc": 0.0})
     frame["comments_before"] = comments_before(frame)
     chance = 1 / (1 + np.exp(np.log1p(created / 60) - 4))
-    frame["sentiment"] = (rng.uniform(size=len(post)) < chance).astype(int)
+    frame["well_received"] = (rng.uniform(size=len(post)) < chance).astype(int)
     return frame
 
 
@@ -36,7 +36,7 @@ def test_timing_baselines_rank_earlier_higher_and_give_calibrated_probabilities(
     order = np.argsort(test["created_utc"].to_numpy())
     if rule == "timing":
         assert np.all(np.diff(p[order]) <= 1e-12)  # later never scores higher
-    assert expected_calibration_error(test["sentiment"], p) < 0.1
+    assert expected_calibration_error(test["well_received"], p) < 0.1
 
 
 def test_platt_keeps_the_order_and_fixes_the_scale():

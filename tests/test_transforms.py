@@ -73,7 +73,7 @@ def test_interim_steps_follow_the_seed():
 
 def labelled(n: int, threads: int) -> pd.DataFrame:
     frame = comments_frame([f"text {i}" for i in range(n)], post_ids=[f"p{i % threads}" for i in range(n)])
-    frame["sentiment"] = [i % 2 for i in range(n)]
+    frame["well_received"] = [i % 2 for i in range(n)]
     return frame
 
 
@@ -83,7 +83,7 @@ def test_random_split_is_stratified_disjoint_and_seeded():
     assert [len(splits[s]) for s in ("train", "val", "test")] == [280, 60, 60]
     ids = [set(s["comment_id"]) for s in splits.values()]
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
-    assert all(s["sentiment"].mean() == pytest.approx(0.5, abs=0.02) for s in splits.values())
+    assert all(s["well_received"].mean() == pytest.approx(0.5, abs=0.02) for s in splits.values())
     again = random_split(frame, FRACTIONS, seed=7)
     assert all(splits[s]["comment_id"].tolist() == again[s]["comment_id"].tolist() for s in splits)
 

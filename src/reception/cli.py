@@ -15,9 +15,9 @@ import sys
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 SUBCOMMANDS = {
-    "extract": ("reception.extract", "pull fresh Reddit data into an append-only source folder"),
-    "prune": ("reception.retention", "delete raw batches older than the retention set in params.yaml"),
-    "monitor": ("reception.monitoring", "drift, estimated and realized performance of the served model"),
+    "extract": ("reception.reddit.extract", "pull fresh Reddit data into an append-only source folder"),
+    "prune": ("reception.reddit.prune", "delete raw batches older than the retention set in params.yaml"),
+    "monitor": ("reception.monitor", "drift, estimated and realized performance of the served model"),
 }
 
 

@@ -54,7 +54,7 @@ def stage_metrics(stage: str) -> Path:
 
 
 def split_file(split: str) -> Path:
-    return PROCESSED_DIR / f"sentiment_{split}.parquet"
+    return PROCESSED_DIR / f"{split}.parquet"
 
 
 def embeddings_file(split: str) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from reception.evaluation import thread_bootstrap_interval
+from reception.models.evaluation import thread_bootstrap_interval
 
 METADATA = {"created_utc": "created_utc", "thread_start_utc": "post_created_utc", "is_submitter": "is_submitter",
             "is_top_level": "is_top_level"}  # processed column -> the model's input name

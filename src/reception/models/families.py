@@ -7,7 +7,7 @@ Every stage, the registered model's config, the service and the tests take the n
 
   mlp_transformer  the seed's StandardScaler + MLPClassifier on the embedding
   hybrid           the embedding (standardised, reduced by PCA) next to the standardised metadata known
-                   when a comment is written (reception.features), into logistic regression or
+                   when a comment is written (reception.data.features), into logistic regression or
                    gradient-boosted trees
 Training (hpo, train) and the registered model (pyfunc) build their input with `feature_matrix`.
 """
@@ -29,7 +29,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from reception.features import METADATA_FEATURES, metadata_features
+from reception.data.features import METADATA_FEATURES, metadata_features
 from reception.paths import PARAMS_FILE
 
 SCORING_STAGES = ("baselines", "train", "finetune")
@@ -117,7 +117,7 @@ def build(family: str, config: dict, seed: int, embedding_dim: int) -> Pipeline:
 
 def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFrame | dict | None,
                    features: tuple[str, ...] = METADATA_FEATURES) -> np.ndarray:
-    """A trained family's input: the embedding, plus reception.features.metadata_features(frame) for a
+    """A trained family's input: the embedding, plus reception.data.features.metadata_features(frame) for a
     family that reads metadata (`frame`: a training DataFrame, or the request columns). `features`: the kept
     METADATA_FEATURES; only the ablation asks for more (the candidates it tries)."""
     if not uses_metadata:

@@ -2,7 +2,7 @@
 
 It applies the shared cleaning and the family's own scoring, so no caller re-implements any of them:
   mlp_transformer   sentence encoder (ONNX export of the hash-checked weights) + classifier
-  hybrid            sentence encoder + metadata features (reception.features) + classifier
+  hybrid            sentence encoder + metadata features (reception.data.features) + classifier
   finetuned_minilm  the fine-tuned encoder and head (hash-checked)
   tfidf_logreg      the TF-IDF baseline's pipeline on the cleaned text (served, never registered)
 Input: a DataFrame with `text` and, optionally, created_utc, post_created_utc (unix seconds),
@@ -21,12 +21,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from reception import explain
-from reception.evaluation import THRESHOLD
-from reception.features import API_INPUTS, request_columns, resolve_inputs
-from reception.text import clean_text, normalize
+from reception.data.features import API_INPUTS, request_columns, resolve_inputs
+from reception.data.text import clean_text, normalize
+from reception.models.evaluation import THRESHOLD
+from reception.serving import explain
 
-CODE_PATH = Path(__file__).resolve().parent
+CODE_PATH = Path(__file__).resolve().parents[1]  # the whole reception package, subpackages included
 REQUIREMENTS = ("mlflow", "scikit-learn", "transformers", "torch", "safetensors", "pandas", "numpy", "joblib",
                 "onnxruntime", "PyYAML")
 INPUT_EXAMPLE = pd.DataFrame({"text": ["This is the best explanation in the thread, thank you!",
@@ -47,7 +47,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
 
             self.classifier = joblib.load(context.artifacts["classifier"])
         elif self.finetuned_model:
-            from reception import finetuned
+            from reception.models import finetuned
 
             self.finetuned = finetuned
             self.model, self.tokenizer, self.max_length = finetuned.load(Path(context.artifacts["finetuned"]),
@@ -55,7 +55,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         else:
             import joblib
 
-            from reception.onnx_encoder import OnnxEncoder
+            from reception.models.onnx_encoder import OnnxEncoder
 
             self.encoder = OnnxEncoder.shared(Path(context.artifacts["encoder"]))
             self.classifier = joblib.load(context.artifacts["classifier"])
@@ -83,7 +83,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
                           with_contributions: bool = True) -> dict:
         """{"score": P(well received) per record, "inputs_used": per record as score_records says,
         "contributions": per record, each input group's share of the score's logit, largest first, with what
-        it says in words (reception.explain; empty for the fine-tuned family and the TF-IDF pipeline, which
+        it says in words (reception.serving.explain; empty for the fine-tuned family and the TF-IDF pipeline, which
         have no attribution), "vectors": the sentence embeddings (None for those two)}."""
         texts = [str(r["text"]) for r in records]
         cleaned = [clean_text(t) for t in texts]
@@ -95,7 +95,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         if self.finetuned_model:
             score = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
             return {"score": score, "inputs_used": used, "contributions": [[] for _ in records], "vectors": None}
-        from reception.families import feature_matrix
+        from reception.models.families import feature_matrix
 
         vectors, columns = self.encoder.encode(cleaned, batch_size), None
         if self.uses_metadata:
@@ -110,7 +110,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
 
     def when_to_post(self, record: dict, now: float | None = None,
                      delays_minutes=explain.DELAYS_MINUTES) -> list[dict]:
-        """The calibrated score of the draft `record` written now and after each delay (reception.explain);
+        """The calibrated score of the draft `record` written now and after each delay (reception.serving.explain);
         "now" is the record's created_utc when given, else `now`, else the time of the call."""
         start = record.get("created_utc") or (time.time() if now is None else now)
         return explain.when_to_post(self.score_records, record, float(start), delays_minutes)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from reception.text import text_features
+from reception.data.text import text_features
 
 # Groups of metadata features: what the ablation removes (kept) or adds (candidate) one at a time, and
 # what an explanation names. The API inputs each group reads (besides the text) are in GROUP_INPUTS.

@@ -21,8 +21,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reception.batches import BatchWriter, posts_read_since
 from reception.paths import SOURCE_DIR
+from reception.reddit.batches import BatchWriter, posts_read_since
 
 STRATEGIES = ("popular", "all_hot", "all_top_day")
 TIME_FILTERS = ("hour", "day", "week", "month", "year", "all")
@@ -67,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reception.reddit_api import CredentialsError, read_only_client
+    from reception.reddit.client import CredentialsError, read_only_client
 
     faults = Counter()
     try:
@@ -117,7 +117,7 @@ class Extraction:
 
     def run(self) -> str | None:
         """Walk everything asked for; returns why the run stopped early (credentials refused), else None."""
-        from reception.reddit_api import SKIPPABLE, refused_credentials, skip_reason
+        from reception.reddit.client import SKIPPABLE, refused_credentials, skip_reason
 
         try:
             names = self.subreddit_names()
@@ -218,7 +218,7 @@ class Extraction:
 
     def comments(self, post) -> int:
         """Every comment of the post (up to --replace-more 'load more' requests); returns how many."""
-        from reception.reddit_api import SKIPPABLE, refused_credentials, skip_reason
+        from reception.reddit.client import SKIPPABLE, refused_credentials, skip_reason
 
         try:
             left_behind = post.comments.replace_more(limit=self.args.replace_more)

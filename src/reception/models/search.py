@@ -12,8 +12,8 @@ import json
 import numpy as np
 from hyperopt import STATUS_OK, Trials, fmin, hp, space_eval, tpe
 
-from reception.evaluation import fold_roc_auc
-from reception.families import fit_quietly
+from reception.models.evaluation import fold_roc_auc
+from reception.models.families import fit_quietly
 
 DISTRIBUTIONS = {"choice": lambda label, options: hp.choice(label, [to_hyperopt(o, f"{label}.{i}")
                                                                      for i, o in enumerate(options)]),

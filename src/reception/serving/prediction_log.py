@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reception.features import API_INPUTS
-from reception.text import normalize
+from reception.data.features import API_INPUTS
+from reception.data.text import normalize
 
 MONITOR_NAME = "reception_predictions"
 # The projection of the sentence embedding that the log carries: a fixed Gaussian random projection
@@ -63,8 +63,8 @@ SCHEMA = {
     "has_exclamation": ("feature", "categorical", "the text holds '!'"),
     "has_question": ("feature", "categorical", "the text holds '?'"),
     "text_projection": ("feature", "numerical_sequence",
-                        f"{TEXT_PROJECTION_DIM} numbers: reception.prediction_log.project of the text's embedding "
-                        "(null when the family has no sentence embedding)"),
+                        f"{TEXT_PROJECTION_DIM} numbers: reception.serving.prediction_log.project of the text's "
+                        "embedding (null when the family has no sentence embedding)"),
     **{name: ("feature", "numerical" if name.endswith("_utc") else "categorical",
               "the value the model read (request or default); null if the family does not read it")
        for name in API_INPUTS},
@@ -74,7 +74,7 @@ SCHEMA = {
 }
 TEXT_COLUMN = ("feature", "categorical", "the raw text (only with service.log_text: true)")
 
-logger = logging.getLogger("reception.prediction_log")
+logger = logging.getLogger("reception.serving.prediction_log")
 
 
 @functools.cache

@@ -14,5 +14,5 @@ def by_start(frame: pd.DataFrame) -> np.ndarray:
 def summary(rows: pd.DataFrame) -> dict:
     """Rows, threads, share of well-received comments and the span of thread starts of a set of rows."""
     return {"rows": len(rows), "threads": int(rows["post_id"].nunique()),
-            "positive_share": round(float(rows["sentiment"].mean()), 4),
+            "positive_share": round(float(rows["well_received"].mean()), 4),
             "thread_start_utc": [float(rows["thread_start_utc"].min()), float(rows["thread_start_utc"].max())]}

@@ -5,7 +5,7 @@ linear head over the two classes. A saved model is one folder: the encoder's con
 `classifier.safetensors` (every weight, encoder and head) and `finetune.json` (its sha256, max_length and
 its Platt calibration). Loading checks that sha256, as the frozen encoder's is checked.
 Calibration: `model.platt` = (slope, intercept) maps the logit of the head's P(positive) to a calibrated
-probability (reception.calibration, fit by the finetune stage on out-of-fold scores); predict_proba applies
+probability (reception.models.calibration, fit by the finetune stage on out-of-fold scores); predict_proba applies
 it when set, so training (None while fitting) and serving share one scoring function.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from reception.calibration import logit
-from reception.encoder import check_sha256, resolve_device, sha256_file
+from reception.models.calibration import logit
+from reception.models.encoder import check_sha256, resolve_device, sha256_file
 
 WEIGHTS_FILE, CONFIG_FILE = "classifier.safetensors", "finetune.json"
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reception.calibration import PlattCalibrator
-from reception.features import minutes_since_thread_start
+from reception.data.features import minutes_since_thread_start
+from reception.models.calibration import PlattCalibrator
 
 TIMING_RULES = {
     "timing": lambda rows: -np.log1p(minutes_since_thread_start(rows["created_utc"], rows["thread_start_utc"])),
@@ -25,5 +25,5 @@ TIMING_RULES = {
 def timing_baseline(rule: str, train: pd.DataFrame):
     """predict(rows) -> calibrated P(well received) of the rule, calibrated on `train`'s labels."""
     score = TIMING_RULES[rule]
-    calibrator = PlattCalibrator().fit(score(train), train["sentiment"].to_numpy())
+    calibrator = PlattCalibrator().fit(score(train), train["well_received"].to_numpy())
     return lambda rows: calibrator.transform(score(rows))

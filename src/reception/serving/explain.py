@@ -19,8 +19,8 @@ from math import factorial
 
 import numpy as np
 
-from reception.calibration import CalibratedModel, logit
-from reception.features import FEATURE_GROUPS, METADATA_FEATURES
+from reception.data.features import FEATURE_GROUPS, METADATA_FEATURES
+from reception.models.calibration import CalibratedModel, logit
 
 DELAYS_MINUTES = (0, 15, 60, 180, 720)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reception.encoder import WeightsMismatch, check_sha256, load_encoder, sha256_file
+from reception.models.encoder import WeightsMismatch, check_sha256, load_encoder, sha256_file
 
 ONNX_FILE, CONFIG_FILE = "encoder.onnx", "encoder.json"
 INPUTS = ("input_ids", "attention_mask")

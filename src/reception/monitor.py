@@ -2,7 +2,7 @@
 
 Why: the champion was chosen on its training data; new threads, a new caller or a change upstream can move
 what it is asked about, and scores only become final a day or more after a comment is posted. This command
-reads the service's prediction log (reception.prediction_log) for a time window and compares it with two
+reads the service's prediction log (reception.serving.prediction_log) for a time window and compares it with two
 references: the inputs with the processed train split and its sentence embeddings (what the model learnt
 from), the score with the served model's own scores of the validation split (SCORE_REFERENCE_SPLIT: comments
 it was not fitted on, so their scores are distributed as an unshifted stream's are). It writes, under
@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from reception.evaluation import THRESHOLD, classification_metrics
-from reception.families import declared
-from reception.features import API_INPUTS
-from reception.io import read_embeddings, read_split
+from reception.data.features import API_INPUTS
+from reception.data.splits import read_embeddings, read_split
+from reception.models.evaluation import THRESHOLD, classification_metrics
+from reception.models.families import declared
 from reception.paths import DATA_METRICS, METRICS_DIR, PARAMS_FILE, REGISTER_METRICS, family_metrics, predictions_file
-from reception.prediction_log import MONITOR_NAME, TEXT_PROJECTION_DIM, log_folder, project
+from reception.serving.prediction_log import MONITOR_NAME, TEXT_PROJECTION_DIM, log_folder, project
 
 # NannyML sends usage telemetry unless this is set (it is imported inside the functions below).
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
@@ -182,7 +182,7 @@ def score_reference(champion: str) -> pd.DataFrame:
                          f"{int(np.isnan(score).sum())} comments: run `dvc repro` first")
     return pd.DataFrame({"timestamp": pd.to_datetime(rows["created_utc"].astype("float64"), unit="s"),
                          "score": score, "y_pred": (score >= THRESHOLD).astype(int),
-                         "y_true": rows["sentiment"].to_numpy()})
+                         "y_true": rows["well_received"].to_numpy()})
 
 
 def drift_by_window(reference: pd.DataFrame, scores: pd.DataFrame, analysis: pd.DataFrame, inputs: list[str],

@@ -52,11 +52,11 @@ def text_features(text: pd.Series) -> pd.DataFrame:
     )
 
 
-def sentiment_threshold(score_clipped: pd.Series) -> float:
+def well_received_threshold(score_clipped: pd.Series) -> float:
     """The seed's label threshold: the median of the winsorised score."""
     return float(np.median(score_clipped.to_numpy(dtype="float64")))
 
 
-def sentiment_label(score_clipped: pd.Series, threshold: float) -> pd.Series:
+def well_received_label(score_clipped: pd.Series, threshold: float) -> pd.Series:
     """1 = well received (score at or above the threshold), 0 otherwise."""
     return (score_clipped >= threshold).astype("int64")

@@ -12,9 +12,9 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reception.batches import ENTITIES, batch_time, entity_file, manifests
-from reception.io import PARAMS_FILE, load_params
-from reception.paths import SOURCE_DIR
+from reception.params import load_params
+from reception.paths import PARAMS_FILE, SOURCE_DIR
+from reception.reddit.batches import ENTITIES, batch_time, entity_file, manifests
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,1 @@
+"""What the pipeline knows about its data: text, features, threads and splits."""

@@ -1,0 +1,1 @@
+"""Reddit itself: the API client, extraction into batches, and pruning them."""

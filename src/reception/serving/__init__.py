@@ -1,0 +1,1 @@
+"""What the service runs: the registered model, explanations, the inference thread, the prediction log."""
