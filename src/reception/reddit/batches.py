@@ -102,7 +102,7 @@ class BatchWriter:
         return [p for p in self.partial.rglob("*") if p.is_file() and p != self.partial / ".lock"]
 
     def _remove_leftovers(self) -> int:
-        """Files of a run that was killed before publishing: never part of any batch.
+        """Files of a run that was killed before its batch was published: never part of any batch.
 
         A run killed while publishing (between two links) has also linked some of them into place; those
         are still the staged files themselves (hard links), found by `samefile`, and are unlinked too,
