@@ -18,6 +18,7 @@ from conftest import REPO, SAMPLE_RAW
 from reception import cli
 from reception.reddit import batches, prune
 from reception.reddit.batches import ENTITIES, MANIFEST_DIR, PARTIAL_DIR, BatchWriter, batch_name
+from reddit_standin import RUN_EXTRACT, RedditStandIn, extract_command
 
 OLD_BATCH = "20200101_000000"  # years older than any retention
 
@@ -77,6 +78,34 @@ def test_a_publish_that_fails_midway_leaves_nothing_of_its_batch(tmp_path, monke
     monkeypatch.setattr(batches.os, "link", real_link)
     later = publish_batch(source, ["c4"])  # the next run is not held up by the failed one
     assert later > first and len(files_of(source, later)) == len(ENTITIES) + 1
+
+
+# The disk fills up at the second link of a real extract's publish (PRAW against the local stand-in).
+FULL_DISK_AT_SECOND_LINK = """
+import errno, os
+real_link, links = os.link, []
+def link(src, dst):
+    links.append(dst)
+    if len(links) == 2:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    real_link(src, dst)
+os.link = link
+"""
+
+
+def test_an_extract_whose_publish_fails_exits_1_and_keeps_nothing_of_its_batch(tmp_path):
+    source = tmp_path / "source"
+    first = publish_batch(source, ["c1"])
+    before = snapshot(source)
+    with RedditStandIn(SAMPLE_RAW) as standin:
+        command, env = extract_command(standin, tmp_path, "--subreddit", "books", "--comments")
+        command[2] = FULL_DISK_AT_SECOND_LINK + RUN_EXTRACT
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    [message] = [line for line in result.stderr.splitlines() if "not published" in line]
+    assert message.endswith("not published ([Errno 28] No space left on device); nothing of it was kept")
+    assert "Traceback" not in result.stderr
+    assert snapshot(source) == before and len(files_of(source, first)) == len(ENTITIES) + 1
 
 
 # A run that dies between two links (the power goes) cannot roll back itself: the next run does.
