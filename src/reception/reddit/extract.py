@@ -10,7 +10,8 @@ and, with `--comments`, every comment of each post. NSFW subreddits and posts ar
 comments): a score read on the day its comment was written is no label yet, and a post that has left
 the top listing would otherwise never be read again, nor its deleted comments seen as deleted.
 A private, banned or missing subreddit is skipped and recorded in the manifest; the exit status is
-non-zero only when nothing at all could be fetched.
+non-zero only when nothing at all could be fetched, or the batch could not be published (then nothing of
+it is kept).
 """
 from __future__ import annotations
 
@@ -93,7 +94,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     # What was read before a stop (a token refused mid-run) is still a batch: the manifest says so.
     manifest["status"] = f"stopped early: {stopped}" if stopped else "complete"
-    files = writer.publish(manifest)
+    try:
+        files = writer.publish(manifest)
+    except OSError as error:  # a full disk, say: publish has unlinked what it had linked
+        print(f"reception extract: batch {writer.batch} not published ({error}); nothing of it was kept",
+              file=sys.stderr)
+        return 1
     print(f"reception extract: batch {writer.batch}: " + ", ".join(
         f"{writer.counts[e]} {e} -> {files[e]}" for e in files) + f"; {len(manifest['skipped'])} skipped")
     return 0
