@@ -1,5 +1,5 @@
-"""Latency and throughput of the BentoML service, against the model's own in-process limit and the
-seed's naive server, in one run; then a soak of the service.
+"""Latency and throughput of the BentoML service, against the model's own in-process limit and
+IMEDIA's naive server, in one run; then a soak of the service.
 
 Three things are measured side by side, ROUNDS times (the machines are shared VMs whose speed drifts by
 tens of percent within minutes, so only measurements taken together compare):
@@ -8,7 +8,7 @@ tens of percent within minutes, so only measurements taken together compare):
               batch, torch threads): one comment per call, and batches of the service's MODEL_BATCH.
               This is the ceiling of any server of this model on this machine.
   bento       `bentoml serve` of the built bento, at concurrency 1, 8 and 32
-  naive       bench/naive_server.py (the seed's design: FastAPI, one forward pass per request)
+  naive       bench/naive_server.py (IMEDIA's design: FastAPI, one forward pass per request)
 An idle server uses no CPU while another is measured. Reported: the median throughput over the rounds
 and p50/p95 of all the rounds' latencies; the bento's throughput at concurrency 32 as a fraction of the
 batched in-process ceiling, and its single-request p50 against the in-process single-call p50.

@@ -1,4 +1,4 @@
-"""Every answer other than 200: one human-readable message, {"detail": ...}, with the status the API documents."""
+"""The service's error answers: {"detail": <message>}, with the status the API documents."""
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
@@ -18,6 +18,7 @@ class ApiError(Exception):
 
 
 class ErrorBody(BaseModel):
+    """Every answer other than 200: one human-readable message."""
     detail: str
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictFloat, StrictStr, model_validator
 
 from reception.models.evaluation import THRESHOLD
 from reception.serving import explain
@@ -55,11 +55,17 @@ class ThreadTiming(BaseModel):
     post_created_utc: UnixTime | None = Field(None, description="when the thread's post was created, unix seconds; "
                                                                 "not after created_utc")
 
+    def created(self) -> float | None:
+        """When the comment is posted, as the rule reads it: created_utc (without it a comment is not
+        checked: the model's own default applies)."""
+        return self.created_utc
+
     @model_validator(mode="after")
     def post_before_comment(self):
-        if None not in (self.created_utc, self.post_created_utc) and self.post_created_utc > self.created_utc:
-            given = "" if "created_utc" in self.model_fields_set else " (default: the time of the request)"
-            raise ValueError(f"post_created_utc is after created_utc{given}: a thread starts before its comments")
+        created = self.created()
+        if None not in (created, self.post_created_utc) and self.post_created_utc > created:
+            default = "" if self.created_utc is not None else " (default: the time of the request)"
+            raise ValueError(f"post_created_utc is after created_utc{default}: a thread starts before its comments")
         return self
 
 
@@ -136,9 +142,8 @@ class WhenToPostRequest(ThreadTiming):
     post_created_utc: UnixTime = Field(description="when the thread's post was created, unix seconds; not after "
                                                    "created_utc (required: the thread's start stays fixed while "
                                                    "the draft waits)")
-    created_utc: UnixTime = Field(default_factory=time.time,
-                                  description="'now': when the draft would be posted without waiting, unix "
-                                              "seconds; default the time of the request")
+    created_utc: UnixTime | None = Field(None, description="'now': when the draft would be posted without waiting, "
+                                                           "unix seconds; default the time of the request")
     is_submitter: StrictBool | None = Field(None, description=f"the draft's author wrote the post; {NOT_READ}")
     is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
     model_key: Annotated[StrictStr, Field(json_schema_extra={"enum": TIMING_KEYS} if TIMING_KEYS else None)] | None \
@@ -149,6 +154,11 @@ class WhenToPostRequest(ThreadTiming):
         None, min_length=1, max_length=MAX_DELAYS,
         description=f"the delays to score, in minutes after created_utc (0 to {MAX_DELAY_MINUTES}, at most "
                     f"{MAX_DELAYS}; sorted, duplicates dropped); default {list(explain.DELAYS_MINUTES)}")
+    _received_utc: float = PrivateAttr(default_factory=time.time)
+
+    def created(self) -> float:
+        """'now': created_utc, default the time the request arrived."""
+        return self._received_utc if self.created_utc is None else self.created_utc
 
 
 class CurvePoint(BaseModel):

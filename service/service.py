@@ -172,8 +172,8 @@ class RedditReception:
         record = request.model_dump(exclude={"model_key", "delays_minutes", "created_utc"}, exclude_none=True)
         delays = explain.DELAYS_MINUTES if request.delays_minutes is None else sorted(set(request.delays_minutes))
         curve, used = await self.inference.call(answers.posting_curve, self.scorers[model_key], record,
-                                                request.created_utc, delays, SETTINGS["encode_batch_size"])
-        if "created_utc" not in request.model_fields_set:  # every point sets created_utc; "now" was the request's
+                                                request.created(), delays, SETTINGS["encode_batch_size"])
+        if request.created_utc is None:  # every point sets created_utc; "now" itself was the request's time
             used = {**used, "created_utc": {**used["created_utc"], "source": "default: time of the request"}}
         best = max(curve, key=lambda point: point["score"])  # the earliest of equal scores
         return {"model_key": model_key, "backend_model_name": self.backend_name(model_key), "curve": curve,
