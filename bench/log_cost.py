@@ -1,9 +1,10 @@
 """CPU time of one prediction-log record, in-process: PredictionLog.write on records the service's own code built.
 
 COMMENTS comments of data/interim (text, Reddit ids and metadata, as a client may send them) are scored by the
-champion with the service's own scoring function (service.service.score_records) and answered as the service
-answers them; then each is written as its own request (what /api/v1/predict-sentiment does) through
-PredictionLog.write into a temporary folder with BentoML's default (file) monitor. Reported per record:
+locked winner as the service scores them (its batches, encoder batch and contributions) and answered as the
+service answers them (reception.serving.answers); then each is written as its own request (what
+/api/v1/predict-sentiment does) through PredictionLog.write into a temporary folder with BentoML's default
+(file) monitor. Reported per record:
   request path  CPU time of the calling thread inside write(): what delays the event loop and the response
   total         CPU time of the whole process from the first write until every record is on disk
                 (the request path plus the background writer's thread)
@@ -46,19 +47,19 @@ def served_requests(n: int) -> tuple[list[tuple[list, list, list]], dict]:
     """(records, scored, answers) per single-text request, as the service builds them, and `served`."""
     import bentoml.mlflow
 
-    from service import service
+    from reception.serving import answers
+    from service.config import MANIFEST, SETTINGS
 
-    scorer = bentoml.mlflow.load_model(service.BENTO["model"]).unwrap_python_model()
-    family = service.BENTO["family"]
-    records = requests(n)
+    scorer = bentoml.mlflow.load_model(MANIFEST.model).unwrap_python_model()
+    records, batch = requests(n), SETTINGS["model_batch"]
     scored = []
-    for start in range(0, len(records), service.MODEL_BATCH):
-        scored += service.score_records(scorer, records[start:start + service.MODEL_BATCH])
-    answers = [{"label": "positive" if s["score"] >= service.THRESHOLD else "negative", "score": s["score"],
-                "model_key": family, "backend_model_name": "models:/reddit-reception/1", "warning": None,
-                "inputs_used": s["inputs_used"], "contributions": s["contributions"]} for s in scored]
-    served = {"model_key": family, "bento_model": service.BENTO["model"], "model_version": "1"}
-    return [([r], [s], [a]) for r, s, a in zip(records, scored, answers, strict=True)], served
+    for start in range(0, len(records), batch):
+        scored += scorer.score_records(records[start:start + batch], batch_size=SETTINGS["encode_batch_size"],
+                                       with_contributions=True)
+    answered = [answers.prediction(r["text"], s, MANIFEST.family, "models:/reddit-reception/1")
+                for r, s in zip(records, scored, strict=True)]
+    served = {"model_key": MANIFEST.family, "bento_model": MANIFEST.model, "model_version": "1"}
+    return [([r], [s], [a]) for r, s, a in zip(records, scored, answered, strict=True)], served
 
 
 def measure(calls: list[tuple[list, list, list]], served: dict) -> dict:

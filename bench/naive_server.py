@@ -1,4 +1,4 @@
-"""The seed's serving design, for comparison: one request -> one unbatched forward pass.
+"""IMEDIA's serving design, for comparison: one request -> one unbatched forward pass.
 
 A plain FastAPI app that loads the same MLflow champion (models/champion) and scores each request on
 its own. Run by bench/serve_bench.py with uvicorn: `python bench/naive_server.py PORT`.

@@ -58,8 +58,8 @@ def rescored(records: list[dict], hours: float) -> list[dict]:
     requests = [{"text": row.clean_text, "created_utc": float(row.thread_start_utc) + 3600 * hours,
                  "post_created_utc": float(row.thread_start_utc), "is_submitter": bool(row.is_submitter),
                  "is_top_level": bool(row.is_top_level)} for row in test.itertuples()]
-    scores, _ = scorer.score_records(requests, batch_size=32)
-    return [{**r, "score": float(s)} for r, s in zip(records, scores, strict=True)]
+    scored = scorer.score_records(requests, batch_size=32)
+    return [{**r, "score": s.score} for r, s in zip(records, scored, strict=True)]
 
 
 def summary(drift: pd.DataFrame) -> dict:

@@ -1,14 +1,15 @@
-"""Latency and throughput of the BentoML service, against the model's own in-process limit and the
-seed's naive server, in one run; then a soak of the service.
+"""Latency and throughput of the BentoML service, against the model's own in-process limit and
+IMEDIA's naive server, in one run; then a soak of the service.
 
 Three things are measured side by side, ROUNDS times (the machines are shared VMs whose speed drifts by
 tens of percent within minutes, so only measurements taken together compare):
-  in-process  the champion's own scoring code (ReceptionModel.score_records, what the service calls),
+  in-process  the locked winner's own scoring code (ReceptionModel.score_records, what the service calls,
+              without the contributions the service also asks for),
               loaded here without HTTP, on the same comments with the service's settings (encoder
               batch, torch threads): one comment per call, and batches of the service's MODEL_BATCH.
               This is the ceiling of any server of this model on this machine.
   bento       `bentoml serve` of the built bento, at concurrency 1, 8 and 32
-  naive       bench/naive_server.py (the seed's design: FastAPI, one forward pass per request)
+  naive       bench/naive_server.py (IMEDIA's design: FastAPI, one forward pass per request)
 An idle server uses no CPU while another is measured. Reported: the median throughput over the rounds
 and p50/p95 of all the rounds' latencies; the bento's throughput at concurrency 32 as a fraction of the
 batched in-process ceiling, and its single-request p50 against the in-process single-call p50.
@@ -30,10 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import yaml
 from soak import comments, soak
 
-from reception.paths import BENTO_FILE, CHAMPION_DIR, PARAMS_FILE
+from reception.params import load_params
+from reception.paths import BENTO_FILE, CHAMPION_DIR
 
 BIN = Path(sys.executable).parent
 RESULTS = Path("bench/results.json")
@@ -43,7 +44,7 @@ IN_PROCESS_COMMENTS = 640
 ROUNDS = 3
 WARMUP = 20
 SOAK_S = 120
-SETTINGS = yaml.safe_load(PARAMS_FILE.read_text())["service"]
+SETTINGS = load_params("service")
 MODEL_BATCH = SETTINGS["model_batch"]
 TARGET_FRACTION, TARGET_SINGLE_EXTRA_MS = 0.80, 5.0
 BENTO, NAIVE = "bentoml (in-process batcher)", "naive (one forward pass per request)"
@@ -107,7 +108,7 @@ def measure(port: int, texts: list[str], concurrency: int) -> tuple[float, np.nd
 
 
 def in_process_scorer():
-    """The champion's scoring code as the service runs it: same model, encoder batch, torch threads, and
+    """The locked winner's scoring code as the service runs it: same model, encoder batch, torch threads, and
     the loaded objects frozen out of the garbage collector's reach (gc.freeze), as the service does."""
     import gc
 

@@ -1,12 +1,11 @@
-"""bento: import the locked champion and every other trained family into the BentoML model store and
-build the service's bento.
+"""bento: import the locked winner (register's models/champion, the registry's champion only when it got
+the alias) and every other trained family into the BentoML model store and build the service's bento.
 
-The champion's tag is `reddit-reception:<md5 of models/champion in dvc.lock>`, another family's
+The locked winner's tag is `reddit-reception:<md5 of models/champion in dvc.lock>`, another family's
 `reddit-reception-<family>:<md5 of models/served/<family>>`; the bento's version is a hash of the tags
 and every file the bento includes, so an unchanged set of models and service build nothing new.
 The store is BentoML's own (BENTOML_HOME, default ~/bentoml).
-Writes models/bento.json (bento tag, the champion's tag, hash and family, every served family with its
-tag and thread-CV ROC-AUC, the declared trained families not trained here with why) before the build and
+Writes the bento manifest, models/bento.json (reception.serving.bento_manifest), before the build and
 ships it inside the bento: the service serves the tags it names, never the store's `latest`, which is
 whatever was imported last (e.g. by a `dvc exp run` in another checkout).
 """
@@ -21,12 +20,14 @@ from pathlib import Path
 
 import yaml
 
-from reception.outputs import write_json
 from reception.params import load_params
 from reception.paths import BENTO_FILE, CHAMPION_DIR, COMPARISON_JSON, LOCK_FILE, SERVED_DIR
+from reception.serving.bento_manifest import BentoManifest
 
 SERVICE = "service.service:RedditReception"
-INCLUDE = ["service/service.py", "service/ui.html", "params.yaml"]
+# Every file the service needs (service/service.py imports its siblings), in the bento and in its hash.
+INCLUDE = ["service/service.py", "service/config.py", "service/schemas.py", "service/errors.py", "service/ui.html",
+           "params.yaml"]
 SHIPPED = [str(BENTO_FILE)]  # in the bento, not in its hash: it follows from the model tag and INCLUDE
 
 
@@ -96,8 +97,7 @@ def main() -> None:
                                                                                       Path("requirements.lock")]
     bento_version = content_version(json.dumps([model_tag, models, unavailable], sort_keys=True), sources)
     bento_tag = f"{params['bento_name']}:{bento_version}"
-    write_json(BENTO_FILE, {"bento": bento_tag, "model": model_tag, "champion_md5": champion_md5, "family": family,
-                            "models": models, "unavailable": unavailable})
+    BentoManifest(bento_tag, model_tag, champion_md5, family, models, unavailable).write(BENTO_FILE)
     try:
         bentoml.bentos.get(bento_tag)
         print(f"bento: {bento_tag} already built")

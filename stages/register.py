@@ -136,8 +136,8 @@ def holder_scores(name: str, version: str, records: list[dict]) -> np.ndarray:
     """The registered version's scores of raw-text requests, loaded from the registry as a client would."""
     import mlflow
 
-    return np.asarray(mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
-                      .score_records(records)[0], dtype="float64")
+    scorer = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
+    return np.array([scored.score for scored in scorer.score_records(records)], dtype="float64")
 
 
 def compare_with_holder(current: dict, name: str, family: str, train_val: pd.DataFrame, seed: int) -> dict:

@@ -13,6 +13,7 @@ from reception.serving.explain import (
     training_mean,
     when_to_post,
 )
+from reception.serving.scored_record import ScoredRecord
 
 DIM = 6
 
@@ -84,7 +85,7 @@ def test_when_to_post_moves_only_the_comment_time():
     def score_records(records, now):
         seen.extend(records)
         minutes = np.array([(r["created_utc"] - r["post_created_utc"]) / 60 for r in records])
-        return 1 / (1 + np.log1p(minutes)), [{} for _ in records]
+        return [ScoredRecord(float(s), {}, [], None) for s in 1 / (1 + np.log1p(minutes))]
 
     curve = when_to_post(score_records, {"text": "draft", "post_created_utc": 0.0, "is_top_level": True}, now=600.0)
     assert [c["delay_minutes"] for c in curve] == [0, 15, 60, 180, 720]
@@ -117,11 +118,12 @@ def test_served_model_returns_contributions_in_words_and_when_to_post():
     served = reception_model({"kind": "logreg", "C": 1.0})
     records = [{"text": "Great point!", "created_utc": 36_000.0 + 222 * 60, "post_created_utc": 36_000.0,
                 "is_top_level": False}, {"text": "no"}]
-    scored = served.explained_records(records, now=50_000.0)
-    scores, used = served.score_records(records, now=50_000.0)
-    np.testing.assert_allclose(scored["score"], scores)
-    assert scored["inputs_used"] == used
-    first = scored["contributions"][0]
+    scored = served.score_records(records, now=50_000.0, with_contributions=True)
+    plain = served.score_records(records, now=50_000.0)  # without contributions: the same scores and inputs
+    assert [(s.score, s.inputs_used) for s in plain] == [(s.score, s.inputs_used) for s in scored]
+    assert [s.contributions for s in plain] == [[], []] and all(s.vector.shape == (DIM,) for s in scored)
+    scores = np.array([s.score for s in scored])
+    first = scored[0].contributions
     assert {c["input"] for c in first} == {"text", "reply_structure", "hour_of_day", "timing"}
     says = {c["input"]: c["says"] for c in first}
     assert says["timing"].startswith("written 3.7 h after the thread started: ")
@@ -129,9 +131,9 @@ def test_served_model_returns_contributions_in_words_and_when_to_post():
         "written at 13:00 UTC")
     logit = np.log(scores / (1 - scores))
     reference = logit[0] - sum(c["logit"] for c in first)
-    assert reference == pytest.approx(logit[1] - sum(c["logit"] for c in scored["contributions"][1]), abs=1e-3)
+    assert reference == pytest.approx(logit[1] - sum(c["logit"] for c in scored[1].contributions), abs=1e-3)
 
     curve = served.when_to_post({"text": "Great point!", "post_created_utc": 36_000.0}, now=40_000.0)
     assert [c["delay_minutes"] for c in curve] == [0, 15, 60, 180, 720]
-    assert curve[0]["score"] == pytest.approx(float(served.score_records(
-        [{"text": "Great point!", "post_created_utc": 36_000.0, "created_utc": 40_000.0}])[0][0]), abs=1e-4)
+    [now] = served.score_records([{"text": "Great point!", "post_created_utc": 36_000.0, "created_utc": 40_000.0}])
+    assert curve[0]["score"] == pytest.approx(now.score, abs=1e-4)

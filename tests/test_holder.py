@@ -11,6 +11,7 @@ from test_models_unit import rows
 from reception import paths
 from reception.models import champion
 from reception.outputs import write_json
+from reception.serving.scored_record import ScoredRecord
 from stages.register import TRAINING_THREADS, alias_decision, compare_with_holder, current_champion, recorded_threads
 
 REPO_PARAMS = paths.PARAMS_FILE.resolve()
@@ -94,10 +95,10 @@ class LengthModel(mlflow.pyfunc.PythonModel):
     """A stand-in registered model with the champion's interface: longer raw text, higher score."""
 
     def score_records(self, records, batch_size=None, now=None):
-        return np.array([len(r["text"]) / 100 for r in records]), [{} for _ in records]
+        return [ScoredRecord(len(r["text"]) / 100, {}, [], None) for r in records]
 
     def predict(self, context, model_input, params=None):
-        return self.score_records(model_input.to_dict("records"))[0]
+        return np.array([scored.score for scored in self.score_records(model_input.to_dict("records"))])
 
 
 def register_holder(tmp_path, threads: list[str] | None) -> MlflowClient:

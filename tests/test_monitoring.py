@@ -28,6 +28,7 @@ from reception.paths import (
     split_file,
 )
 from reception.serving import prediction_log
+from reception.serving.scored_record import ScoredRecord
 
 BENTOML_COLUMNS = {"timestamp", "request_id", "trace_id"}  # what BentoML's default monitor adds to a record
 SERVED = {"model_key": "hybrid", "bento_model": "reddit-reception:abc", "model_version": "7"}
@@ -51,8 +52,8 @@ def log_folder(tmp_path):
 
 def request(texts: list[str], model_key: str = "hybrid", projection: bool = True):
     records = [{"text": t, "comment_id": f"c{i}", "post_id": "p1"} for i, t in enumerate(texts)]
-    vectors = prediction_log.project(np.eye(len(texts), 384)) if projection else [None] * len(texts)
-    scored = [{"score": 0.3, "inputs_used": USED, "text_projection": None if v is None else list(v)} for v in vectors]
+    vectors = np.eye(len(texts), 384) if projection else [None] * len(texts)
+    scored = [ScoredRecord(0.3, USED, [], v) for v in vectors]
     answers = [{"score": 0.3, "label": "negative", "model_key": model_key, "backend_model_name": "models:/r/7",
                 "inputs_used": USED} for _ in texts]
     return records, scored, answers

@@ -34,7 +34,7 @@ def comparison(service) -> dict:
     return {row["family"]: row for row in json.loads((service["repo"] / "metrics/comparison.json").read_text())}
 
 
-def test_health_names_the_champion_and_every_key(service):
+def test_health_names_the_default_model_and_every_key(service):
     status, body = call(f"{service['url']}/health")
     registration = json.loads((service["repo"] / "metrics/register.json").read_text())
     bento = json.loads((service["repo"] / "models/bento.json").read_text())
@@ -55,13 +55,17 @@ def test_health_names_the_champion_and_every_key(service):
     assert body["champion"]["model_key"] == champion_family(service)
     assert body["champion"]["version"] == registration["version"]
     assert body["champion"]["bento_model"] == bento["model"]
+    # the champion only when the registry gave it the alias; otherwise the locked winner, and why
+    assert body["champion"]["alias_set"] == registration["alias_set"]
+    assert body["champion"]["served_as"] == ("champion" if registration["alias_set"] else "locked winner")
+    assert body["champion"]["alias_decision"] == registration["reason"]
     for probe in ("livez", "readyz"):
         with urllib.request.urlopen(f"{service['url']}/{probe}") as response:
             assert response.status == 200
 
 
 def test_every_family_by_its_key(service):
-    """The seed's key (mlp_transformer), every other trained family and the TF-IDF baseline score like
+    """IMEDIA's key (mlp_transformer), every other trained family and the TF-IDF baseline score like
     their packaged model; a declared family not trained here answers 503 with why."""
     bento = json.loads((service["repo"] / "models/bento.json").read_text())
     assert {"mlp_transformer", "tfidf_logreg", champion_family(service)} <= set(bento["models"])

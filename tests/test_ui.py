@@ -25,10 +25,15 @@ def page(service):
 
 
 def test_type_a_comment_and_read_the_label(page, service):
-    family = json.loads((service["repo"] / "metrics/register.json").read_text())["family"]
+    register = json.loads((service["repo"] / "metrics/register.json").read_text())
+    family = register["family"]
     page.wait_for_selector(f"#model option[value={family}]", state="attached")
     first = page.locator("#model option").all_inner_texts()[0]
-    assert first.startswith(family) and "thread-CV AUC" in first and first.endswith("(champion)")
+    # the default model is called the champion only when the registry gave it the alias, and says why not
+    served_as = "champion" if register["alias_set"] else "locked winner"
+    assert first.startswith(family) and "thread-CV AUC" in first and first.endswith(f"({served_as})")
+    served = page.inner_text("#served")
+    assert served.startswith(f"Default model: {family}, ") and (register["alias_set"] or register["reason"] in served)
     page.fill("#text", "This is the best explanation in the thread, thank you!")
     page.click("#predict")
     page.wait_for_selector("#result:not([hidden])")
@@ -74,6 +79,22 @@ def test_threshold_slider_relabels_without_a_request(page, service):
     finally:
         page.remove_listener("request", listener)
     assert [request.url for request in sent] == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])  # a laptop, a phone
+def test_the_page_fits_its_width(page, service, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    try:
+        page.goto(f"{service['url']}/ui")
+        page.wait_for_selector("#model option", state="attached")
+        page.wait_for_function("document.getElementById('served').textContent.length > 0")
+        page.click("#context summary")  # the thread context's controls too
+        scroll, client = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert scroll <= client, f"{scroll - client} px of horizontal overflow at {width} px"
+        box = page.locator("#model").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= client
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})  # Playwright's default, for the tests after
 
 
 def test_bad_input_shows_the_service_message(page):

@@ -8,6 +8,11 @@ from sklearn import metrics
 THRESHOLD = 0.5
 
 
+def label_of(score: float) -> str:
+    """The label every answer gives a score: positive at or above THRESHOLD."""
+    return "positive" if score >= THRESHOLD else "negative"
+
+
 def classification_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = THRESHOLD) -> dict:
     """Accuracy, precision, recall, F1, ROC-AUC, MCC and the share predicted positive.
 

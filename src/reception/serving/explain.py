@@ -113,13 +113,13 @@ def pipeline_logit(model):
 def when_to_post(score_records, record: dict, now: float, delays_minutes=DELAYS_MINUTES) -> list[dict]:
     """[{"delay_minutes", "created_utc", "score"}] for the draft `record` written `now` plus each delay.
 
-    `score_records(records, now=...)` is the model's scoring of request records (pyfunc's); the thread's
-    start (`post_created_utc`) must be given or it would move with the draft (its default is relative to
-    created_utc), which would hide the very effect asked about.
+    `score_records(records, now=...)` is the model's scoring of request records (ReceptionModel's: one
+    ScoredRecord each); the thread's start (`post_created_utc`) must be given or it would move with the
+    draft (its default is relative to created_utc), which would hide the very effect asked about.
     """
     if record.get("post_created_utc") is None:
         raise ValueError("when to post needs the thread's start (post_created_utc)")
     written = [{**record, "created_utc": now + 60 * d} for d in delays_minutes]
-    scores, _ = score_records(written, now=now)
-    return [{"delay_minutes": d, "created_utc": r["created_utc"], "score": round(float(s), 4)}
-            for d, r, s in zip(delays_minutes, written, scores, strict=True)]
+    scored = score_records(written, now=now)
+    return [{"delay_minutes": d, "created_utc": r["created_utc"], "score": round(s.score, 4)}
+            for d, r, s in zip(delays_minutes, written, scored, strict=True)]

@@ -1,7 +1,7 @@
 """The service's one inference thread: every model's scoring, batched across concurrent requests.
 
-Kept apart from service/service.py (which needs the built bento to import) so that its scheduling can be
-tested on its own (tests/test_inference_thread.py).
+Kept apart from service/service.py so that its scheduling can be tested on its own, without models
+(tests/test_inference_thread.py).
 """
 from __future__ import annotations
 
@@ -25,14 +25,15 @@ class InferenceThread:
     inference than on competing ones.
     """
 
-    def __init__(self, scorers: dict[str, Callable[[list[dict]], list[dict]]], max_records: int) -> None:
+    def __init__(self, scorers: dict[str, Callable[[list[dict]], list]], max_records: int) -> None:
+        """`scorers`: model key -> its scoring of a list of records, one result (a ScoredRecord) each."""
         self.scorers, self.max_records = scorers, max_records
         self.waiting: deque[tuple[str | None, object, asyncio.Future]] = deque()
         self.ready = threading.Condition()
         threading.Thread(target=self.run, name="inference", daemon=True).start()
 
     def score(self, key: str, records: list[dict]) -> asyncio.Future:
-        """{"score", ...} per record, in order, from the model served under `key`."""
+        """One result per record, in order, from the model served under `key`."""
         return self.submit(key, records)
 
     def call(self, function: Callable, *args) -> asyncio.Future:

@@ -39,6 +39,7 @@ import numpy as np
 
 from reception.data.features import API_INPUTS
 from reception.data.text import normalize
+from reception.serving.scored_record import ScoredRecord
 
 MONITOR_NAME = "reception_predictions"
 # The projection of the sentence embedding that the log carries: a fixed Gaussian random projection
@@ -107,22 +108,23 @@ def bentoml_config(log_dir: str) -> dict:
     return {"enabled": True, "type": "default", "options": {"log_path": str(log_folder(log_dir))}}
 
 
-def columns(records: list[dict], scored: list[dict], answers: list[dict], served: dict,
+def columns(records: list[dict], scored: list[ScoredRecord], answers: list[dict], served: dict,
             log_text: bool, now: float) -> dict[str, list]:
     """The log's columns for one request: `records` as sent to the model ({"text", optional metadata,
-    comment_id, post_id}), `scored` from the model (optional "text_projection"), `answers` as returned to
-    the caller (score, label, model_key, backend_model_name, inputs_used). `served`: for the champion's
-    key, its bento_model and model_version."""
+    comment_id, post_id}), `scored` from the model (its sentence embeddings are projected here, off the
+    request path), `answers` as returned to the caller (score, label, model_key, backend_model_name,
+    inputs_used). `served`: for the default key, its bento_model and model_version."""
+    vectors = [s.vector for s in scored]  # one model scored the request: all embeddings, or none
+    projections = project(np.stack(vectors)) if vectors and vectors[0] is not None else [None] * len(scored)
     rows = []
-    for record, score, answer in zip(records, scored, answers, strict=True):
+    for record, projection, answer in zip(records, projections, answers, strict=True):
         text, used = record["text"], answer["inputs_used"]
         normalized = text if text.isascii() else normalize(text)  # NFKC leaves ASCII as it is
-        champion = served if answer["model_key"] == served["model_key"] else {}
-        projection = score.get("text_projection")
+        default = served if answer["model_key"] == served["model_key"] else {}
         row = {
             "request_time_utc": now, "model_key": answer["model_key"],
-            "backend_model_name": answer["backend_model_name"], "bento_model": champion.get("bento_model"),
-            "model_version": champion.get("model_version"), "comment_id": record.get("comment_id"),
+            "backend_model_name": answer["backend_model_name"], "bento_model": default.get("bento_model"),
+            "model_version": default.get("model_version"), "comment_id": record.get("comment_id"),
             "post_id": record.get("post_id"), "text_len": len(normalized),
             "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "has_exclamation": "!" in normalized, "has_question": "?" in normalized,

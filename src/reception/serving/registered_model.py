@@ -18,13 +18,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 from reception.data.features import API_INPUTS, request_columns, resolve_inputs
 from reception.data.text import clean_text, normalize
-from reception.models.evaluation import THRESHOLD
+from reception.models.evaluation import label_of
 from reception.serving import explain
+from reception.serving.scored_record import ScoredRecord
 
 CODE_PATH = Path(__file__).resolve().parents[1]  # the whole reception package, subpackages included
 REQUIREMENTS = ("mlflow", "scikit-learn", "transformers", "torch", "safetensors", "pandas", "numpy", "joblib",
@@ -66,35 +66,22 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"text": list(model_input)})
-        score, _ = self.score_records(frame.to_dict("records"))
-        return pd.DataFrame({"score": score, "label": np.where(score >= THRESHOLD, "positive", "negative")})
+        score = [scored.score for scored in self.score_records(frame.to_dict("records"))]
+        return pd.DataFrame({"score": score, "label": [label_of(s) for s in score]})
 
     def score_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
-                      return_vectors: bool = False) -> tuple:
-        """P(well received) per record ({"text": raw text, optional API inputs}) and, per record, the
-        inputs the model used with their values and sources. `batch_size`: the encoder's batch.
-        `return_vectors`: also return the sentence embeddings (None for the fine-tuned family and the
-        TF-IDF pipeline), which the service's prediction log projects."""
-        scored = self.explained_records(records, batch_size, now, with_contributions=False)
-        scores_and_inputs = (scored["score"], scored["inputs_used"])
-        return (*scores_and_inputs, scored["vectors"]) if return_vectors else scores_and_inputs
-
-    def explained_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
-                          with_contributions: bool = True) -> dict:
-        """{"score": P(well received) per record, "inputs_used": per record as score_records says,
-        "contributions": per record, each input group's share of the score's logit, largest first, with what
-        it says in words (reception.serving.explain; empty for the fine-tuned family and the TF-IDF pipeline, which
-        have no attribution), "vectors": the sentence embeddings (None for those two)}."""
+                      with_contributions: bool = False) -> list[ScoredRecord]:
+        """One ScoredRecord per record ({"text": raw text, optional API inputs}), in order. `batch_size`: the
+        encoder's batch; `now`: the time absent timing defaults are relative to (default: the time of the
+        call); `with_contributions`: each input group's contribution too (the service's answers give them)."""
         texts = [str(r["text"]) for r in records]
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
         used = [{"text": {"source": "request"}} for _ in records]
-        if self.text_pipeline:
-            score = self.classifier.predict_proba(cleaned)[:, 1]
-            return {"score": score, "inputs_used": used, "contributions": [[] for _ in records], "vectors": None}
-        if self.finetuned_model:
-            score = self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size)
-            return {"score": score, "inputs_used": used, "contributions": [[] for _ in records], "vectors": None}
+        if self.text_pipeline or self.finetuned_model:  # no attribution, no sentence embeddings
+            score = (self.classifier.predict_proba(cleaned)[:, 1] if self.text_pipeline else
+                     self.finetuned.predict_proba(self.model, self.tokenizer, cleaned, self.max_length, batch_size))
+            return [ScoredRecord(float(s), u, [], None) for s, u in zip(score, used, strict=True)]
         from reception.models.families import feature_matrix
 
         vectors, columns = self.encoder.encode(cleaned, batch_size), None
@@ -105,8 +92,9 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         X = feature_matrix(self.uses_metadata, vectors, columns)
         score = self.classifier.predict_proba(X)[:, 1]
         contributions = explain.contributions(self.classifier, X, vectors.shape[1], columns) \
-            if with_contributions else None
-        return {"score": score, "inputs_used": used, "contributions": contributions, "vectors": vectors}
+            if with_contributions else [[] for _ in records]
+        return [ScoredRecord(float(s), u, c, v)
+                for s, u, c, v in zip(score, used, contributions, vectors, strict=True)]
 
     def when_to_post(self, record: dict, now: float | None = None,
                      delays_minutes=explain.DELAYS_MINUTES) -> list[dict]:

@@ -1,0 +1,182 @@
+"""The service's request and response bodies, as its OpenAPI document states them.
+
+Blank and over-long texts and oversized batches are checked by check_texts (so that size limits answer 413,
+as documented), not by pydantic: their schema keywords are declared here without pydantic enforcing them a
+second time. One rule spans fields: a thread starts before its comments (ThreadTiming).
+"""
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictFloat, StrictStr, model_validator
+
+from reception.models.evaluation import THRESHOLD
+from reception.serving import explain
+from service.config import MODEL_KEYS, SETTINGS, TIMING_KEYS
+from service.errors import ApiError
+
+MAX_CHARS, MAX_BATCH = SETTINGS["max_chars"], SETTINGS["max_batch"]
+LATEST_UTC = 253402300799  # 9999-12-31T23:59:59Z: the metadata times are unix seconds of a real date
+MAX_DELAYS = 24  # most points of one "when to post" curve
+MAX_DELAY_MINUTES = 10080  # a week: later than that a thread is long over
+# Blank = every character is whitespace to str.strip(); the pattern spells that set out, because JSON
+# Schema's \s (ECMA-262) is another one (it lacks U+001C-U+001F and U+0085, and has U+FEFF).
+NOT_BLANK = "[^" + "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace()) + "]"
+Text = Annotated[StrictStr, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": NOT_BLANK},
+                                  description=f"raw comment text: not blank, at most {MAX_CHARS} characters "
+                                              "(service.max_chars; longer is 413)")]
+# is_submitter: accepted for IMEDIA's clients, never an input of a served model.
+NOT_READ = ("accepted and not read (the ablation dropped the submitter group: it did not help on unseen threads); "
+            "inputs_used omits it")
+UnixTime = Annotated[StrictFloat, Field(ge=0, le=LATEST_UTC, allow_inf_nan=False)]  # not a bool or a string
+Label = Annotated[Literal["positive", "negative"], Field(description=f"positive when score >= {THRESHOLD}")]
+ModelKey = Annotated[StrictStr, Field(json_schema_extra={"enum": MODEL_KEYS} if MODEL_KEYS else None)]
+MODEL_KEY = Field(None, description="one of /health's model_keys (an unknown key is 422; a zero-shot key whose "
+                                    "checkpoint cannot be loaded, or a family not trained on this machine, is "
+                                    "503); default: the locked winner's family")
+
+
+def check_texts(texts: list[str]) -> None:
+    if len(texts) > MAX_BATCH:
+        raise ApiError(413, f"at most {MAX_BATCH} texts per request (service.max_batch), got {len(texts)}")
+    for index, text in enumerate(texts):
+        where = f"texts[{index}]" if len(texts) > 1 else "text"
+        if not text.strip():
+            raise ApiError(422, f"{where} is empty or whitespace only")
+        if len(text) > MAX_CHARS:
+            raise ApiError(413, f"{where} has {len(text)} characters, more than {MAX_CHARS} (service.max_chars)")
+
+
+class ThreadTiming(BaseModel):
+    """When the comment is posted and when its thread started; a thread starts before its comments."""
+    model_config = ConfigDict(extra="forbid")
+    created_utc: UnixTime | None = Field(None, description="when the comment is posted, unix seconds")
+    post_created_utc: UnixTime | None = Field(None, description="when the thread's post was created, unix seconds; "
+                                                                "not after created_utc")
+
+    def created(self) -> float | None:
+        """When the comment is posted, as the rule reads it: created_utc (without it a comment is not
+        checked: the model's own default applies)."""
+        return self.created_utc
+
+    @model_validator(mode="after")
+    def post_before_comment(self):
+        created = self.created()
+        if None not in (created, self.post_created_utc) and self.post_created_utc > created:
+            default = "" if self.created_utc is not None else " (default: the time of the request)"
+            raise ValueError(f"post_created_utc is after created_utc{default}: a thread starts before its comments")
+        return self
+
+
+class CommentMetadata(ThreadTiming):
+    """Optional facts known when the comment is written; the hybrid family reads them. An absent field
+    takes the default documented in reception.data.features.resolve_inputs (the response says which).
+    Rule across fields: post_created_utc <= created_utc (422 otherwise)."""
+    is_submitter: StrictBool | None = Field(None, description=f"the comment's author wrote the post; {NOT_READ}")
+    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
+
+
+class LoggedIds(BaseModel):
+    """Optional Reddit ids of the comment; never model inputs. Logged with the prediction, so that its
+    final score can be joined to it once it matures (reception monitor)."""
+    comment_id: StrictStr | None = Field(None, max_length=64, description="the comment's Reddit id, e.g. no53u7f")
+    post_id: StrictStr | None = Field(None, max_length=64, description="its thread's (post's) Reddit id")
+
+
+class PredictRequest(CommentMetadata, LoggedIds):
+    text: Text
+    model_key: ModelKey | None = MODEL_KEY
+
+
+class BatchMetadata(CommentMetadata, LoggedIds):
+    pass
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[Text] = Field(min_length=1, json_schema_extra={"maxItems": MAX_BATCH},
+                              description=f"1 to {MAX_BATCH} texts (service.max_batch; more is 413)")
+    metadata: list[BatchMetadata] | None = Field(None, description="exactly one entry per text, in order")
+    model_key: ModelKey | None = MODEL_KEY
+
+
+class InputUsed(BaseModel):
+    value: float | bool | None = None
+    source: str = Field(description="'request', or 'default: ...' saying which default")
+
+
+class Contribution(BaseModel):
+    input: str = Field(description="an input group: text (its wording, length and punctuation), timing, "
+                                   "reply_structure or hour_of_day")
+    logit: float = Field(description="its share of the score's logit against the training mean (exact Shapley "
+                                     "value over the groups): > 0 raises the chance, < 0 lowers it")
+    says: str = Field(description="the input and its effect in words, e.g. 'written 3.7 h after the thread "
+                                  "started: lowers the chance'")
+
+
+class Prediction(BaseModel):
+    label: Label
+    score: float = Field(ge=0, le=1, description="P(well received)")
+    model_key: str
+    backend_model_name: str
+    warning: str | None
+    inputs_used: dict[str, InputUsed] = Field(description="what the model read, and where each value came from")
+    contributions: list[Contribution] = Field(
+        description="why this score: each input group's contribution, largest |logit| first "
+                    "(reception.serving.explain); empty for a family without attribution "
+                    "(fine-tuned, TF-IDF, zero-shot)")
+
+
+class BatchPrediction(BaseModel):
+    results: list[Prediction]
+
+
+Delay = Annotated[StrictFloat, Field(ge=0, le=MAX_DELAY_MINUTES, allow_inf_nan=False)]
+
+
+class WhenToPostRequest(ThreadTiming):
+    """A draft and its thread's context: the score of writing it now and after each delay.
+    Rule across fields: post_created_utc <= created_utc (422 otherwise)."""
+    text: Text
+    post_created_utc: UnixTime = Field(description="when the thread's post was created, unix seconds; not after "
+                                                   "created_utc (required: the thread's start stays fixed while "
+                                                   "the draft waits)")
+    created_utc: UnixTime | None = Field(None, description="'now': when the draft would be posted without waiting, "
+                                                           "unix seconds; default the time of the request")
+    is_submitter: StrictBool | None = Field(None, description=f"the draft's author wrote the post; {NOT_READ}")
+    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
+    model_key: Annotated[StrictStr, Field(json_schema_extra={"enum": TIMING_KEYS} if TIMING_KEYS else None)] | None \
+        = Field(None, description="a key whose family reads the comment's timing (a text-only family, the "
+                                  "TF-IDF baseline or a zero-shot key is 422; one not trained on this machine "
+                                  "is 503); default: the locked winner's family")
+    delays_minutes: list[Delay] | None = Field(
+        None, min_length=1, max_length=MAX_DELAYS,
+        description=f"the delays to score, in minutes after created_utc (0 to {MAX_DELAY_MINUTES}, at most "
+                    f"{MAX_DELAYS}; sorted, duplicates dropped); default {list(explain.DELAYS_MINUTES)}")
+    _received_utc: float = PrivateAttr(default_factory=time.time)
+
+    def created(self) -> float:
+        """'now': created_utc, default the time the request arrived."""
+        return self._received_utc if self.created_utc is None else self.created_utc
+
+
+class CurvePoint(BaseModel):
+    delay_minutes: float = Field(description="minutes after created_utc ('now')")
+    created_utc: float = Field(description="when the draft would be posted, unix seconds")
+    score: float = Field(ge=0, le=1, description="P(well received) if posted then")
+    label: Label
+
+
+class BestTime(BaseModel):
+    delay_minutes: float = Field(description="the delay with the highest score (the earliest of equals)")
+    score: float = Field(ge=0, le=1)
+
+
+class WhenToPost(BaseModel):
+    model_key: str
+    backend_model_name: str
+    curve: list[CurvePoint] = Field(description="one point per delay, in order of delay")
+    best: BestTime
+    inputs_used: dict[str, InputUsed] = Field(description="what the model read for the draft posted now, and "
+                                                          "where each value came from")
