@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.ingest import SCHEMAS, ingest_entity, validate
+from reception.data.raw_records import SCHEMAS, ingest_entity, validate
 
 COMMENT_FIELDS = SCHEMAS["comments"][1]
 GOOD = {"comment_id": "c1", "post_id": "p1", "author": None, "body": "hola 😀", "created_utc": 1.7e9,

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -30,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from reception.data.features import METADATA_FEATURES, metadata_features
+from reception.params import all_params
 from reception.paths import PARAMS_FILE
 
 SCORING_STAGES = ("baselines", "train", "finetune")
@@ -59,7 +59,7 @@ class Family:
 
 def declared(params_file: Path = PARAMS_FILE) -> dict[str, Family]:
     """Every declared family by name, baselines first, in the order of params.yaml."""
-    groups = yaml.safe_load(Path(params_file).read_text())["families"]
+    groups = all_params(params_file)["families"]
     families = {}
     for stage in SCORING_STAGES:
         for name, entry in (groups.get(stage) or {}).items():

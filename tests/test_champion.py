@@ -10,8 +10,14 @@ from test_models_unit import rows
 
 from reception import paths
 from reception.models import champion
+from reception.models.champion import (
+    TRAINING_THREADS,
+    alias_decision,
+    compare_with_holder,
+    current_champion,
+    recorded_threads,
+)
 from reception.outputs import write_json
-from stages.register import TRAINING_THREADS, alias_decision, compare_with_holder, current_champion, recorded_threads
 
 REPO_PARAMS = paths.PARAMS_FILE.resolve()
 
