@@ -5,7 +5,7 @@ finetune), with what it reads and, for the Hyperopt-searched families, its objec
 Every stage, the registered model's config, the service and the tests take the names from
 `declared()`. The code of a `train` family is its builder here:
 
-  mlp_transformer  the seed's StandardScaler + MLPClassifier on the embedding
+  mlp_transformer  IMEDIA's StandardScaler + MLPClassifier on the embedding
   hybrid           the embedding (standardised, reduced by PCA) next to the standardised metadata known
                    when a comment is written (reception.data.features), into logistic regression or
                    gradient-boosted trees
@@ -126,7 +126,7 @@ def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFr
 
 
 def fit_quietly(model: Pipeline, X, y) -> Pipeline:
-    """The seed's max_iter of 5-20 epochs stops before convergence on purpose; that warning is noise."""
+    """IMEDIA's max_iter of 5-20 epochs stops before convergence on purpose; that warning is noise."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X, y)
