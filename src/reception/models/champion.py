@@ -117,19 +117,19 @@ def alias_decision(rows: list[dict], winner: dict, current: dict | None = None) 
     beats = f"{name} {DECIDING_METRIC} {score} beats every baseline (best: {best['family']} {best[DECIDING_METRIC]})"
     if current is None:
         return True, beats
+    # Against the holder: both ROC-AUCs on the same new rows where there are some, else the deciding metrics
+    # each recorded on its own data (and the reason says so).
     if (shared := current.get("comparison")) is not None:
-        mine, theirs, on = shared["challenger_roc_auc"], shared["holder_roc_auc"], shared_rows(shared, current)
-        if mine < theirs:
-            return False, (f"{name} ROC-AUC {mine} is below the current champion "
-                           f"(version {current['version']}, {theirs}) {on}")
-        return True, (f"{beats}; its ROC-AUC {mine} is not below the current champion's "
-                      f"(version {current['version']}, {theirs}) {on}")
-    different = f"compared on metrics of different data: {current.get('fallback', 'no same-data comparison')}"
-    if score < current["metric"]:
-        return False, (f"{name} {DECIDING_METRIC} {score} is below the current champion "
-                       f"(version {current['version']}, {current['metric']}); {different}")
-    return True, (f"{beats}; not below the current champion (version {current['version']}, "
-                  f"{current['metric']}); {different}")
+        measure, mine, theirs = "ROC-AUC", shared["challenger_roc_auc"], shared["holder_roc_auc"]
+        not_below, basis = f"its ROC-AUC {mine} is not below the current champion's", f" {shared_rows(shared, current)}"
+    else:
+        measure, mine, theirs = DECIDING_METRIC, score, current["metric"]
+        not_below = "not below the current champion"
+        basis = f"; compared on metrics of different data: {current.get('fallback', 'no same-data comparison')}"
+    holder = f"(version {current['version']}, {theirs})"
+    if mine < theirs:
+        return False, f"{name} {measure} {mine} is below the current champion {holder}{basis}"
+    return True, f"{beats}; {not_below} {holder}{basis}"
 
 
 def shared_rows(comparison: dict, current: dict) -> str:
