@@ -3,12 +3,12 @@
 Usage: python stages/train.py FAMILY (one `train@FAMILY` stage per entry of params.yaml families.train).
 
   models/train/<family>/classifier.joblib    the fitted scikit-learn pipeline, Platt-calibrated on its
-      out-of-fold scores over the thread folds of train (reception.models.calibration): a served probability
+      out-of-fold scores over the thread folds of train (reception.models.training): a served probability
       means a chance
   data/predictions/train/<family>.parquet    comment_id, split, fold, score = calibrated P(well received)
       for val and test (the served model), and thread_cv: out-of-fold scores on train+val, each thread
       fold scored by a fit on the other folds, calibrated the same way on those folds alone, and chosen
-      again inside the fold for a family declared with `nested_evals` (reception.models.nested_cv)
+      again inside the fold for a family declared with `nested_evals`
 """
 from __future__ import annotations
 
@@ -18,12 +18,10 @@ import sys
 import joblib
 import pandas as pd
 
-from reception.data.features import ALL_FEATURES
 from reception.data.splits import read_embeddings, read_split, read_train_val_folds, train_val_embeddings
-from reception.models.calibration import calibrated_fit
 from reception.models.evaluation import split_scores
-from reception.models.families import build, declared, feature_matrix, fit_quietly
-from reception.models.nested_cv import outer_fold_scores
+from reception.models.families import declared, feature_matrix
+from reception.models.training import served_model, thread_cv_predictions
 from reception.params import load_params
 from reception.paths import best_params_file, classifier_file, predictions_file
 
@@ -33,20 +31,12 @@ def main() -> None:
     seed = load_params("train")["base"]["seed"]
     config = json.loads(best_params_file(family.name).read_text())
     train, embeddings = read_split("train"), read_embeddings("train")
-
-    train_val, vectors = read_train_val_folds(), train_val_embeddings()
-    X = feature_matrix(family.uses_metadata, vectors, train_val, ALL_FEATURES)
-    y = train_val["well_received"].to_numpy()
-    folds = train_val["fold"].to_numpy()
-    scores, chosen_by_fold = outer_fold_scores(family, config, seed, X, vectors.shape[1], y, folds)
-    frames = [pd.DataFrame({"comment_id": train_val["comment_id"].to_numpy(), "split": "thread_cv", "fold": folds,
-                            "score": scores})]
-
+    train_val = read_train_val_folds()
+    thread_cv, chosen_by_fold = thread_cv_predictions(family, config, seed, train_val, train_val_embeddings())
     train_folds = train_val["fold"].to_numpy()[:len(train)]  # train rows come first, with their thread folds
-    model = calibrated_fit(lambda: build(family.name, config, seed, embeddings.shape[1]), fit_quietly,
-                           feature_matrix(family.uses_metadata, embeddings, train), train["well_received"].to_numpy(),
-                           train_folds)
+    model = served_model(family, config, seed, train, embeddings, train_folds)
     joblib.dump(model, classifier_file(family.name))
+    frames = [thread_cv]
     for split in ("val", "test"):
         rows = read_split(split)
         frames.append(split_scores(rows, split, model.predict_proba(

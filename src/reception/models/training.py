@@ -1,5 +1,8 @@
-"""The train stage's thread CV of a trained family, nested: its out-of-fold scores never rest on a choice made
-with the held-out threads.
+"""The train stage's fits of a trained family: the served model, and the thread CV, nested so that its
+out-of-fold scores never rest on a choice made with the held-out threads.
+
+The served model is the hpo configuration fit on train, Platt-calibrated on its out-of-fold scores over the
+thread folds of train (reception.models.calibration): a served probability means a chance.
 
 A family declared with `nested_evals` chooses its configuration again inside each outer fold, by that many TPE
 trials maximising the thread-CV ROC-AUC over the other folds (each of them an inner fold). A family that reads
@@ -11,11 +14,12 @@ fold, which the comparison reads as slightly optimistic. Each outer fold is cali
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from reception.data.features import CANDIDATE_GROUPS, FEATURE_GROUPS, METADATA_FEATURES, feature_columns
+from reception.data.features import ALL_FEATURES, CANDIDATE_GROUPS, FEATURE_GROUPS, METADATA_FEATURES, feature_columns
 from reception.models.ablation import choose_groups
-from reception.models.calibration import calibrated_fit
-from reception.models.families import Family, build, fit_quietly
+from reception.models.calibration import CalibratedModel, calibrated_fit
+from reception.models.families import Family, build, feature_matrix, fit_quietly
 from reception.models.search import thread_cv_roc_auc, tpe_search
 
 
@@ -43,3 +47,23 @@ def outer_fold_scores(family: Family, config: dict, seed: int, X: np.ndarray, em
         oof[held] = calibrated_fit(make(chosen), fit_quietly, X[~held][:, columns], y[~held],
                                    folds[~held]).predict_proba(X[held][:, columns])[:, 1]
     return oof, chosen_by_fold
+
+
+def thread_cv_predictions(family: Family, config: dict, seed: int, train_val: pd.DataFrame,
+                          embeddings: np.ndarray) -> tuple[pd.DataFrame, dict]:
+    """comment_id, split ("thread_cv"), fold, score of every train+val row (`embeddings` row-aligned), and the
+    configuration each outer fold chose."""
+    X = feature_matrix(family.uses_metadata, embeddings, train_val, ALL_FEATURES)
+    folds = train_val["fold"].to_numpy()
+    scores, chosen_by_fold = outer_fold_scores(family, config, seed, X, embeddings.shape[1],
+                                               train_val["well_received"].to_numpy(), folds)
+    return pd.DataFrame({"comment_id": train_val["comment_id"].to_numpy(), "split": "thread_cv", "fold": folds,
+                         "score": scores}), chosen_by_fold
+
+
+def served_model(family: Family, config: dict, seed: int, train: pd.DataFrame, embeddings: np.ndarray,
+                 train_folds: np.ndarray) -> CalibratedModel:
+    """The configuration fit on every train row, calibrated on its out-of-fold scores over `train_folds`."""
+    return calibrated_fit(lambda: build(family.name, config, seed, embeddings.shape[1]), fit_quietly,
+                          feature_matrix(family.uses_metadata, embeddings, train), train["well_received"].to_numpy(),
+                          train_folds)
