@@ -1,6 +1,6 @@
 """The GPU paths of the pipeline, timed: `embed` and `finetune` exactly as their stages run them, on CUDA.
 
-Runs the stages' own code (reception.models.encoder, stages/finetune.py's `fit` and thread CV) on the processed
+Runs the stages' own code (reception.models.encoder, reception.models.finetuning's `fit` and thread CV) on the processed
 splits with the params in params.yaml, without DVC or MLflow, so that it runs on a machine that has only
 PyTorch, transformers and sentence-transformers (a lent GPU machine). Reports, as JSON:
   embed     seconds per split and texts/s, and the largest difference from the committed CPU embeddings
@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # stages/ is not a package
-
-from reception.data.splits import read_embeddings, read_split, read_train_val_folds  # noqa: E402
-from reception.models import finetuned  # noqa: E402
-from reception.models.encoder import encode, load_encoder  # noqa: E402
-from reception.models.evaluation import classification_metrics, fold_roc_auc, thread_cv_scores  # noqa: E402
-from reception.params import load_params  # noqa: E402
-from stages.finetune import fit  # noqa: E402
+from reception.data.splits import read_embeddings, read_split, read_train_val_folds
+from reception.models import finetuned
+from reception.models.encoder import encode, load_encoder
+from reception.models.evaluation import classification_metrics, fold_roc_auc, thread_cv_scores
+from reception.models.finetuning import fit
+from reception.params import load_params
 
 
 def embed(model_dir: Path, sha256: str, batch_size: int) -> dict:

@@ -1,61 +1,22 @@
-"""eda: the seed's exploratory analysis as plot data for `dvc plots show` (metrics/eda/*.csv).
-
-Distributions of score, text length and word count; correlation of the numeric columns; share of
-'!' and '?' by label; median score per thread (the thread effect that makes random splits optimistic).
-"""
+"""eda: IMEDIA's exploratory analysis (reception.data.exploration) as plot data for `dvc plots show`
+(metrics/eda/*.csv)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from reception.data.exploration import eda_tables
 from reception.data.splits import read_split
 from reception.outputs import fresh_dir
 from reception.params import load_params
 from reception.paths import EDA_DIR
 
-NUMERIC_COLUMNS = ["score", "score_clipped", "text_len", "text_len_clipped", "word_count",
-                   "has_exclamation", "has_question", "well_received"]
-
-
-def histogram(values: pd.Series, bins: int, name: str) -> pd.DataFrame:
-    counts, edges = np.histogram(values.to_numpy(dtype="float64"), bins=bins)
-    return pd.DataFrame({name: np.round(edges[:-1], 3), "comments": counts})
-
-
-def correlation(frame: pd.DataFrame) -> pd.DataFrame:
-    corr = frame[NUMERIC_COLUMNS].astype("float64").corr().round(4)
-    long = corr.stack().rename("correlation").reset_index()
-    return long.rename(columns={"level_0": "variable_x", "level_1": "variable_y"})
-
-
-def punctuation_by_label(frame: pd.DataFrame) -> pd.DataFrame:
-    labels = frame["well_received"].map({1: "positive", 0: "negative"})
-    rows = [{"group": f"{mark} in {label}", "share": round(float(frame.loc[labels == label, column].mean()), 4)}
-            for mark, column in (("!", "has_exclamation"), ("?", "has_question"))
-            for label in ("positive", "negative")]
-    return pd.DataFrame(rows)
-
-
-def thread_medians(frame: pd.DataFrame) -> pd.DataFrame:
-    threads = frame.assign(subreddit=frame["subreddit"].fillna("(post unknown)")).groupby(
-        ["post_id", "subreddit"]).agg(median_score=("score", "median"), comments=("score", "size")).reset_index()
-    threads["thread"] = threads["subreddit"] + "/" + threads["post_id"]
-    return threads[["thread", "median_score", "comments"]].sort_values("median_score")
-
 
 def main() -> None:
-    params = load_params("eda")
+    bins = load_params("eda")["bins"]
     frame = pd.concat([read_split(split) for split in ("test", "train", "val")])
     frame = frame.sort_values("comment_id").reset_index(drop=True)
     out = fresh_dir(EDA_DIR)
-    tables = {
-        "score_distribution": histogram(frame["score_clipped"], params["bins"], "score_clipped"),
-        "text_len_distribution": histogram(frame["text_len_clipped"], params["bins"], "text_len_clipped"),
-        "word_count_distribution": histogram(frame["word_count"], params["bins"], "word_count"),
-        "correlation": correlation(frame),
-        "punctuation_by_label": punctuation_by_label(frame),
-        "thread_median_score": thread_medians(frame),
-    }
+    tables = eda_tables(frame, bins)
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
     print(f"eda: {len(frame)} comments, {len(tables)} plot tables in {EDA_DIR}")

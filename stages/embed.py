@@ -10,13 +10,11 @@ import time
 
 import numpy as np
 
-from reception.data.splits import read_split
+from reception.data.splits import SPLITS, read_split
 from reception.models.encoder import encode, load_encoder, resolve_device, resolve_model_dir
 from reception.outputs import fresh_dir, write_json
 from reception.params import load_params
 from reception.paths import EMBEDDINGS_DIR, EMBEDDINGS_METADATA, embeddings_file
-
-SPLITS = ("train", "val", "test")
 
 
 def main() -> None:

@@ -1,71 +1,22 @@
-"""hpo: Hyperopt TPE over one trained family's space, on the cached embeddings (nothing is re-encoded).
+"""hpo: Hyperopt TPE over one trained family's space (reception.models.hpo), on the cached embeddings.
 
 Usage: python stages/hpo.py FAMILY (one `hpo@FAMILY` stage per entry of params.yaml families.train).
-The family's declaration gives its search space and its objective:
-  val_f1              F1 on val (the seed's protocol, kept for mlp_transformer)
-  thread_cv_roc_auc   mean ROC-AUC over the thread folds inside train: threads the fit has not seen,
-                      which is what scoring a new thread asks of a model; val stays out of the search
-Seeded (rstate), so the same params reproduce the same best configuration.
 MLflow: one parent run, one nested run per trial with its params and metrics.
-Writes models/<family>/best_params.json and metrics/hpo/<family>.json (timings go to MLflow only).
+Writes models/train/<family>/best_params.json and metrics/hpo/<family>.json.
 """
 from __future__ import annotations
 
-import json
 import sys
-import time
 
 import numpy as np
 
 from reception.data.splits import read_split, read_train_val_folds, train_val_embeddings
 from reception.models import tracking
-from reception.models.evaluation import classification_metrics
-from reception.models.families import build, declared, feature_matrix, fit_quietly
-from reception.models.search import thread_cv_roc_auc, tpe_search
+from reception.models.families import declared
+from reception.models.hpo import search_family
 from reception.outputs import write_json
 from reception.params import load_params
 from reception.paths import HPO_METRICS_DIR, best_params_file
-
-
-def search(family, data: tuple, max_evals: int, seed: int, mlflow) -> dict:
-    """`family`: its declaration; `data`: train+val rows with their folds, their embeddings, and which rows
-    are train."""
-    frame, embeddings, is_train = data
-    objective_name = family.settings["objective"]
-    X_all, y_all = feature_matrix(family.uses_metadata, embeddings, frame), frame["well_received"].to_numpy()
-    X, y, train = X_all[is_train], y_all[is_train], frame[is_train].reset_index(drop=True)
-
-    def score(config: dict) -> dict:
-        def model():
-            return build(family.name, config, seed, embeddings.shape[1])
-
-        with mlflow.start_run(run_name=f"{family.name}_hpo_trial", nested=True):
-            if objective_name == "val_f1":
-                fitted = fit_quietly(model(), X, y)
-                scores = {f"val_{k}": v for k, v in classification_metrics(
-                    y_all[~is_train], fitted.predict_proba(X_all[~is_train])[:, 1]).items()}
-            else:
-                scores = {"thread_cv_roc_auc": thread_cv_roc_auc(model, X, y, train["fold"].to_numpy())}
-            mlflow.log_params({"config": json.dumps(config)})
-            mlflow.log_metrics(scores)
-        return scores
-
-    started = time.perf_counter()
-    with mlflow.start_run(run_name=f"{family.name}_hpo", tags=tracking.run_tags()) as parent:
-        mlflow.log_params({"family": family.name, "objective": objective_name, "max_evals": max_evals, "seed": seed,
-                           "algo": "tpe", "train_rows": int(is_train.sum())})
-        # Hyperopt's progress bar (tqdm) shows the trials done, the best loss and an ETA.
-        best, best_scores, trials = tpe_search(family.settings["space"], score, objective_name, max_evals, seed,
-                                               show_progressbar=True)
-        best_score = best_scores[objective_name]
-        seconds = time.perf_counter() - started
-        write_json(best_params_file(family.name), best)
-        mlflow.log_params({"best_config": json.dumps(best)})
-        mlflow.log_metrics({f"best_{objective_name}": best_score, "hpo_seconds": seconds})
-        mlflow.log_artifact(str(best_params_file(family.name)))
-        print(f"hpo {family.name}: {len(trials.trials)} trials in {seconds:.1f} s, best {objective_name} "
-              f"{best_score:.4f} with {json.dumps(best)}; MLflow run {parent.info.run_id}")
-    return {"objective": objective_name, f"best_{objective_name}": best_score, "trials": len(trials.trials)}
 
 
 def main() -> None:
@@ -75,7 +26,8 @@ def main() -> None:
     frame = read_train_val_folds()
     is_train = np.arange(len(frame)) < len(read_split("train", ["comment_id"]))  # train rows come first
     data = (frame, train_val_embeddings(), is_train)
-    report = search(family, data, params["max_evals"], params["base"]["seed"], mlflow)
+    report = search_family(family, data, params["max_evals"], params["base"]["seed"], mlflow,
+                           best_params_file(family.name))
     write_json(HPO_METRICS_DIR / f"{family.name}.json", report)
 
 

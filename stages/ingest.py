@@ -1,194 +1,21 @@
-"""ingest: validate the raw Reddit NDJSON exports line by line into data/raw/reddit/.
+"""ingest: validate the raw Reddit NDJSON exports (params ingest.source) line by line into data/raw/reddit/.
 
-Every line read ends in exactly one place: kept (<entity>.ndjson, with its source file and line),
-another copy of a kept id (duplicates.ndjson, the audit trail) or quarantined with its reason
-(quarantine.ndjson). The counts go to metrics/ingest.json: read = kept + duplicates + quarantined.
-
-A score keeps changing after it is read, and `reception extract` appends a new batch each run: of the
-copies of one id, the latest observation (`observed_utc`) is kept; copies without it count as the
-oldest, and among equals the first read wins. A comment or post that any copy shows deleted or removed
-keeps neither its text nor its author, in the kept record and in the audit trail alike: what its
-writer took back leaves every layer built from here on.
+Kept records, the audit trail of duplicates and the quarantine with reasons: reception.data.raw_records.
+The counts go to metrics/ingest.json.
 """
 from __future__ import annotations
 
-import json
-import math
-import sys
-from collections import Counter
 from pathlib import Path
 
-from reception.data.text import is_deleted
-from reception.outputs import fresh_dir, write_json
+from reception.data.raw_records import ingest_source
+from reception.data.reports import write_report
 from reception.params import load_params
-from reception.paths import RAW_DIR, stage_metrics
-
-NUMBER = (int, float)
-ID = "non-empty string"  # an identifier: a string with something in it
-REQUIRED, OPTIONAL = True, False
-
-# entity -> (key fields, {field: (accepted types, required)}). Optional fields may be absent or null;
-# fields not listed are kept as they are.
-SCHEMAS = {
-    "comments": (("comment_id",), {
-        "comment_id": (ID, REQUIRED), "post_id": (ID, REQUIRED), "body": (str, REQUIRED),
-        "score": (int, REQUIRED), "created_utc": (NUMBER, REQUIRED), "author": (str, OPTIONAL),
-        "parent_id": (str, OPTIONAL), "link_id": (str, OPTIONAL), "is_submitter": (bool, OPTIONAL),
-    }),
-    "posts": (("id",), {
-        "id": (ID, REQUIRED), "subreddit": (ID, REQUIRED), "created_utc": (NUMBER, REQUIRED),
-        "score": (int, OPTIONAL), "num_comments": (int, OPTIONAL), "author": (str, OPTIONAL),
-        "title": (str, OPTIONAL), "selftext": (str, OPTIONAL), "over_18": (bool, OPTIONAL),
-        # Reddit writes `edited` as false or as the edit's epoch seconds.
-        "edited": ((bool, int, float), OPTIONAL), "observed_utc": (NUMBER, OPTIONAL),
-    }),
-    "subreddits": (("subreddit",), {
-        "subreddit": (ID, REQUIRED), "subscribers": (int, OPTIONAL),
-        "created_utc": (NUMBER, OPTIONAL), "over18": (bool, OPTIONAL), "observed_utc": (NUMBER, OPTIONAL),
-    }),
-    # A hot list is one file: the same subreddit in two lists is no duplicate.
-    "hot_sublists": (("_source_file", "subreddit"), {
-        "subreddit": (ID, REQUIRED), "strategy": (str, OPTIONAL),
-        "posts_limit": (int, OPTIONAL), "include_nsfw": (bool, OPTIONAL), "observed_utc": (NUMBER, OPTIONAL),
-    }),
-}
-# entity -> (the field that shows a deletion, the fields a deletion drops). The showing field keeps
-# Reddit's marker ("[deleted]" / "[removed]"), so later stages still see the record as deleted.
-DELETABLE = {
-    "comments": ("body", ("author",)),
-    "posts": ("selftext", ("author", "title")),
-}
-
-
-def _type_ok(value, accepted) -> bool:
-    if accepted == ID:
-        return isinstance(value, str)
-    accepted = accepted if isinstance(accepted, tuple) else (accepted,)
-    if isinstance(value, bool) and bool not in accepted:
-        return False  # JSON true/false is no number, though Python's bool is an int
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    return isinstance(value, accepted)
-
-
-def validate(raw: bytes, fields: dict) -> tuple[dict | None, str | None]:
-    """(record, None) for a valid line, (None, reason) for one to quarantine."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, "invalid UTF-8"
-    if not text.strip():
-        return None, "empty line"
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError:
-        return None, "malformed JSON"
-    if not isinstance(record, dict):
-        return None, "not a JSON object"
-    for name, (accepted, required) in fields.items():
-        value = record.get(name)
-        if value is None:
-            if required:
-                return None, f"missing field: {name}"
-            continue
-        if not _type_ok(value, accepted):
-            return None, f"wrong type: {name}"
-        if accepted == ID and not value.strip():
-            return None, f"empty field: {name}"
-    return record, None
-
-
-def ingest_entity(source: Path, entity: str, out: Path) -> dict:
-    key_fields, fields = SCHEMAS[entity]
-    files = sorted((source / entity).glob("*.ndjson"))
-    if not files:
-        raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' "
-                         "(set params.yaml: ingest.source to your export folder)")
-    counts, reasons, copies = Counter(), Counter(), {}
-    with open(out / "quarantine.ndjson", "a") as quarantine:
-        for path in files:
-            rel = path.relative_to(source).as_posix()
-            for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
-                counts["lines_read"] += 1
-                record, reason = validate(raw, fields)
-                if record is None:
-                    counts["quarantined"] += 1
-                    reasons[reason] += 1
-                    quarantine.write(json.dumps({"entity": entity, "source_file": rel, "line": line_no,
-                                                 "reason": reason, "raw": raw.decode("utf-8", "replace")}) + "\n")
-                    continue
-                record = {**record, "_source_file": rel, "_source_line": line_no}
-                copies.setdefault(tuple(record[k] for k in key_fields), []).append(record)
-    with open(out / f"{entity}.ndjson", "w") as kept_file, open(out / "duplicates.ndjson", "a") as duplicates:
-        for key, records in copies.items():  # in the order each id was first read
-            marker = deletion_marker(entity, records)
-            kept = latest(records)
-            counts["kept"] += 1
-            counts["deleted"] += marker is not None
-            kept_file.write(json.dumps(redact(entity, kept, marker), ensure_ascii=False) + "\n")
-            for record in records:
-                if record is kept:
-                    continue
-                identical = _content(record) == _content(kept)
-                counts["duplicates"] += 1
-                counts["duplicates_conflicting"] += not identical
-                duplicates.write(json.dumps({
-                    "entity": entity, "key": list(key), "identical": identical,
-                    "first_source_file": records[0]["_source_file"], "first_line": records[0]["_source_line"],
-                    "kept_source_file": kept["_source_file"], "kept_line": kept["_source_line"],
-                    "record": redact(entity, record, marker)}, ensure_ascii=False) + "\n")
-    return {"files": len(files), "lines_read": counts["lines_read"], "kept": counts["kept"],
-            "duplicates": counts["duplicates"], "duplicates_conflicting": counts["duplicates_conflicting"],
-            "deleted": counts["deleted"], "quarantined": counts["quarantined"],
-            "quarantine_reasons": dict(sorted(reasons.items()))}
-
-
-def latest(records: list[dict]) -> dict:
-    """The latest observation; without `observed_utc` a copy counts as the oldest; ties: the first read."""
-    order = {id(r): i for i, r in enumerate(records)}
-    return max(records, key=lambda r: (r.get("observed_utc") or -math.inf, -order[id(r)]))
-
-
-def deletion_marker(entity: str, records: list[dict]) -> str | None:
-    """Reddit's "[deleted]"/"[removed]" if any copy shows the record deleted or removed, else None."""
-    if entity not in DELETABLE:
-        return None
-    shown_in = DELETABLE[entity][0]
-    return next((r[shown_in].strip() for r in records if is_deleted(r.get(shown_in) or "")), None)
-
-
-def redact(entity: str, record: dict, marker: str | None) -> dict:
-    if marker is None:
-        return record
-    shown_in, dropped = DELETABLE[entity]
-    return {**record, shown_in: marker, **dict.fromkeys(dropped)}
-
-
-def _content(record: dict) -> dict:
-    """What a copy says about its thing: not where or when it was read."""
-    return {k: v for k, v in record.items() if not k.startswith("_source") and k != "observed_utc"}
+from reception.paths import RAW_DIR
 
 
 def main() -> None:
-    params = load_params("ingest")
-    source = Path(params["source"])
-    if not source.is_dir():
-        sys.exit(f"ingest: source folder '{source}' does not exist "
-                 "(set params.yaml: ingest.source to your Reddit export folder)")
-    out = fresh_dir(RAW_DIR)
-    (out / "quarantine.ndjson").touch()
-    (out / "duplicates.ndjson").touch()
-    report = {entity: ingest_entity(source, entity, out) for entity in SCHEMAS}
-    totals = Counter()
-    for entity_counts in report.values():
-        totals.update({k: v for k, v in entity_counts.items() if isinstance(v, int)})
-    report["total"] = dict(totals)
-    if totals["lines_read"] != totals["kept"] + totals["duplicates"] + totals["quarantined"]:
-        raise RuntimeError(f"ingest lost lines: {dict(totals)}")
-    write_json(stage_metrics("ingest"), report)
-    for entity, c in report.items():
-        print(f"ingest {entity:13s} read={c['lines_read']:6d} kept={c['kept']:6d} "
-              f"duplicates={c['duplicates']:4d} quarantined={c['quarantined']:4d}")
+    source = Path(load_params("ingest")["source"])
+    write_report("ingest", ingest_source(source, RAW_DIR))
 
 
 if __name__ == "__main__":

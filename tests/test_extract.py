@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_RAW
+from reception.data.raw_records import ingest_entity
 from reception.reddit import prune
 from reception.reddit.batches import ENTITIES, MANIFEST_DIR, PARTIAL_DIR
 from reddit_standin import CLIENT_ID, CLIENT_SECRET, NSFW_SUBREDDIT, USER_AGENT, RedditStandIn, extract, extract_command
-from stages.ingest import ingest_entity
 
 ASKREDDIT_THREAD, BOOKS_THREAD = "1pbtvof", "1otr99z"  # 500 and 29 comments in the sample
 

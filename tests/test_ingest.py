@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.ingest import SCHEMAS, ingest_entity, validate
+from reception.data.raw_records import SCHEMAS, ingest_entity, validate
 
 COMMENT_FIELDS = SCHEMAS["comments"][1]
 GOOD = {"comment_id": "c1", "post_id": "p1", "author": None, "body": "hola 😀", "created_utc": 1.7e9,
@@ -87,22 +87,23 @@ def run_ingest(repo: Path, source: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(script)], cwd=repo, capture_output=True, text=True)
 
 
-def test_missing_source_fails_with_path_and_param(tmp_path):
-    result = run_ingest(tmp_path, "does/not/exist")
-    assert result.returncode != 0
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1
-    assert "does/not/exist" in message and "ingest.source" in message
-
-
-def test_empty_source_fails_with_path_and_param(tmp_path):
+def empty_source(folder: Path) -> str:
+    """A source whose entity folders hold no *.ndjson file."""
     for entity in SCHEMAS:
-        (tmp_path / "empty" / entity).mkdir(parents=True)
-    result = run_ingest(tmp_path, "empty")
+        (folder / "empty" / entity).mkdir(parents=True)
+    return "empty"
+
+
+@pytest.mark.parametrize(("make_source", "named"), [
+    (lambda folder: "does/not/exist", "does/not/exist"),
+    (empty_source, "empty/comments"),
+], ids=["missing", "empty"])
+def test_a_source_without_exports_fails_in_one_line_naming_the_folder_and_the_param(tmp_path, make_source, named):
+    result = run_ingest(tmp_path, make_source(tmp_path))
     assert result.returncode != 0
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1
-    assert "empty/comments" in message and "ingest.source" in message
+    assert named in message and "ingest.source" in message
 
 
 def ingest_lines(tmp_path, entity: str, *files: list[bytes]) -> tuple[dict, list[dict], list[dict]]:

@@ -14,8 +14,8 @@ from conftest import SMALL_HPO, run
 from reception import paths
 from reception.models import finetuned
 from reception.models.calibration import logit
+from reception.models.champion import DECIDING_METRIC, pick_winner
 from reception.models.families import declared
-from stages.register import DECIDING_METRIC, pick_winner
 
 pytestmark = pytest.mark.integration
 FAMILIES = declared(paths.PARAMS_FILE)

@@ -6,6 +6,7 @@ import yaml
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
 from reception.models import finetuned
+from reception.models.champion import alias_decision, pick_winner
 from reception.models.encoder import (
     BUNDLED_MODEL,
     EncoderMismatch,
@@ -17,7 +18,6 @@ from reception.models.encoder import (
 from reception.models.evaluation import classification_metrics
 from reception.models.zero_shot import ModelUnavailable, ZeroShotClassifier
 from reception.paths import PARAMS_FILE
-from stages.register import alias_decision, pick_winner
 
 WORDS = ["great", "post", "terrible", "idea", "thanks", "no", "why", "this", "is", "a"]
 SHA256 = yaml.safe_load(PARAMS_FILE.read_text())["encoder"]["sha256"]

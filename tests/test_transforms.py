@@ -2,11 +2,12 @@
 import pandas as pd
 import pytest
 
-from stages.bronze import pseudonymise, to_typed_frame
-from stages.forward import forward_split
-from stages.interim import add_clean_text, add_features, is_immature, live_comments_in_context, winsorise
-from stages.processed import random_split, thread_split, time_split
-from stages.silver import build_dim_author, build_fact_comments
+from reception.data.pseudonyms import pseudonymise
+from reception.data.splits import random_split, thread_split, time_split
+from reception.data.star_schema import build_dim_author, build_fact_comments
+from reception.data.thread_order import forward_split
+from reception.data.typed_tables import to_typed_frame
+from reception.data.wrangling import add_clean_text, add_features, is_immature, live_comments_in_context, winsorise
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 

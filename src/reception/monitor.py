@@ -30,20 +30,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from reception.data.features import API_INPUTS
 from reception.data.splits import read_embeddings, read_split
-from reception.models.evaluation import THRESHOLD, classification_metrics
+from reception.models.evaluation import THRESHOLD, classification_metrics, expected_calibration_error
 from reception.models.families import declared
-from reception.paths import DATA_METRICS, METRICS_DIR, PARAMS_FILE, REGISTER_METRICS, family_metrics, predictions_file
+from reception.params import all_params
+from reception.paths import DATA_METRICS, METRICS_DIR, REGISTER_METRICS, family_metrics, predictions_file
 from reception.serving.prediction_log import MONITOR_NAME, TEXT_PROJECTION_DIM, log_folder, project
 
 # NannyML sends usage telemetry unless this is set (it is imported inside the functions below).
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 OUT_DIR = METRICS_DIR / "monitoring"
-ECE_BINS = 10
 PROJECTION_INPUTS = tuple(f"text_projection_{i}" for i in range(TEXT_PROJECTION_DIM))
 # The inputs whose drift is measured, as the model reads them; continuous ones are binned by NannyML.
 CONTINUOUS_INPUTS = ("minutes_since_thread_start", "text_len", *PROJECTION_INPUTS)
@@ -68,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params = all_params()
     settings = params["monitoring"]
     until = pd.Timestamp(args.until, tz="UTC") if args.until else pd.Timestamp.now(tz="UTC")
     since = pd.Timestamp(args.since, tz="UTC") if args.since else until - pd.Timedelta(days=settings["window"])
@@ -306,15 +305,6 @@ def join_outcomes(log: pd.DataFrame, outcomes: pd.DataFrame, threshold: float) -
     return pd.DataFrame({"day": pd.to_datetime(joined["request_time_utc"], unit="s").dt.strftime("%Y-%m-%d"),
                          "score": joined["score"].astype("float64"),
                          "y_true": (joined["final_score"] >= threshold).astype(int)})
-
-
-def expected_calibration_error(y_true: np.ndarray, score: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Mean |observed positive share - mean score| over equal-width score bins, weighted by their size."""
-    y_true, score = np.asarray(y_true, dtype="float64"), np.asarray(score, dtype="float64")
-    index = np.minimum((score * bins).astype(int), bins - 1)
-    error = sum(abs(y_true[index == b].mean() - score[index == b].mean()) * (index == b).sum()
-                for b in range(bins) if (index == b).any())
-    return float(error / len(score))
 
 
 def realized_metrics(matured: pd.DataFrame) -> dict:

@@ -23,6 +23,7 @@ LIVE_COMMENTS = INTERIM_DIR / "comments_live.parquet"  # mature, not deleted: ra
 FEATURE_COMMENTS = INTERIM_DIR / "comments_features.parquet"  # + length and punctuation features
 WINSORISED_COMMENTS = INTERIM_DIR / "comments_winsorised.parquet"  # + score_clipped, text_len_clipped
 CLEAN_COMMENTS = INTERIM_DIR / "comments_clean_text.parquet"  # + clean_text: what processed labels and splits
+INTERIM_STEPS = (LIVE_COMMENTS, FEATURE_COMMENTS, WINSORISED_COMMENTS, CLEAN_COMMENTS)  # in the order they are made
 PROCESSED_DIR = Path("data/processed")
 THREAD_FOLDS_FILE = PROCESSED_DIR / "thread_folds.parquet"
 EMBEDDINGS_DIR = Path("data/embeddings")

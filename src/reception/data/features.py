@@ -9,7 +9,7 @@ The score and anything computed from it are never inputs.
 request path builds (no pandas frame per request: that cost more than the classifier).
 
 The kept groups (FEATURE_GROUPS) are those whose removal lowers the thread-CV ROC-AUC (fold mean) in the
-ablation (stages/ablation.py, metrics/ablation.json); CANDIDATE_GROUPS were tried and did not earn a place:
+ablation (reception.models.ablation, metrics/ablation.json); CANDIDATE_GROUPS were tried and did not earn a place:
 the ablation adds each back and reports the change, so the choice is re-checked at every run.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pandas as pd
 DELETED_BODIES = frozenset({"[deleted]", "[removed]"})
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", flags=re.IGNORECASE)
-# The seed's whitelist: anything else (accents, emoji, markdown symbols) becomes a space.
+# IMEDIA's whitelist: anything else (accents, emoji, markdown symbols) becomes a space.
 _OUTSIDE_WHITELIST = re.compile(r"[^a-zA-Z0-9?!.,'’ ]")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -25,7 +25,7 @@ def normalize(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Model input for a raw comment: NFKC, lower-case, URLs removed, seed's whitelist, spaces collapsed.
+    """Model input for a raw comment: NFKC, lower-case, URLs removed, IMEDIA's whitelist, spaces collapsed.
 
     Idempotent, so applying it to an already normalised body gives the same result.
     """
@@ -40,7 +40,7 @@ def is_deleted(body: str) -> bool:
 
 
 def text_features(text: pd.Series) -> pd.DataFrame:
-    """Seed's length and punctuation features of (normalised) bodies."""
+    """IMEDIA's length and punctuation features of (normalised) bodies."""
     return pd.DataFrame(
         {
             "text_len": text.str.len().astype("int64"),
@@ -53,7 +53,7 @@ def text_features(text: pd.Series) -> pd.DataFrame:
 
 
 def well_received_threshold(score_clipped: pd.Series) -> float:
-    """The seed's label threshold: the median of the winsorised score."""
+    """IMEDIA's label threshold: the median of the winsorised score."""
     return float(np.median(score_clipped.to_numpy(dtype="float64")))
 
 

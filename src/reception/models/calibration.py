@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from reception.models.evaluation import out_of_fold_scores
+
 EPSILON = 1e-6
 
 
@@ -55,11 +57,7 @@ class CalibratedModel:
 def out_of_fold_calibrator(make_model, fit, X, y, folds) -> PlattCalibrator:
     """A Platt map fit on the out-of-fold scores of make_model() over the thread `folds` of these rows (one fit
     per fold, each scoring the fold it left out); `fit(model, X, y)` returns the fitted model."""
-    oof = np.empty(len(y), dtype="float64")
-    for fold in np.unique(folds):
-        held = folds == fold
-        oof[held] = fit(make_model(), X[~held], y[~held]).predict_proba(X[held])[:, 1]
-    return PlattCalibrator().fit(logit(oof), y)
+    return PlattCalibrator().fit(logit(out_of_fold_scores(make_model, fit, X, y, folds)), y)
 
 
 def calibrated_fit(make_model, fit, X, y, folds) -> CalibratedModel:

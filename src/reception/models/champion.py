@@ -1,18 +1,38 @@
-"""The challenger against the version holding the alias, on the same comments neither was trained on.
+"""The champion rule: which family wins, and whether it takes the registered model's alias.
 
+The deciding metric is thread_cv ROC-AUC (mean over the thread folds): users score comments of threads the
+model has never seen. A family is eligible only if it predicts each class for at least MIN_CLASS_SHARE of
+the comments, on val and across the thread folds, so that no family wins by answering one class. The winner
+is the eligible trained family with the best deciding metric. It gets the alias only if it beats every
+available baseline on that metric and is not worse than the version holding the alias now (so a weaker
+queued experiment cannot take it); otherwise the version is tagged with why not.
+
+The challenger against the version holding the alias is judged on the same comments neither was trained on.
 Each registered version records the threads (post_id) it was trained on. The threads of the current
 train+val data that are not among the holder's arrived after it was trained: neither model was fitted on
 them (the challenger's thread-CV scores are out of fold). The holder scores those comments from their raw
 bodies and metadata, as a client would send them; the challenger's out-of-fold scores sit beside them.
-Comparing both on those rows replaces comparing metrics that were computed on different data.
+Comparing both on those rows replaces comparing metrics that were computed on different data. Where there
+are none, or the holder recorded none, the rule falls back to the holder's deciding metric, computed on the
+data it was trained on, and says so.
 """
 from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from reception.models.evaluation import thread_bootstrap_interval
+from reception.models.families import declared
+from reception.paths import LIVE_COMMENTS, predictions_file
+
+DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
+TRAINING_THREADS = "training_threads.json"  # the run artifact listing the post_ids the version was trained on
+NAMED_THREADS = 10  # thread ids a reason names before pointing at registration.json for the rest
 
 METADATA = {"created_utc": "created_utc", "thread_start_utc": "post_created_utc", "is_submitter": "is_submitter",
             "is_top_level": "is_top_level"}  # processed column -> the model's input name
@@ -68,3 +88,104 @@ def paired_comparison(y: np.ndarray, challenger: np.ndarray, holder: np.ndarray,
             "difference_interval": {k: round(v, 4) if isinstance(v, float) else v
                                     for k, v in thread_bootstrap_interval(difference, threads, seed,
                                                                           resamples).items()}}
+
+
+def single_class(row: dict) -> str | None:
+    """Why the family answers (almost) one class, or None."""
+    for where in ("val", "thread_cv"):
+        share = row[f"{where}_predicted_positive_share"]
+        if not MIN_CLASS_SHARE <= share <= 1 - MIN_CLASS_SHARE:
+            return f"{row['family']} predicts positive for {share:.1%} of {where} comments (a single class)"
+    return None
+
+
+def pick_winner(rows: list[dict]) -> dict:
+    trained = [r for r in rows if r["kind"] == "trained" and r["status"] == "ok"]
+    return max(trained, key=lambda r: (single_class(r) is None, r[DECIDING_METRIC]))
+
+
+def alias_decision(rows: list[dict], winner: dict, current: dict | None = None) -> tuple[bool, str]:
+    """(set the alias?, why). `current`: the version holding the alias now, with its deciding metric and
+    either `comparison` (paired_comparison of both on the same unseen rows) or `fallback` (why there is none)."""
+    name, score = winner["family"], winner[DECIDING_METRIC]
+    baselines = [r for r in rows if r["status"] == "ok" and r["kind"] == "baseline"]
+    best = max(baselines, key=lambda r: r[DECIDING_METRIC])
+    if reason := single_class(winner):
+        return False, reason
+    if score <= best[DECIDING_METRIC]:
+        return False, f"{name} {DECIDING_METRIC} {score} does not beat {best['family']} ({best[DECIDING_METRIC]})"
+    beats = f"{name} {DECIDING_METRIC} {score} beats every baseline (best: {best['family']} {best[DECIDING_METRIC]})"
+    if current is None:
+        return True, beats
+    # Against the holder: both ROC-AUCs on the same new rows where there are some, else the deciding metrics
+    # each recorded on its own data (and the reason says so).
+    if (shared := current.get("comparison")) is not None:
+        measure, mine, theirs = "ROC-AUC", shared["challenger_roc_auc"], shared["holder_roc_auc"]
+        not_below, basis = f"its ROC-AUC {mine} is not below the current champion's", f" {shared_rows(shared, current)}"
+    else:
+        measure, mine, theirs = DECIDING_METRIC, score, current["metric"]
+        not_below = "not below the current champion"
+        basis = f"; compared on metrics of different data: {current.get('fallback', 'no same-data comparison')}"
+    holder = f"(version {current['version']}, {theirs})"
+    if mine < theirs:
+        return False, f"{name} {measure} {mine} is below the current champion {holder}{basis}"
+    return True, f"{beats}; {not_below} {holder}{basis}"
+
+
+def shared_rows(comparison: dict, current: dict) -> str:
+    """The rows both models were scored on, in words: counts, the interval of the difference, thread ids."""
+    threads, interval = comparison["threads"], comparison["difference_interval"]
+    named = ", ".join(threads[:NAMED_THREADS])
+    rest = len(threads) - NAMED_THREADS
+    more = f" and {rest} more, listed in registration.json" if rest > 0 else ""
+    return (f"on the same {comparison['rows']} comments of {len(threads)} threads that arrived since version "
+            f"{current['version']} was trained (difference {interval['level']:.0%} interval over threads "
+            f"{interval['low']} to {interval['high']}; threads: {named}{more})")
+
+
+def current_champion(client, name: str, alias: str) -> dict | None:
+    """The version holding the alias now: its number, deciding metric and the threads it was trained on
+    (None for a version registered before it recorded them)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException:  # no such model or alias yet
+        return None
+    # A version registered before this rule has no such tag: nan never blocks the new winner.
+    return {"version": str(version.version), "metric": float(version.tags.get(DECIDING_METRIC, "nan")),
+            "threads": recorded_threads(client, version.run_id)}
+
+
+def recorded_threads(client, run_id: str | None) -> set[str] | None:
+    """The training threads a registering run logged, or None where it logged none (an older version)."""
+    if not run_id or TRAINING_THREADS not in [a.path for a in client.list_artifacts(run_id)]:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return set(json.loads(Path(client.download_artifacts(run_id, TRAINING_THREADS, tmp)).read_text()))
+
+
+def holder_scores(name: str, version: str, records: list[dict]) -> np.ndarray:
+    """The registered version's scores of raw-text requests, loaded from the registry as a client would."""
+    import mlflow
+
+    scorer = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
+    return np.array([scored.score for scored in scorer.score_records(records)], dtype="float64")
+
+
+def compare_with_holder(current: dict, name: str, family: str, train_val: pd.DataFrame, seed: int) -> dict:
+    """{"comparison": ...} of the winner and the holder on the rows of threads the holder was not trained
+    on, or {"fallback": why there is no such comparison}."""
+    if current["threads"] is None:
+        return {"fallback": f"version {current['version']} recorded no training threads"}
+    rows = unseen_rows(train_val, current["threads"])
+    if rows.empty:
+        return {"fallback": f"no thread has arrived since version {current['version']} was trained"}
+    challenger = challenger_scores(rows, pd.read_parquet(predictions_file(declared()[family].stage, family)))
+    records = requests(rows, pd.read_parquet(LIVE_COMMENTS, columns=["comment_id", "body"]))
+    comparison = paired_comparison(rows["well_received"].to_numpy(), challenger,
+                                          holder_scores(name, current["version"], records),
+                                          rows["post_id"].to_numpy(), seed)
+    if comparison is None:
+        return {"fallback": f"the {len(rows)} comments of the new threads hold one class only"}
+    return {"comparison": comparison}

@@ -48,6 +48,22 @@ def thread_cv_scores(frame: pd.DataFrame, fit_and_score) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def out_of_fold_scores(make_model, fit, X, y, folds) -> np.ndarray:
+    """P(positive) of each row from make_model() fit by `fit(model, X, y)` on the other `folds` (one fit per
+    fold, each scoring the fold it left out)."""
+    oof = np.empty(len(y), dtype="float64")
+    for fold in np.unique(folds):
+        held = folds == fold
+        oof[held] = fit(make_model(), X[~held], y[~held]).predict_proba(X[held])[:, 1]
+    return oof
+
+
+def split_scores(rows: pd.DataFrame, split: str, scores) -> pd.DataFrame:
+    """comment_id, split, fold (-1: no thread fold), score: a family's scores of a val or test split, as the
+    scoring stages write them beside thread_cv_scores."""
+    return pd.DataFrame({"comment_id": rows["comment_id"], "split": split, "fold": -1, "score": scores})
+
+
 def fold_roc_auc(y_true: np.ndarray, score: np.ndarray, folds: np.ndarray) -> float:
     """Mean ROC-AUC over the folds that hold both classes (a fold of one class ranks nothing)."""
     aucs = [metrics.roc_auc_score(y_true[folds == f], score[folds == f]) for f in np.unique(folds)

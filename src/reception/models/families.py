@@ -5,7 +5,7 @@ finetune), with what it reads and, for the Hyperopt-searched families, its objec
 Every stage, the registered model's config, the service and the tests take the names from
 `declared()`. The code of a `train` family is its builder here:
 
-  mlp_transformer  the seed's StandardScaler + MLPClassifier on the embedding
+  mlp_transformer  IMEDIA's StandardScaler + MLPClassifier on the embedding
   hybrid           the embedding (standardised, reduced by PCA) next to the standardised metadata known
                    when a comment is written (reception.data.features), into logistic regression or
                    gradient-boosted trees
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -30,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from reception.data.features import METADATA_FEATURES, metadata_features
+from reception.params import all_params
 from reception.paths import PARAMS_FILE
 
 SCORING_STAGES = ("baselines", "train", "finetune")
@@ -59,7 +59,7 @@ class Family:
 
 def declared(params_file: Path = PARAMS_FILE) -> dict[str, Family]:
     """Every declared family by name, baselines first, in the order of params.yaml."""
-    groups = yaml.safe_load(Path(params_file).read_text())["families"]
+    groups = all_params(params_file)["families"]
     families = {}
     for stage in SCORING_STAGES:
         for name, entry in (groups.get(stage) or {}).items():
@@ -126,7 +126,7 @@ def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFr
 
 
 def fit_quietly(model: Pipeline, X, y) -> Pipeline:
-    """The seed's max_iter of 5-20 epochs stops before convergence on purpose; that warning is noise."""
+    """IMEDIA's max_iter of 5-20 epochs stops before convergence on purpose; that warning is noise."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X, y)

@@ -12,7 +12,7 @@ import json
 import numpy as np
 from hyperopt import STATUS_OK, Trials, fmin, hp, space_eval, tpe
 
-from reception.models.evaluation import fold_roc_auc
+from reception.models.evaluation import fold_roc_auc, out_of_fold_scores
 from reception.models.families import fit_quietly
 
 DISTRIBUTIONS = {"choice": lambda label, options: hp.choice(label, [to_hyperopt(o, f"{label}.{i}")
@@ -35,11 +35,7 @@ def to_hyperopt(space, label: str = ""):
 
 def thread_cv_roc_auc(make_model, X: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
     """Mean ROC-AUC over `folds` of out-of-fold scores, each fold scored by make_model() fit on the others."""
-    oof = np.empty(len(y), dtype="float64")
-    for fold in np.unique(folds):
-        held = folds == fold
-        oof[held] = fit_quietly(make_model(), X[~held], y[~held]).predict_proba(X[held])[:, 1]
-    return fold_roc_auc(y, oof, folds)
+    return fold_roc_auc(y, out_of_fold_scores(make_model, fit_quietly, X, y, folds), folds)
 
 
 def tpe_search(declared_space: dict, score, objective: str, max_evals: int, seed: int,

@@ -1,4 +1,4 @@
-"""The seed's zero-shot checkpoints, loaded by name with transformers, mapped to P(well received).
+"""IMEDIA's zero-shot checkpoints, loaded by name with transformers, mapped to P(well received).
 
 Nothing is faked: a checkpoint that cannot be loaded (no network, not in the local cache) raises
 ModelUnavailable with the reason, and callers report it as unavailable.

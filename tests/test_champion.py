@@ -12,7 +12,6 @@ from reception import paths
 from reception.models import champion
 from reception.outputs import write_json
 from reception.serving.scored_record import ScoredRecord
-from stages.register import TRAINING_THREADS, alias_decision, compare_with_holder, current_champion, recorded_threads
 
 REPO_PARAMS = paths.PARAMS_FILE.resolve()
 
@@ -70,15 +69,15 @@ def test_paired_comparison_scores_both_on_the_same_rows():
 def test_alias_follows_the_same_data_comparison_not_the_metrics_of_different_data():
     table = rows(0.76, 0.58)  # below the holder's recorded 0.78 (other data), not below it on the same rows
     holder_version = {"version": "3", "metric": 0.78, "threads": {"t0"}}
-    ok, reason = alias_decision(table, table[0], {**holder_version, "comparison": comparison(0.71, 0.69)})
+    ok, reason = champion.alias_decision(table, table[0], {**holder_version, "comparison": comparison(0.71, 0.69)})
     assert ok and "ROC-AUC 0.71 is not below the current champion's (version 3, 0.69)" in reason
     assert "the same 40 comments of 12 threads that arrived since version 3 was trained" in reason
     assert "threads: t0, t1," in reason and "and 2 more, listed in registration.json" in reason
-    ok, reason = alias_decision(rows(0.80, 0.58), rows(0.80, 0.58)[0],
+    ok, reason = champion.alias_decision(rows(0.80, 0.58), rows(0.80, 0.58)[0],
                                 {**holder_version, "metric": 0.70, "comparison": comparison(0.66, 0.69, 3)})
     assert not ok and "ROC-AUC 0.66 is below the current champion (version 3, 0.69)" in reason
     assert "threads: t0, t1, t2)" in reason
-    ok, reason = alias_decision(rows(0.57, 0.58), rows(0.57, 0.58)[0], {**holder_version,
+    ok, reason = champion.alias_decision(rows(0.57, 0.58), rows(0.57, 0.58)[0], {**holder_version,
                                                                         "comparison": comparison(0.9, 0.5)})
     assert not ok and "does not beat tfidf_logreg" in reason  # baselines still come first
 
@@ -86,7 +85,7 @@ def test_alias_follows_the_same_data_comparison_not_the_metrics_of_different_dat
 def test_without_new_threads_the_rule_falls_back_and_says_so():
     table = rows(0.76, 0.58)
     why = "no thread has arrived since version 3 was trained"
-    ok, reason = alias_decision(table, table[0], {"version": "3", "metric": 0.78, "fallback": why})
+    ok, reason = champion.alias_decision(table, table[0], {"version": "3", "metric": 0.78, "fallback": why})
     assert not ok and "below the current champion (version 3, 0.78)" in reason
     assert f"compared on metrics of different data: {why}" in reason
 
@@ -106,8 +105,8 @@ def register_holder(tmp_path, threads: list[str] | None) -> MlflowClient:
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with mlflow.start_run():
         if threads is not None:
-            write_json(tmp_path / TRAINING_THREADS, threads)
-            mlflow.log_artifact(str(tmp_path / TRAINING_THREADS))
+            write_json(tmp_path / champion.TRAINING_THREADS, threads)
+            mlflow.log_artifact(str(tmp_path / champion.TRAINING_THREADS))
         mlflow.pyfunc.log_model(name="model", python_model=LengthModel(), registered_model_name="reception-test")
     client = MlflowClient()
     client.set_registered_model_alias("reception-test", "champion", "1")
@@ -132,25 +131,25 @@ def test_the_holder_is_loaded_from_a_real_store_and_scored_on_the_new_threads(tm
                   "score": 1.0 - frame["well_received"]}).to_parquet(predictions)
     try:
         client = register_holder(tmp_path, ["t0", "t1", "t2", "t3"])
-        current = current_champion(client, "reception-test", "champion")
+        current = champion.current_champion(client, "reception-test", "champion")
         assert current["threads"] == {"t0", "t1", "t2", "t3"} and current["metric"] == 0.9
-        current.update(compare_with_holder(current, "reception-test", family, frame, seed=0))
+        current.update(champion.compare_with_holder(current, "reception-test", family, frame, seed=0))
     finally:
         mlflow.set_tracking_uri(None)
     shared = current["comparison"]
     assert shared["threads"] == ["t4", "t5"] and shared["rows"] == 8
     assert (shared["holder_roc_auc"], shared["challenger_roc_auc"]) == (1.0, 0.0)
     table = rows(0.95, 0.58)  # better than the holder's recorded metric, worse on the same rows
-    ok, reason = alias_decision(table, table[0], current)
+    ok, reason = champion.alias_decision(table, table[0], current)
     assert not ok and "the same 8 comments of 2 threads" in reason and "threads: t4, t5)" in reason
 
 
 def test_an_older_holder_without_recorded_threads_falls_back(tmp_path):
     try:
         client = register_holder(tmp_path, None)
-        current = current_champion(client, "reception-test", "champion")
+        current = champion.current_champion(client, "reception-test", "champion")
     finally:
         mlflow.set_tracking_uri(None)
-    assert current["threads"] is None and recorded_threads(client, None) is None
-    assert compare_with_holder(current, "reception-test", "hybrid", train_val(), seed=0) == {
+    assert current["threads"] is None and champion.recorded_threads(client, None) is None
+    assert champion.compare_with_holder(current, "reception-test", "hybrid", train_val(), seed=0) == {
         "fallback": "version 1 recorded no training threads"}
