@@ -1,4 +1,4 @@
-"""ingest: validate the raw Reddit NDJSON exports (params ingest.source) line by line into data/raw/reddit/.
+"""ingest: validate the raw Reddit exports or dump files (params ingest.source) line by line into data/raw/reddit/.
 
 Kept records, the audit trail of duplicates and the quarantine with reasons: reception.data.raw_records.
 The counts go to metrics/ingest.json.
@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reception.data.raw_records import ingest_source
+from reception.data.raw_records import DumpScope, ingest_source
 from reception.data.reports import write_report
 from reception.params import load_params
 from reception.paths import RAW_DIR
 
 
 def main() -> None:
-    source = Path(load_params("ingest")["source"])
-    write_report("ingest", ingest_source(source, RAW_DIR))
+    params = load_params("ingest")
+    write_report("ingest", ingest_source(Path(params["source"]), RAW_DIR, DumpScope.from_params(params)))
 
 
 if __name__ == "__main__":

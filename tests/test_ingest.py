@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import zstandard
 
-from reception.data.raw_records import SCHEMAS, ingest_entity, validate
+from reception.data.raw_records import SCHEMAS, DumpScope, ingest_entity, ingest_source, validate
 
 COMMENT_FIELDS = SCHEMAS["comments"][1]
 GOOD = {"comment_id": "c1", "post_id": "p1", "author": None, "body": "hola 😀", "created_utc": 1.7e9,
@@ -155,3 +156,75 @@ def test_a_post_seen_deleted_loses_title_text_and_author(tmp_path):
     assert {k: kept[0][k] for k in ("title", "selftext", "author")} == {"title": None, "selftext": "[deleted]",
                                                                        "author": None}
     assert duplicates[0]["record"]["title"] is None
+
+
+def write_dump(path: Path, lines: list[bytes], cut: bool = False) -> None:
+    """A dump file as the dump tools write it: NDJSON in a zstd stream; `cut`: the stream stops halfway."""
+    data = zstandard.ZstdCompressor().compress(b"\n".join(lines) + b"\n")
+    path.write_bytes(data[: len(data) // 2] if cut else data)
+
+
+def dump_comment(comment_id: str, **fields) -> bytes:
+    record = {"id": comment_id, "link_id": "t3_p1", "parent_id": "t3_p1", "author": "u_0123456789abcdef",
+              "body": "thanks, that helped", "created_utc": 1_600_000_100, "score": 2, "subreddit": "College",
+              "retrieved_on": 1_634_000_000, **fields}
+    return json.dumps({k: v for k, v in record.items() if v is not ...}).encode()
+
+
+def test_a_dump_folder_with_real_dumps_quirks_accounts_for_every_line(tmp_path):
+    source, out = tmp_path / "dumps", tmp_path / "out"
+    source.mkdir()
+    write_dump(source / "College_submissions.zst", [
+        json.dumps({"id": "p1", "name": "t3_p1", "subreddit": "College", "author": "u_aaaaaaaaaaaaaaaa",
+                    "title": "t", "selftext": "s", "created_utc": "1600000000", "retrieved_on": 1634000000,
+                    "score": 5}).encode(),
+        json.dumps({"id": "p2", "subreddit": "College"}).encode(),  # no created_utc
+    ])
+    write_dump(source / "College_comments.zst", [
+        dump_comment("c1", created_utc="1600000100"),  # a string time, as older dumps write it
+        dump_comment("c2", body="[removed]"),
+        dump_comment("c3", score=...),  # a missing field
+        dump_comment("c4", link_id="t3_p9", parent_id="t3_p9"),  # its thread has no submission
+        dump_comment("c5", created_utc=1_500_000_000),  # before `since`
+        dump_comment("c1", created_utc="1600000100", score=9, retrieved_on=1_634_500_000),  # read again later
+        b'{"id": "c7", "link_id": "t3_p1", "bo',  # the last line, cut
+    ])
+    write_dump(source / "GradSchool_comments.zst", [dump_comment("g1", subreddit="GradSchool")])
+
+    report = ingest_source(source, out, DumpScope(frozenset({"college"}), since=1_590_000_000.0))
+    comments = report["comments"]
+    assert comments["lines_read"] == 7 and comments["dump_files_skipped"] == 1
+    assert (comments["kept"], comments["duplicates"], comments["quarantined"], comments["out_of_scope"]) == (3, 1, 2, 1)
+    assert comments["quarantine_reasons"] == {"malformed JSON": 1, "missing field: score": 1}
+    assert report["posts"]["quarantine_reasons"] == {"missing field: created_utc": 1}
+    assert report["subreddits"]["lines_read"] == 0 and report["hot_sublists"]["lines_read"] == 0
+    total = report["total"]
+    assert total["lines_read"] == total["kept"] + total["duplicates"] + total["quarantined"] + total["out_of_scope"]
+
+    kept = {r["comment_id"]: r for r in map(json.loads, (out / "comments.ndjson").read_text().splitlines())}
+    assert set(kept) == {"c1", "c2", "c4"}
+    assert kept["c1"]["score"] == 9 and kept["c1"]["observed_utc"] == 1_634_500_000  # the latest reading
+    assert kept["c1"]["created_utc"] == 1_600_000_100 and kept["c1"]["post_id"] == "p1"
+    assert kept["c2"]["body"] == "[removed]" and kept["c2"]["author"] is None
+    assert kept["c4"]["post_id"] == "p9" and kept["c1"]["_source_file"] == "College_comments.zst"
+    [post] = map(json.loads, (out / "posts.ndjson").read_text().splitlines())
+    assert post["created_utc"] == 1_600_000_000 and post["observed_utc"] == 1_634_000_000
+
+
+def test_a_cut_dump_file_is_read_to_the_cut_and_the_cut_is_quarantined(tmp_path):
+    source, out = tmp_path / "dumps", tmp_path / "out"
+    source.mkdir()
+    write_dump(source / "College_comments.zst", [dump_comment(f"c{i}", body="x" * (i % 97)) for i in range(3000)],
+               cut=True)
+    report = ingest_source(source, out)
+    comments = report["comments"]
+    assert comments["files_cut"] == 1 and 0 < comments["lines_read"] < 3000
+    assert comments["lines_read"] == comments["kept"] + comments["quarantined"]
+    cuts = [q for q in map(json.loads, (out / "quarantine.ndjson").read_text().splitlines()) if q["line"] is None]
+    assert [q["reason"].split(":")[0] for q in cuts] == ["file cut"]
+
+
+def test_dump_scope_reads_days_from_params():
+    scope = DumpScope.from_params({"subreddits": ["College"], "since": "2021-01-01", "until": None})
+    assert scope.subreddits == {"college"} and scope.since == 1_609_459_200 and scope.until is None
+    assert DumpScope.from_params({"subreddits": None, "since": None, "until": None}) == DumpScope()

@@ -1,8 +1,13 @@
-"""Raw Reddit NDJSON records: each line validated against its entity's schema, copies of one id resolved.
+"""Raw Reddit records: each line validated against its entity's schema, copies of one id resolved.
 
-Every line read ends in exactly one place: kept (<entity>.ndjson, with its source file and line),
-another copy of a kept id (duplicates.ndjson, the audit trail) or quarantined with its reason
-(quarantine.ndjson): read = kept + duplicates + quarantined, which `ingest_source` checks.
+A source folder holds NDJSON exports (`<entity>/*.ndjson`, what `reception extract` writes), per-subreddit
+dump files (`<Subreddit>_comments.zst`, `<Subreddit>_submissions.zst`: reception.reddit.dumps, which maps
+their fields to the raw schema), or both. Every line read ends in exactly one place: kept
+(<entity>.ndjson, with its source file and line), another copy of a kept id (duplicates.ndjson, the audit
+trail), quarantined with its reason (quarantine.ndjson), or out of scope (a dump line outside the
+`DumpScope` the params ask for): read = kept + duplicates + quarantined + out_of_scope, which
+`ingest_source` checks. A dump file whose compressed stream was cut is read up to the cut, and the cut is
+quarantined as one entry of its own (what followed it cannot be counted).
 
 A score keeps changing after it is read, and `reception extract` appends a new batch each run: of the
 copies of one id, the latest observation (`observed_utc`) is kept; copies without it count as the
@@ -15,10 +20,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from reception.data.text import is_deleted
 from reception.outputs import fresh_dir
+from reception.reddit import dumps
 
 NUMBER = (int, float)
 ID = "non-empty string"  # an identifier: a string with something in it
@@ -68,8 +77,8 @@ def _type_ok(value, accepted) -> bool:
     return isinstance(value, accepted)
 
 
-def validate(raw: bytes, fields: dict) -> tuple[dict | None, str | None]:
-    """(record, None) for a valid line, (None, reason) for one to quarantine."""
+def parse(raw: bytes) -> tuple[dict | None, str | None]:
+    """(the line's JSON object, None), or (None, why it is not one)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -82,40 +91,116 @@ def validate(raw: bytes, fields: dict) -> tuple[dict | None, str | None]:
         return None, "malformed JSON"
     if not isinstance(record, dict):
         return None, "not a JSON object"
+    return record, None
+
+
+def check(record: dict, fields: dict) -> str | None:
+    """Why the record breaks its entity's schema, or None."""
     for name, (accepted, required) in fields.items():
         value = record.get(name)
         if value is None:
             if required:
-                return None, f"missing field: {name}"
+                return f"missing field: {name}"
             continue
         if not _type_ok(value, accepted):
-            return None, f"wrong type: {name}"
+            return f"wrong type: {name}"
         if accepted == ID and not value.strip():
-            return None, f"empty field: {name}"
-    return record, None
+            return f"empty field: {name}"
+    return None
 
 
-def ingest_entity(source: Path, entity: str, out: Path) -> dict:
+def validate(raw: bytes, fields: dict) -> tuple[dict | None, str | None]:
+    """(record, None) for a valid line, (None, reason) for one to quarantine."""
+    record, reason = parse(raw)
+    if record is not None:
+        reason = check(record, fields)
+    return (None, reason) if reason else (record, None)
+
+
+@dataclass(frozen=True)
+class DumpScope:
+    """Which dump records ingest reads (params ingest.subreddits, ingest.since, ingest.until): subreddits
+    by name, case-insensitive (None: all), and created_utc in [since, until) (None: unbounded). Exports are
+    not filtered: `reception extract` already read only what was asked for."""
+    subreddits: frozenset[str] | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @classmethod
+    def from_params(cls, params: dict) -> DumpScope:
+        subreddits = params.get("subreddits")
+        return cls(frozenset(s.lower() for s in subreddits) if subreddits else None,
+                   _epoch(params.get("since")), _epoch(params.get("until")))
+
+    def reads_file(self, path: Path) -> bool:
+        return self.subreddits is None or dumps.subreddit_of(path).lower() in self.subreddits
+
+    def holds(self, record: dict) -> bool:
+        return dumps.in_scope(record, self.subreddits, self.since, self.until)
+
+
+def _epoch(day: str | date | None) -> float | None:
+    """A UTC date (YAML gives a date for 2021-01-31, a string if quoted) as epoch seconds at its start."""
+    if day is None:
+        return None
+    day = day if isinstance(day, date) else date.fromisoformat(day)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+def _export_lines(path: Path, fields: dict) -> Iterator[tuple[int, bytes, dict | None, str | None]]:
+    for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        yield line_no, raw, *validate(raw, fields)
+
+
+def _dump_lines(path: Path, entity: str, fields: dict, scope: DumpScope):
+    """As _export_lines, with the dump's fields mapped to the raw schema; (line, raw, None, None) for a
+    record out of scope."""
+    for line_no, raw in dumps.read_lines(path):
+        record, reason = parse(raw)
+        if record is None:
+            yield line_no, raw, None, reason
+            continue
+        record = dumps.to_raw(entity, record)
+        if not scope.holds(record):
+            yield line_no, raw, None, None
+        elif reason := check(record, fields):
+            yield line_no, raw, None, reason
+        else:
+            yield line_no, raw, record, None
+
+
+def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpScope()) -> dict:
     key_fields, fields = SCHEMAS[entity]
-    files = sorted((source / entity).glob("*.ndjson"))
-    if not files:
-        raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' "
-                         "(set params.yaml: ingest.source to your export folder)")
+    exports = sorted((source / entity).glob("*.ndjson"))
+    all_dumps = [p for e in dumps.DUMP_SUFFIXES for p in dumps.dump_files(source, e)]
+    dump_files = [p for p in dumps.dump_files(source, entity) if scope.reads_file(p)]
+    if not exports and not all_dumps:
+        raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' and no dump files in '{source}' "
+                         "(set params.yaml: ingest.source to your export or dump folder)")
     counts, reasons, copies = Counter(), Counter(), {}
+    sources = [(p, _export_lines(p, fields)) for p in exports] + \
+              [(p, _dump_lines(p, entity, fields, scope)) for p in dump_files]
     with open(out / "quarantine.ndjson", "a") as quarantine:
-        for path in files:
+        for path, lines in sources:
             rel = path.relative_to(source).as_posix()
-            for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
-                counts["lines_read"] += 1
-                record, reason = validate(raw, fields)
-                if record is None:
-                    counts["quarantined"] += 1
-                    reasons[reason] += 1
-                    quarantine.write(json.dumps({"entity": entity, "source_file": rel, "line": line_no,
-                                                 "reason": reason, "raw": raw.decode("utf-8", "replace")}) + "\n")
-                    continue
-                record = {**record, "_source_file": rel, "_source_line": line_no}
-                copies.setdefault(tuple(record[k] for k in key_fields), []).append(record)
+            try:
+                for line_no, raw, record, reason in lines:
+                    counts["lines_read"] += 1
+                    if reason is not None:
+                        counts["quarantined"] += 1
+                        reasons[reason] += 1
+                        quarantine.write(json.dumps({
+                            "entity": entity, "source_file": rel, "line": line_no, "reason": reason,
+                            "raw": raw.decode("utf-8", "replace")}) + "\n")
+                    elif record is None:
+                        counts["out_of_scope"] += 1
+                    else:
+                        record = {**record, "_source_file": rel, "_source_line": line_no}
+                        copies.setdefault(tuple(record[k] for k in key_fields), []).append(record)
+            except dumps.TruncatedDump as cut:
+                counts["files_cut"] += 1
+                quarantine.write(json.dumps({"entity": entity, "source_file": rel, "line": None,
+                                             "reason": f"file cut: {cut}", "raw": ""}) + "\n")
     with open(out / f"{entity}.ndjson", "w") as kept_file, open(out / "duplicates.ndjson", "a") as duplicates:
         for key, records in copies.items():  # in the order each id was first read
             marker = deletion_marker(entity, records)
@@ -134,10 +219,14 @@ def ingest_entity(source: Path, entity: str, out: Path) -> dict:
                     "first_source_file": records[0]["_source_file"], "first_line": records[0]["_source_line"],
                     "kept_source_file": kept["_source_file"], "kept_line": kept["_source_line"],
                     "record": redact(entity, record, marker)}, ensure_ascii=False) + "\n")
-    return {"files": len(files), "lines_read": counts["lines_read"], "kept": counts["kept"],
-            "duplicates": counts["duplicates"], "duplicates_conflicting": counts["duplicates_conflicting"],
-            "deleted": counts["deleted"], "quarantined": counts["quarantined"],
-            "quarantine_reasons": dict(sorted(reasons.items()))}
+    report = {"files": len(exports) + len(dump_files), "lines_read": counts["lines_read"], "kept": counts["kept"],
+              "duplicates": counts["duplicates"], "duplicates_conflicting": counts["duplicates_conflicting"],
+              "deleted": counts["deleted"], "quarantined": counts["quarantined"],
+              "quarantine_reasons": dict(sorted(reasons.items()))}
+    if all_dumps:  # counts only dumps have: an export source's report keeps its shape
+        report |= {"out_of_scope": counts["out_of_scope"], "files_cut": counts["files_cut"],
+                   "dump_files_skipped": len(dumps.dump_files(source, entity)) - len(dump_files)}
+    return report
 
 
 def latest(records: list[dict]) -> dict:
@@ -166,7 +255,7 @@ def _content(record: dict) -> dict:
     return {k: v for k, v in record.items() if not k.startswith("_source") and k != "observed_utc"}
 
 
-def ingest_source(source: Path, out: Path) -> dict:
+def ingest_source(source: Path, out: Path, scope: DumpScope = DumpScope()) -> dict:
     """Validate every entity's files under `source` into `out` (emptied first); the counts per entity and
     their total."""
     if not source.is_dir():
@@ -175,11 +264,12 @@ def ingest_source(source: Path, out: Path) -> dict:
     out = fresh_dir(out)
     (out / "quarantine.ndjson").touch()
     (out / "duplicates.ndjson").touch()
-    report = {entity: ingest_entity(source, entity, out) for entity in SCHEMAS}
+    report = {entity: ingest_entity(source, entity, out, scope) for entity in SCHEMAS}
     totals = Counter()
     for entity_counts in report.values():
         totals.update({k: v for k, v in entity_counts.items() if isinstance(v, int)})
     report["total"] = dict(totals)
-    if totals["lines_read"] != totals["kept"] + totals["duplicates"] + totals["quarantined"]:
+    if totals["lines_read"] != (totals["kept"] + totals["duplicates"] + totals["quarantined"]
+                                + totals.get("out_of_scope", 0)):
         raise RuntimeError(f"ingest lost lines: {dict(totals)}")
     return report
