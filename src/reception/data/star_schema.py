@@ -19,7 +19,9 @@ def read_bronze(bronze_dir: Path, entity: str) -> pd.DataFrame:
 def build_fact_comments(comments: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
     thread = posts[["id", "subreddit", "created_utc"]].rename(
         columns={"id": "post_id", "created_utc": "post_created_utc"})
-    fact = comments.merge(thread, on="post_id", how="left", validate="many_to_one")
+    fact = comments.merge(thread, on="post_id", how="left", validate="many_to_one", suffixes=("", "_of_post"))
+    if "subreddit_of_post" in fact:  # dump comments name their subreddit: the post's fills only a gap
+        fact["subreddit"] = fact["subreddit"].fillna(fact.pop("subreddit_of_post"))
     fact["post_known"] = fact["post_created_utc"].notna()
     return fact.sort_values("comment_id", kind="stable").reset_index(drop=True)
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from reception.data.pseudonyms import pseudonymise
+from reception.data.raw_records import SCHEMAS
 
 # entity -> sort key, so that the files (and their DVC hashes) do not depend on input order.
 ENTITIES = {
@@ -22,6 +23,9 @@ ENTITIES = {
     "subreddits": ["subreddit"],
     "hot_sublists": ["_source_file", "_source_line"],
 }
+# Entities a source may lack (dump files hold only posts and comments); the others must have records.
+OPTIONAL_ENTITIES = ("subreddits", "hot_sublists")
+SOURCE_COLUMNS = ("_source_file", "_source_line")  # where ingest read each record
 PARTITIONING = ds.partitioning(pa.schema([("YYYY", pa.string()), ("MM", pa.string()), ("DD", pa.string())]),
                                flavor="hive")
 
@@ -44,16 +48,18 @@ def typed_entity(raw_file: Path, entity: str, key: bytes) -> pd.DataFrame:
     """The kept records of `raw_file` (ingest's <entity>.ndjson), authors pseudonymised with `key`, typed."""
     with open(raw_file) as lines:
         raw = pd.DataFrame.from_records([json.loads(line) for line in lines])
-    if raw.empty:
+    if raw.empty and entity not in OPTIONAL_ENTITIES:
         raise SystemExit(f"bronze: no valid {entity} records left after ingest (see metrics/ingest.json)")
+    if raw.empty:  # e.g. a dump folder, which holds no subreddit metadata: an empty table of the schema's columns
+        raw = pd.DataFrame({name: pd.Series(dtype="object") for name in [*SCHEMAS[entity][1], *SOURCE_COLUMNS]})
     if "author" in raw:
         raw["author"] = pseudonymise(raw["author"], key)
     return to_typed_frame(raw, ENTITIES[entity])
 
 
 def write_partitioned(frame: pd.DataFrame, out: Path) -> None:
-    """YYYY=/MM=/DD= folders by created_dt; a table without timestamps (hot lists) is one file."""
-    if "created_dt" not in frame:
+    """YYYY=/MM=/DD= folders by created_dt; a table without timestamps (hot lists) or rows is one file."""
+    if "created_dt" not in frame or frame.empty:
         out.mkdir(parents=True)
         frame.to_parquet(out / "part-0.parquet", index=False)
         return
