@@ -97,7 +97,8 @@ class RedditStandIn:
         self.hang_path = path
 
     def __enter__(self) -> RedditStandIn:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop's next poll: the default half second, paid by every test
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
