@@ -41,8 +41,9 @@ def in_activated_venv(repo, commands: str, env: dict) -> subprocess.CompletedPro
     test with the output if it fails."""
     venv_bin = Path(sys.prefix) / "bin"
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != venv_bin)
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the copy's own store
     result = subprocess.run(["bash", "-c", f"source .venv/bin/activate && {commands}"], cwd=repo,
-                            capture_output=True, text=True, env={**os.environ, **GIT_ENV, **env, "PATH": path})
+                            capture_output=True, text=True, env={**base, **GIT_ENV, **env, "PATH": path})
     assert result.returncode == 0, f"{commands}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
@@ -65,12 +66,13 @@ def test_the_readme_commands_work_in_an_activated_virtualenv(own_model_repo):
     """As a user types them: activate the virtualenv once, then plain `dvc ...`. Before activation the
     PATH holds no virtualenv, so a stage that ran the system's python would fail."""
     repo, env = own_model_repo
+    run(["git", "commit", "-qam", "the pipeline's metrics"], repo)  # as a user commits a `dvc repro`
     (repo / ".venv").symlink_to(sys.prefix)  # the virtualenv running these tests
     tried = in_activated_venv(repo, f"dvc exp run -S hpo.max_evals=1 -n documented-way {STAGE}", env)
     assert re.findall(r"Running stage '([^']+)'", tried.stdout) == [STAGE], tried.stdout[-3000:]
     assert experiments(repo)["documented-way"]["hpo"]["max_evals"] == 1
 
-    # `dvc metrics diff`: the workspace, where the experiment ran, against the fixture's commit.
+    # `dvc metrics diff`: the workspace, where the experiment ran, against the last commit.
     diff = json.loads(in_activated_venv(repo, "dvc metrics diff --json", env).stdout)
     assert diff[HPO_METRICS]["trials"] == {"old": SMALL_HPO, "new": 1, "diff": 1 - SMALL_HPO}
     changed = in_activated_venv(repo, "dvc exp show --only-changed --csv", env).stdout
