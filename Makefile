@@ -40,7 +40,7 @@ test: $(STAMP) $(CHROMIUM) ## Set up, then run the full test suite (what CI runs
 	$(BIN)/python -m pytest --durations=15
 
 # The tiers, their durations and what each proves: docs/testing.md. One OpenMP thread: the unit tests'
-# models are tiny, and on a busy 2-core machine a second thread waiting for a core made the tier 2.5x slower.
+# models are tiny, and on a busy 2-core machine two threads waiting for the cores made the tier 2.5 times slower.
 test-unit: $(STAMP) ## Unit tier: no DVC run, no server (under a minute)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not integration" --durations=5
 
