@@ -123,7 +123,7 @@ def corpus_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def data_repo(tmp_path_factory, sample_raw) -> Path:
-    """A repo copy where `dvc repro eda` (all data stages) has run once on the shared sample."""
+    """A repo copy where `dvc repro eda` (all data stages) has run once on the sample."""
     repo = copy_repo(tmp_path_factory.mktemp("data_repo"))
     run(["dvc", "repro", "eda"], repo)
     return repo

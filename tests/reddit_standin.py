@@ -1,4 +1,4 @@
-"""A local stand-in for Reddit's API, serving Reddit-shaped JSON built from the shared sample.
+"""A local stand-in for Reddit's API, serving Reddit-shaped JSON built from the sample in data/sample/reddit.
 
 It answers what a read-only PRAW client asks on loopback (plain HTTP: prawcore takes whatever URL
 praw.ini's `oauth_url` / `reddit_url` give it): the client-credentials token, a subreddit's `about`,
