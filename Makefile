@@ -15,7 +15,7 @@ PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit lint serve bench clean-venv
+.PHONY: help run test test-unit test-data lint serve bench clean-venv
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,8 +39,13 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM) ## Set up, then run the full test suite (what CI runs)
 	$(BIN)/python -m pytest --durations=15
 
-test-unit: $(STAMP) ## Fast tests only: no DVC run, no server (under a minute)
-	$(BIN)/python -m pytest -m "not integration" --durations=5
+# The tiers, their durations and what each proves: docs/testing.md. One OpenMP thread: the unit tests'
+# models are tiny, and on a busy 2-core machine two threads waiting for the cores made the tier 2.5 times slower.
+test-unit: $(STAMP) ## Unit tier: no DVC run, no server (under a minute)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not integration" --durations=5
+
+test-data: $(STAMP) ## Middle tier: the data stages for real, no model stage (a few minutes)
+	$(BIN)/python -m pytest -m data --durations=5
 
 lint: $(STAMP) ## ruff over the code (settings in pyproject.toml)
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,9 +20,35 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RAW = REPO / "data" / "sample" / "reddit"  # the 15-thread sample shipped in git: ingest.source's default
+# The full corpus is too large for git: it lies beside the repository, where CI puts it.
+CORPUS = REPO.parent / "shared" / "data" / "reddit-college"
 BIN = Path(sys.executable).parent
 GIT_ENV = {"GIT_AUTHOR_NAME": "tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
            "GIT_COMMITTER_NAME": "tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
+
+
+# The integration tests that need none of these run no model stage: they make the middle tier, `-m data`.
+MODEL_FIXTURES = {"model_repo", "own_model_repo", "service", "pipeline_env"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("integration") and not MODEL_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.data)
+
+
+@pytest.fixture(autouse=True)
+def process_state_put_back():
+    """Every test runs in one process: what a test leaves in os.environ, the working directory or MLflow's
+    process-wide tracking URI is put back after it, so no test passes or fails by what ran before it."""
+    environ, cwd = dict(os.environ), os.getcwd()
+    yield
+    if dict(os.environ) != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+    os.chdir(cwd)
+    if "mlflow" in sys.modules:  # imported by some tests only: its import costs seconds
+        sys.modules["mlflow"].set_tracking_uri(None)
 
 
 def run(cmd: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
@@ -57,6 +84,27 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def copy_built_repo(built: Path, dest: Path) -> Path:
+    """A full copy of a repo copy where stages have run (git history, DVC cache and outputs, MLflow store),
+    for a test that changes it: the session fixtures stay as built for every other test.
+
+    DVC's temporary folder (experiment queue, locks) is left behind. The store records absolute artifact
+    paths: they are moved into the copy, so the copy's runs never write into the original.
+    """
+    def dvc_tmp(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder) == built / ".dvc" else []
+
+    shutil.copytree(built, dest, symlinks=True, ignore=dvc_tmp)
+    if (dest / "mlflow.db").exists():
+        with sqlite3.connect(dest / "mlflow.db") as db:
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                for column in [info[1] for info in db.execute(f"PRAGMA table_info([{table}])")]:
+                    db.execute(f"UPDATE [{table}] SET [{column}] = replace([{column}], ?, ?) "
+                               f"WHERE typeof([{column}]) = 'text' AND instr([{column}], ?) > 0",
+                               (str(built), str(dest), str(built)))
+    return dest
+
+
 @pytest.fixture(scope="session")
 def sample_raw() -> Path:
     if not SAMPLE_RAW.is_dir():
@@ -65,8 +113,17 @@ def sample_raw() -> Path:
 
 
 @pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The corpus beside the repository; a test that needs it is skipped, saying where it looked, when it
+    is absent (a checkout without ../shared), never passed without it."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"needs the corpus beside the repository, and {CORPUS} is missing")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
 def data_repo(tmp_path_factory, sample_raw) -> Path:
-    """A repo copy where `dvc repro eda` (all data stages) has run once on the shared sample."""
+    """A repo copy where `dvc repro eda` (all data stages) has run once on the sample."""
     repo = copy_repo(tmp_path_factory.mktemp("data_repo"))
     run(["dvc", "repro", "eda"], repo)
     return repo
@@ -105,6 +162,15 @@ def model_repo(tmp_path_factory, sample_raw, pipeline_env) -> Path:
     run(["git", "commit", "-qam", "small hpo and fine-tuning"], repo)
     run(["dvc", "repro"], repo, env=pipeline_env)
     return repo
+
+
+@pytest.fixture
+def own_model_repo(model_repo, pipeline_env, tmp_path) -> tuple[Path, dict[str, str]]:
+    """A copy of model_repo for a test that changes it, and the environment of its pipeline runs: a copy of
+    the BentoML store too, so the bentos it builds stay out of the one the `service` fixture serves from."""
+    home = Path(pipeline_env["BENTOML_HOME"])
+    env = {**pipeline_env, "BENTOML_HOME": str(shutil.copytree(home, tmp_path / "bentoml_home", symlinks=True))}
+    return copy_built_repo(model_repo, tmp_path / "repo"), env
 
 
 def free_port() -> int:

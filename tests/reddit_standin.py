@@ -1,4 +1,4 @@
-"""A local stand-in for Reddit's API, serving Reddit-shaped JSON built from the shared sample.
+"""A local stand-in for Reddit's API, serving Reddit-shaped JSON built from the sample in data/sample/reddit.
 
 It answers what a read-only PRAW client asks on loopback (plain HTTP: prawcore takes whatever URL
 praw.ini's `oauth_url` / `reddit_url` give it): the client-credentials token, a subreddit's `about`,
@@ -97,7 +97,8 @@ class RedditStandIn:
         self.hang_path = path
 
     def __enter__(self) -> RedditStandIn:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # shutdown() waits for the loop's next poll: the default half second, paid by every test
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:

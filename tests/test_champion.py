@@ -107,7 +107,9 @@ def register_holder(tmp_path, threads: list[str] | None) -> MlflowClient:
         if threads is not None:
             write_json(tmp_path / champion.TRAINING_THREADS, threads)
             mlflow.log_artifact(str(tmp_path / champion.TRAINING_THREADS))
-        mlflow.pyfunc.log_model(name="model", python_model=LengthModel(), registered_model_name="reception-test")
+        # pip_requirements given: MLflow would otherwise infer them by loading the model in a fresh interpreter
+        mlflow.pyfunc.log_model(name="model", python_model=LengthModel(), registered_model_name="reception-test",
+                                pip_requirements=["mlflow"])
     client = MlflowClient()
     client.set_registered_model_alias("reception-test", "champion", "1")
     client.set_model_version_tag("reception-test", "1", "thread_cv_roc_auc_mean", "0.9")

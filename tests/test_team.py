@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import BIN, call, free_port, run, serving
+from conftest import BIN, SMALL_HPO, call, copy_built_repo, free_port, run, serving
 
 pytestmark = pytest.mark.integration
 BUCKET = "reddit-reception"
@@ -46,20 +46,25 @@ def tracking_server(s3, tmp_path_factory):
         yield url
 
 
-def test_pipeline_logs_and_registers_on_the_tracking_server(model_repo, pipeline_env, tracking_server, s3):
+@pytest.fixture(scope="module")
+def registered(model_repo, pipeline_env, tracking_server, tmp_path_factory) -> dict:
+    """A copy of model_repo whose HPO and register ran against the tracking server: register's report, the
+    copy, and the environment that points its runs at the server."""
+    repo = copy_built_repo(model_repo, tmp_path_factory.mktemp("registered") / "repo")
     env = {**pipeline_env, "MLFLOW_TRACKING_URI": tracking_server}
-    try:
-        run([sys.executable, "stages/hpo.py", "mlp_transformer"], model_repo, env=env)
-        run([sys.executable, "stages/register.py"], model_repo, env=env)
-        report = json.loads((model_repo / "metrics/register.json").read_text())
-    finally:  # back to the repo's own store, and the outputs dvc.lock expects
-        run(["dvc", "repro"], model_repo, env=pipeline_env)
+    run([sys.executable, "stages/hpo.py", "mlp_transformer"], repo, env=env)
+    run([sys.executable, "stages/register.py"], repo, env=env)
+    return {"report": json.loads((repo / "metrics/register.json").read_text()), "repo": repo, "env": env}
+
+
+def test_pipeline_logs_and_registers_on_the_tracking_server(registered, tracking_server, s3):
+    report = registered["report"]
     client = MlflowClient(tracking_uri=tracking_server)
     experiment = client.get_experiment_by_name("reddit-reception")
     parent = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mlp_transformer_hpo'")
     assert len(parent) == 1
     trials = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{parent[0].info.run_id}'")
-    assert len(trials) == 3
+    assert len(trials) == SMALL_HPO
     version = client.get_model_version("reddit-reception", report["version"])
     assert version.tags["alias_decision"] == report["reason"]
     aliases = client.get_registered_model("reddit-reception").aliases
@@ -68,26 +73,29 @@ def test_pipeline_logs_and_registers_on_the_tracking_server(model_repo, pipeline
     assert any(k.endswith("/MLmodel") for k in keys) and any(k.endswith("best_params.json") for k in keys)
 
 
-def test_service_serves_the_champion_from_the_registry(model_repo, pipeline_env, tracking_server, tmp_path):
-    client = MlflowClient(tracking_uri=tracking_server)
-    aliases = client.get_registered_model("reddit-reception").aliases
-    uri = "models:/reddit-reception@champion" if "champion" in aliases else "models:/reddit-reception/1"
+def test_service_serves_the_champion_from_the_registry(registered, tmp_path):
+    report = registered["report"]
+    uri = f"models:/reddit-reception{'@champion' if report['alias_set'] else '/' + report['version']}"
     port = free_port()
-    env = {**pipeline_env, "MLFLOW_TRACKING_URI": tracking_server, "RECEPTION_MODEL_URI": uri}
+    env = {**registered["env"], "RECEPTION_MODEL_URI": uri}
     command = [str(BIN / "bentoml"), "serve", "service.service:RedditReception", "--host", "127.0.0.1",
                "--port", str(port)]
-    with serving(command, model_repo, env, f"http://127.0.0.1:{port}", tmp_path / "serve.log") as url:
+    with serving(command, registered["repo"], env, f"http://127.0.0.1:{port}", tmp_path / "serve.log") as url:
         status, health = call(f"{url}/health")
         status_batch, batch = call(f"{url}/api/v1/predict-batch", {"texts": TEXTS, "metadata": METADATA})
     assert status == 200 and health["champion"]["source"] == uri and health["champion"]["bento_model"] is None
     assert status_batch == 200
-    mlflow.set_tracking_uri(tracking_server)
     requests = pd.DataFrame([{"text": t, **m} for t, m in zip(TEXTS, METADATA, strict=True)])
-    expected = mlflow.pyfunc.load_model(uri).predict(requests)["score"]
+    mlflow.set_tracking_uri(registered["env"]["MLFLOW_TRACKING_URI"])
+    try:
+        expected = mlflow.pyfunc.load_model(uri).predict(requests)["score"]
+    finally:  # the tracking URI is process-wide: leave the next test MLflow's default
+        mlflow.set_tracking_uri(None)
     np.testing.assert_allclose([r["score"] for r in batch["results"]], expected, atol=1e-5)
 
 
-def test_dvc_push_then_a_fresh_clone_pulls_and_is_up_to_date(model_repo, pipeline_env, s3, tmp_path):
+def test_dvc_push_then_a_fresh_clone_pulls_and_is_up_to_date(own_model_repo, s3, tmp_path):
+    model_repo, pipeline_env = own_model_repo
     env = {**pipeline_env, **s3["env"]}
     run(["dvc", "remote", "add", "--default", "team", f"s3://{BUCKET}/dvc"], model_repo)
     run(["dvc", "remote", "modify", "team", "endpointurl", s3["url"]], model_repo)
