@@ -87,3 +87,26 @@ def test_thread_strategy_leaks_no_thread(tmp_path, sample_raw):
     threads = [set(s["post_id"]) for s in load_splits(repo).values()]
     assert threads[0].isdisjoint(threads[1]) and threads[0].isdisjoint(threads[2]) and threads[1].isdisjoint(threads[2])
     assert json.loads((repo / "metrics/data.json").read_text())["split"]["strategy"] == "thread"
+
+
+def test_the_data_stages_run_on_a_slice_of_the_corpus_dump_files(tmp_path, corpus_dir):
+    """Dump files as the source, filtered by params to a few hundred threads of two subreddits."""
+    source = tmp_path / "dumps"
+    source.mkdir()
+    for name in ("CollegeRant_comments.zst", "CollegeRant_submissions.zst", "GradSchool_comments.zst",
+                 "GradSchool_submissions.zst", "College_comments.zst"):
+        (source / name).symlink_to(corpus_dir / name)
+    repo = copy_repo(tmp_path / "repo")
+    set_params(repo, ingest={"source": str(source), "subreddits": ["CollegeRant", "gradschool"],
+                             "since": "2021-10-01", "until": None})
+    run(["dvc", "repro", "processed"], repo)
+    ingest = json.loads((repo / "metrics/ingest.json").read_text())
+    comments = ingest["comments"]
+    assert comments["dump_files_skipped"] == 1 and comments["out_of_scope"] > comments["kept"] > 1000
+    total = ingest["total"]
+    assert total["lines_read"] == total["kept"] + total["duplicates"] + total["quarantined"] + total["out_of_scope"]
+    splits = load_splits(repo)
+    labelled = pd.concat(splits.values())
+    assert 200 < labelled["post_id"].nunique() < 1000
+    assert (labelled["created_dt"] >= pd.Timestamp("2021-10-01", tz="UTC")).all()
+    assert 0.2 < labelled["well_received"].mean() < 0.9

@@ -1,14 +1,11 @@
 """Reading per-subreddit dump files: streamed, long-window frames, cut files, the field mapping, filters."""
 import io
 import json
-from pathlib import Path
 
 import pytest
 import zstandard
 
 from reception.reddit import dumps
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "reddit-college"
 
 
 def compressed(lines: list[bytes], window_log: int | None = None) -> bytes:
@@ -95,10 +92,8 @@ def test_dump_files_and_their_subreddit(tmp_path):
     assert dumps.dump_files(tmp_path, "subreddits") == []
 
 
-def test_a_real_dump_file_reads_whole():
-    path = CORPUS / "CollegeAdvice_comments.zst"
-    if not path.is_file():
-        pytest.skip(f"the corpus is not beside the repository ({CORPUS})")
+def test_a_real_dump_file_reads_whole(corpus_dir):
+    path = corpus_dir / "CollegeAdvice_comments.zst"
     records = [dumps.to_raw("comments", json.loads(line)) for _, line in dumps.read_lines(path)]
     assert len(records) == 1204  # the corpus README's count for r/CollegeAdvice
     assert all(r["post_id"] and r["comment_id"] and isinstance(r["created_utc"], int) for r in records)
