@@ -1,4 +1,4 @@
-"""The real `dvc repro` of the data stages, in a temporary copy of the repo, on the shared sample."""
+"""The real `dvc repro` of the data stages, in a temporary copy of the repo, on the sample."""
 import json
 
 import pandas as pd

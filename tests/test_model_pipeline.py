@@ -1,6 +1,5 @@
 """embed -> baselines -> hpo -> train -> finetune -> evaluate -> register: real `dvc repro`, real MLflow store."""
 import json
-import shutil
 import sys
 
 import mlflow
@@ -176,38 +175,19 @@ def test_second_repro_is_a_no_op(model_repo, pipeline_env):
     assert "Running stage" not in result.stdout
 
 
-def copy_output(source, destination) -> None:
-    """A stage output, file or folder, copied over whatever is at `destination` (times kept)."""
-    if destination.is_dir():
-        shutil.rmtree(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, destination)
-    else:
-        shutil.copy2(source, destination)
-
-
-def test_alias_refused_when_a_baseline_wins(model_repo, tmp_path):
-    """Run the register stage against a real store with a comparison where TF-IDF wins on val; the stage's
-    outputs are put back byte for byte afterwards, so the repo stays what dvc.lock says."""
-    comparison = json.loads((model_repo / "metrics/comparison.json").read_text())
+def test_alias_refused_when_a_baseline_wins(own_model_repo, tmp_path):
+    """Run the register stage against a real store, on a copy of the built repo, with a comparison where
+    TF-IDF wins on the deciding metric."""
+    repo, _ = own_model_repo
+    comparison = json.loads((repo / "metrics/comparison.json").read_text())
     for row in comparison:
         if row["family"] == "tfidf_logreg":
             row[DECIDING_METRIC] = 0.999
-    outputs = ["models/champion", "models/served", "metrics/register.json", "metrics/comparison.json"]
-    saved = tmp_path / "saved"
-    for output in outputs:
-        copy_output(model_repo / output, saved / output)
+    (repo / "metrics/comparison.json").write_text(json.dumps(comparison))
     store = f"sqlite:///{tmp_path / 'refusal.db'}"
-    try:
-        (model_repo / "metrics/comparison.json").write_text(json.dumps(comparison))
-        run([sys.executable, "stages/register.py"], model_repo, env={"MLFLOW_TRACKING_URI": store})
-        report = json.loads((model_repo / "metrics/register.json").read_text())
-    finally:
-        for output in outputs:
-            copy_output(saved / output, model_repo / output)
+    run([sys.executable, "stages/register.py"], repo, env={"MLFLOW_TRACKING_URI": store})
+    report = json.loads((repo / "metrics/register.json").read_text())
     assert report["alias_set"] is False and "does not beat tfidf_logreg" in report["reason"]
     client = MlflowClient(tracking_uri=store)
     assert client.get_registered_model("reddit-reception").aliases == {}
     assert "does not beat" in client.get_model_version("reddit-reception", report["version"]).tags["alias_decision"]
-    assert "changed" not in run(["dvc", "status", "register"], model_repo).stdout  # put back as locked

@@ -3,7 +3,6 @@ files and refuses a retention that is not a whole number of days, and the creden
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import signal
@@ -13,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_extract import write_batch
 
 from conftest import REPO, SAMPLE_RAW
 from reception import cli
@@ -144,14 +144,6 @@ def test_a_run_killed_while_publishing_is_rolled_back_by_the_next_run(tmp_path):
 
 # 2. Prune expires orphaned part files.
 
-def write_batch(source: Path, batch: str) -> None:
-    for entity in ENTITIES:
-        (source / entity).mkdir(parents=True, exist_ok=True)
-        (source / entity / f"part-{batch}.ndjson").write_text("{}\n")
-    (source / MANIFEST_DIR).mkdir(exist_ok=True)
-    (source / MANIFEST_DIR / f"{batch}.json").write_text(json.dumps({"batch": batch}))
-
-
 def write_file(path: Path, modified: datetime | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{}\n")
@@ -203,7 +195,7 @@ def test_prune_expires_orphaned_part_files_by_the_time_in_their_name_else_their_
 
 
 def test_prune_leaves_a_folder_that_extract_did_not_write_untouched(tmp_path, monkeypatch, capsys):
-    """The shared sample has no manifests: none of its files is an orphan, however old."""
+    """The sample has no manifests: none of its files is an orphan, however old."""
     source = shutil.copytree(SAMPLE_RAW, tmp_path / "sample")
     long_ago = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
     for path in source.rglob("*"):

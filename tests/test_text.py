@@ -13,7 +13,7 @@ from reception.data.text import clean_text, is_deleted, text_features, well_rece
         ("https://example.com/a?b=1 www.example.org", ""),  # URLs only
         ("see [this](https://x.y/z) now", "see this now"),  # markdown link keeps its text
         ("I love it 😂🔥", "i love it"),  # emoji are outside the whitelist
-        ("¿Qué opinas, señor?", "qu opinas, se or?"),  # the seed's ASCII whitelist drops accents
+        ("¿Qué opinas, señor?", "qu opinas, se or?"),  # IMEDIA's ASCII whitelist drops accents
         ("ｆｕｌｌ－ｗｉｄｔｈ", "full width"),  # NFKC folds compatibility forms first
         ("it’s fine, isn't it?", "it’s fine, isn't it?"),  # both apostrophes are kept
         ("tabs\tand\n\nnewlines   everywhere ", "tabs and newlines everywhere"),

@@ -129,7 +129,7 @@ def test_forward_check_holds_out_the_newest_whole_threads():
 
 def test_scores_read_too_soon_are_no_labels_and_rows_without_observation_are_mature():
     comments = comments_frame(["first comment", "second comment", "third comment"])
-    assert not is_immature(comments, 24).any()  # no observed_utc column: the shared sample's case
+    assert not is_immature(comments, 24).any()  # no observed_utc column: the sample's case
     comments["observed_utc"] = comments["created_utc"] + [3600, 25 * 3600, None]
     assert is_immature(comments, 24).tolist() == [True, False, False]
     assert live_comments_in_context(comments, min_age_hours=24)["comment_id"].tolist() == ["c001", "c002"]

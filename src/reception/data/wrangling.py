@@ -11,7 +11,7 @@
 A score read minutes after the comment was written says little about its reception: a comment whose
 (latest) observation came less than `label.min_age_hours` after it was written is no label yet and is
 dropped (counted as dropped_immature); a later batch brings it back with a mature score. Rows without
-`observed_utc` (exports that did not record it, such as the shared sample) are taken as mature.
+`observed_utc` (exports that did not record it, such as the sample in data/sample/reddit) are taken as mature.
 """
 from __future__ import annotations
 

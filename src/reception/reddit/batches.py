@@ -1,6 +1,6 @@
 """The append-only source folder that `reception extract` writes and `reception prune` trims.
 
-Layout (the shared sample's, which `ingest.source` reads): one sub-folder per entity, one NDJSON file
+Layout (the sample's in data/sample/reddit, which `ingest.source` reads): one sub-folder per entity, one NDJSON file
 per batch in each, named by the batch's UTC start time; beside them `manifests/<batch>.json` says what
 the batch asked for, what came back and what was skipped. A batch's files are written under
 `.incomplete/` (in the same layout) and linked into place only when the whole batch is done: `os.link`

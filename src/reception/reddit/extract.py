@@ -2,7 +2,7 @@
 
 A comment's score keeps changing after it is read, so every run appends a new batch that says when each
 row was read (`observed_utc`) and never touches an earlier one; `ingest` keeps each comment's latest
-observation. The subreddits come from `--subreddit NAME ...` or, as in the seed's extractor, from a
+observation. The subreddits come from `--subreddit NAME ...` or, as in IMEDIA's extractor, from a
 discovery of N hot subreddits (`popular`: Reddit's popular subreddits; `all_hot` / `all_top_day`: the
 subreddits of r/all's hot posts / today's top posts). For each subreddit: its metadata, its top posts
 and, with `--comments`, every comment of each post. NSFW subreddits and posts are left out unless
@@ -27,7 +27,7 @@ from reception.reddit.batches import BatchWriter, posts_read_since
 
 STRATEGIES = ("popular", "all_hot", "all_top_day")
 TIME_FILTERS = ("hour", "day", "week", "month", "year", "all")
-# The field names of the shared sample, entity by entity (every row also gets `observed_utc`).
+# The field names of the sample (data/sample/reddit), entity by entity (every row also gets `observed_utc`).
 POST_FIELDS = ("id", "name", "subreddit", "author", "title", "selftext", "url", "permalink", "score",
                "num_comments", "over_18", "stickied", "created_utc", "edited", "link_flair_text", "is_self",
                "spoiler", "locked", "thumbnail")

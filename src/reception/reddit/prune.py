@@ -3,7 +3,7 @@
 Reddit's terms and its users' privacy both argue against keeping what was read forever. Candidates are
 the batches that `reception extract` wrote (those with a manifest) and, in a folder it writes (one with
 `manifests/`), the orphaned part files that no manifest names; so pointing the command at an export it
-did not write (the read-only shared sample) deletes nothing. A batch's files go first and its manifest
+did not write (such as the sample in data/sample/reddit) deletes nothing. A batch's files go first and its manifest
 last, so an interrupted prune is finished by the next one. After a prune, `dvc add` the source folder
 again and `dvc repro`: the comments of the deleted batches leave every derived layer.
 """
@@ -94,7 +94,7 @@ def expired_orphans(source: Path, cutoff: datetime) -> list[Path]:
     extract; its modification time stands in: when the file was last written here (copied, checked out),
     which is never before its rows were read, so the file is kept longer rather than deleted early.
     Only a folder that `reception extract` writes (one with `manifests/`) is searched: in any other,
-    such as the shared sample, no file can be told apart from an orphan and every file is kept.
+    such as the sample in data/sample/reddit, no file can be told apart from an orphan and every file is kept.
     """
     if not (source / MANIFEST_DIR).is_dir():
         return []
