@@ -80,7 +80,7 @@ def test_the_readme_commands_work_in_an_activated_virtualenv(own_model_repo):
 
     in_activated_venv(repo, "dvc plots show", env)
     page = (repo / "dvc_plots" / "index.html").read_text()
-    for title in ("Score (winsorised) distribution", "ROC curve (test)", "Reliability of P(well received)"):
+    for title in ("Score (winsorised) distribution", "ROC curve (val and test)", "Reliability of P(well received)"):
         assert title in page  # the data stages' plots and the models
 
 
