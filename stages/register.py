@@ -1,7 +1,7 @@
 """register: log the winning trained family to MLflow as a text-in model and decide the alias.
 
 The champion rule (the README states it too) is reception.models.champion; the packaging, the ONNX encoder
-export and the registration are reception.models.registration.
+export and the registration are reception.serving.registration.
 Writes models/champion/ (DVC-tracked, locked in dvc.lock), models/served/<family>/ for every other servable
 family, and metrics/register.json (name, version, alias decision with the holder comparison, encoder export
 error); models/champion/registration.json adds the training threads.
@@ -18,10 +18,10 @@ from reception.data.splits import read_split
 from reception.models import tracking
 from reception.models.champion import DECIDING_METRIC, pick_winner
 from reception.models.families import declared
-from reception.models.registration import ExportedEncoder, register, save_served
 from reception.outputs import write_json
 from reception.params import load_params
 from reception.paths import CHAMPION_DIR, COMPARISON_JSON, COMPARISON_MD, EMBEDDINGS_METADATA, REGISTER_METRICS
+from reception.serving.registration import ExportedEncoder, register, save_served
 
 
 def main() -> None:
