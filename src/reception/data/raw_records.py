@@ -173,7 +173,8 @@ def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpS
     key_fields, fields = SCHEMAS[entity]
     exports = sorted((source / entity).glob("*.ndjson"))
     all_dumps = [p for e in dumps.DUMP_SUFFIXES for p in dumps.dump_files(source, e)]
-    dump_files = [p for p in dumps.dump_files(source, entity) if scope.reads_file(p)]
+    entity_dumps = dumps.dump_files(source, entity)
+    dump_files = [p for p in entity_dumps if scope.reads_file(p)]
     if not exports and not all_dumps:
         raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' and no dump files in '{source}' "
                          "(set params.yaml: ingest.source to your export or dump folder)")
@@ -225,7 +226,7 @@ def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpS
               "quarantine_reasons": dict(sorted(reasons.items()))}
     if all_dumps:  # counts only dumps have: an export source's report keeps its shape
         report |= {"out_of_scope": counts["out_of_scope"], "files_cut": counts["files_cut"],
-                   "dump_files_skipped": len(dumps.dump_files(source, entity)) - len(dump_files)}
+                   "dump_files_skipped": len(entity_dumps) - len(dump_files)}
     return report
 
 
