@@ -28,8 +28,9 @@ def main() -> None:
         if family.kind != "trained" or not family.uses_metadata:
             continue
         config = json.loads(best_params_file(name).read_text())
-        X = feature_matrix(True, embeddings, frame, ALL_FEATURES)
-        report[name] = ablation_run(name, config, seed, X, embeddings.shape[1], y, folds, threads)
+        read = family.embedding_of(embeddings)
+        X = feature_matrix(True, read, frame, ALL_FEATURES)
+        report[name] = ablation_run(name, config, seed, X, read.shape[1], y, folds, threads)
     write_json(ABLATION_METRICS, report)
 
 

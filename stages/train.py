@@ -1,4 +1,4 @@
-"""train: fit one embedding family's best HPO configuration on train, calibrated; save it and its predictions.
+"""train: fit one trained family's best HPO configuration on train, calibrated; save it and its predictions.
 
 Usage: python stages/train.py FAMILY (one `train@FAMILY` stage per entry of params.yaml families.train).
 
@@ -40,7 +40,7 @@ def main() -> None:
     for split in ("val", "test"):
         rows = read_split(split)
         frames.append(split_scores(rows, split, model.predict_proba(
-            feature_matrix(family.uses_metadata, read_embeddings(split), rows))[:, 1]))
+            feature_matrix(family.uses_metadata, family.embedding_of(read_embeddings(split)), rows))[:, 1]))
     out = predictions_file("train", family.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_parquet(out, index=False)

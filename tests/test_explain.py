@@ -25,7 +25,11 @@ def fitted_hybrid(head: dict):
     columns = {"created_utc": 36_000 + rng.uniform(0, 86_400, n), "thread_start_utc": np.full(n, 36_000.0),
                "is_submitter": rng.uniform(size=n) < 0.1, "is_top_level": rng.uniform(size=n) < 0.5,
                "text_len": rng.integers(3, 400, n), "word_count": rng.integers(1, 80, n),
-               "has_exclamation": rng.uniform(size=n) < 0.2, "has_question": rng.uniform(size=n) < 0.2}
+               "has_exclamation": rng.uniform(size=n) < 0.2, "has_question": rng.uniform(size=n) < 0.2,
+               "depth": np.where(rng.uniform(size=n) < 0.1, np.nan, rng.integers(0, 4, n)),
+               "minutes_since_parent": rng.uniform(0, 600, n), "parent_position": rng.integers(0, 50, n),
+               "earlier_replies_to_parent": rng.integers(0, 5, n), "comments_so_far": rng.integers(0, 200, n),
+               "comments_per_hour_so_far": rng.uniform(0, 30, n)}
     X = np.hstack([rng.normal(size=(n, DIM)), metadata_features(columns)])
     timing = X[:, DIM + METADATA_FEATURES.index("log_minutes_since_thread_start")]
     y = (timing - np.median(timing) + 0.5 * X[:, 0] + rng.normal(0, 0.5, n) < 0).astype(int)
@@ -110,7 +114,8 @@ def reception_model(head: dict):
     served = ReceptionModel()
     served.family, served.batch_size, served.encoder, served.classifier = "hybrid", 8, FakeEncoder(), model
     served.finetuned_model = served.text_pipeline = False
-    served.defaults = {"is_top_level": True, "minutes_since_thread_start": 90.0}
+    served.defaults = {"is_top_level": True, "minutes_since_thread_start": 90.0, "earlier_replies_to_parent": 1.0,
+                       "comments_so_far": 30.0}
     return served
 
 
@@ -124,11 +129,14 @@ def test_served_model_returns_contributions_in_words_and_when_to_post():
     assert [s.contributions for s in plain] == [[], []] and all(s.vector.shape == (DIM,) for s in scored)
     scores = np.array([s.score for s in scored])
     first = scored[0].contributions
-    assert {c["input"] for c in first} == {"text", "reply_structure", "hour_of_day", "timing"}
+    assert {c["input"] for c in first} == {"text", "reply_structure", "hour_of_day", "timing", "thread_position",
+                                           "thread_activity"}
     says = {c["input"]: c["says"] for c in first}
     assert says["timing"].startswith("written 3.7 h after the thread started: ")
     assert says["reply_structure"].startswith("a reply to a comment") and says["hour_of_day"].startswith(
         "written at 13:00 UTC")
+    assert says["thread_position"].startswith("a reply to a comment the thread given does not show: ")
+    assert says["thread_activity"].startswith("30 comments in the thread before it (8 an hour): ")
     logit = np.log(scores / (1 - scores))
     reference = logit[0] - sum(c["logit"] for c in first)
     assert reference == pytest.approx(logit[1] - sum(c["logit"] for c in scored[1].contributions), abs=1e-3)
@@ -137,3 +145,15 @@ def test_served_model_returns_contributions_in_words_and_when_to_post():
     assert [c["delay_minutes"] for c in curve] == [0, 15, 60, 180, 720]
     [now] = served.score_records([{"text": "Great point!", "post_created_utc": 36_000.0, "created_utc": 40_000.0}])
     assert curve[0]["score"] == pytest.approx(now.score, abs=1e-4)
+
+
+def test_the_thread_position_is_said_in_words():
+    from reception.serving.explain import thread_position_in_words
+
+    said = thread_position_in_words({"depth": 2.0, "parent_position": 2.0, "minutes_since_parent": 4.2,
+                                     "earlier_replies_to_parent": 1.0})
+    assert said == "a reply to the thread's 2nd comment, 4 min after it, after 1 other reply to it"
+    assert thread_position_in_words({"depth": 0.0, "parent_position": 0.0, "minutes_since_parent": 150.0,
+                                     "earlier_replies_to_parent": 0.0}) == "a reply to the post, 2.5 h after it"
+    assert thread_position_in_words({"depth": np.nan, "parent_position": np.nan, "minutes_since_parent": np.nan,
+                                     "earlier_replies_to_parent": 3.0}).startswith("a reply to a comment")

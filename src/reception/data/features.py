@@ -1,10 +1,12 @@
-"""Metadata known when a comment is written, as the hybrid family and the service both compute it.
+"""Metadata known when a comment is written, as the families that read it and the service both compute it.
 
 Inputs per comment: the normalised body (for its length and punctuation), `created_utc`,
-`thread_start_utc` and `is_top_level` (a reply to the post rather than to a comment); `is_submitter` (the
-post's author wrote it) is computed as a candidate the ablation tries, and not read by the served model.
+`thread_start_utc`, `is_top_level` (a reply to the post rather than to a comment) and the thread as its
+writer saw it (reception.data.thread_context: depth, minutes since the parent, the parent's position,
+earlier replies to the parent, comments so far and their rate); `is_submitter` (the post's author wrote it)
+is computed as a candidate the ablation tries, and not read by the served model.
 The thread starts at the post's `created_utc` when the post is known, else at the thread's first comment.
-The score and anything computed from it are never inputs.
+The score and anything computed from it, and any comment written later, are never inputs.
 `metadata_features` reads its columns by name, from a training DataFrame or from the dict of arrays the
 request path builds (no pandas frame per request: that cost more than the classifier).
 
@@ -20,18 +22,27 @@ import numpy as np
 import pandas as pd
 
 from reception.data.text import text_features
+from reception.data.thread_context import CONTEXT_COLUMNS
 
 # Groups of metadata features: what the ablation removes (kept) or adds (candidate) one at a time, and
 # what an explanation names. The API inputs each group reads (besides the text) are in GROUP_INPUTS.
 FEATURE_GROUPS = {"reply_structure": ("is_top_level",),
                   "length_punctuation": ("log_text_len", "log_word_count", "has_exclamation", "has_question"),
-                  "hour_of_day": ("hour_sin", "hour_cos"), "timing": ("log_minutes_since_thread_start",)}
+                  "hour_of_day": ("hour_sin", "hour_cos"), "timing": ("log_minutes_since_thread_start",),
+                  # The thread as its writer saw it, in two groups (exact Shapley values cost 2^groups): where
+                  # the comment sits (its parent and depth) and how busy the thread already is.
+                  "thread_position": ("parent_unknown", "log_depth", "log_minutes_since_parent",
+                                      "log_parent_position", "log_earlier_replies_to_parent"),
+                  "thread_activity": ("log_comments_so_far", "log_comments_per_hour_so_far")}
 CANDIDATE_GROUPS = {"submitter": ("is_submitter",)}
 GROUP_INPUTS = {"submitter": ("is_submitter",), "reply_structure": ("is_top_level",), "length_punctuation": (),
-                "hour_of_day": ("created_utc",), "timing": ("created_utc", "post_created_utc")}
+                "hour_of_day": ("created_utc",), "timing": ("created_utc", "post_created_utc"),
+                "thread_position": ("thread", "parent_id", "is_top_level", "created_utc", "post_created_utc"),
+                "thread_activity": ("thread", "created_utc", "post_created_utc")}
 METADATA_FEATURES = tuple(f for members in FEATURE_GROUPS.values() for f in members)
 CANDIDATE_FEATURES = tuple(f for members in CANDIDATE_GROUPS.values() for f in members)
-METADATA_INPUTS = ("created_utc", "thread_start_utc", "is_top_level")  # the columns the kept features read
+# The columns the kept features read (besides the text's): a training table's, or a request's (resolve_inputs).
+METADATA_INPUTS = ("created_utc", "thread_start_utc", "is_top_level", *CONTEXT_COLUMNS)
 CANDIDATE_INPUTS = ("is_submitter",)  # training columns only a candidate group reads
 # The metadata columns of the training matrices (after the embedding) that train and ablation compare:
 # the kept features first, so that a served model's columns are a prefix.
@@ -92,6 +103,12 @@ def metadata_features(columns: Mapping, features: tuple[str, ...] = METADATA_FEA
     created = column("created_utc")
     hour = (created % 86400) / 3600
     minutes = minutes_since_thread_start(created, column("thread_start_utc"))
+    # An unknown parent (not among the comments written before it) is a flag, its values 0: one matrix
+    # without NaN serves the logistic hybrid and the trees alike.
+    unknown = np.isnan(column("depth"))
+
+    def known(name: str) -> np.ndarray:
+        return np.log1p(np.where(unknown, 0.0, np.maximum(column(name), 0)))
     values = {
         "is_top_level": column("is_top_level"),
         "log_text_len": np.log1p(column("text_len")),
@@ -101,6 +118,13 @@ def metadata_features(columns: Mapping, features: tuple[str, ...] = METADATA_FEA
         "hour_sin": np.sin(2 * np.pi * hour / 24),
         "hour_cos": np.cos(2 * np.pi * hour / 24),
         "log_minutes_since_thread_start": np.log1p(minutes),
+        "parent_unknown": unknown.astype("float64"),
+        "log_depth": known("depth"),
+        "log_minutes_since_parent": known("minutes_since_parent"),
+        "log_parent_position": known("parent_position"),
+        "log_earlier_replies_to_parent": np.log1p(column("earlier_replies_to_parent")),
+        "log_comments_so_far": np.log1p(column("comments_so_far")),
+        "log_comments_per_hour_so_far": np.log1p(column("comments_per_hour_so_far")),
     }
     if "is_submitter" in features:  # a candidate: training columns only, never a request's
         values["is_submitter"] = column("is_submitter")
@@ -122,19 +146,40 @@ READ_INPUTS = tuple(name for name in API_INPUTS
 
 
 def training_defaults(train: pd.DataFrame) -> dict:
-    """What an absent API input stands for: the training rows' majority flag and median thread age."""
+    """What an absent API input stands for: the training rows' majority flag, median thread age, and the
+    median counts of the thread context a request without its thread cannot derive."""
     minutes = (train["created_utc"].astype("float64") - train["thread_start_utc"].astype("float64")) / 60
     return {"is_top_level": bool(train["is_top_level"].astype(bool).mean() >= 0.5),
-            "minutes_since_thread_start": round(float(minutes.clip(lower=0).median()), 1)}
+            "minutes_since_thread_start": round(float(minutes.clip(lower=0).median()), 1),
+            "earlier_replies_to_parent": float(train["earlier_replies_to_parent"].median()),
+            "comments_so_far": float(train["comments_so_far"].median())}
+
+
+def context_without_thread(created: float, start: float, top_level: bool, defaults: dict) -> dict[str, tuple]:
+    """The thread context of a comment whose thread the caller did not give: {column: (value, source)}.
+    A reply to the post is at depth 0 with the post as its parent; a reply to a comment has an unknown
+    parent (NaN, as in training when the parent is missing); the counts take the training medians."""
+    age_minutes = max(created - start, 0) / 60
+    so_far = defaults["comments_so_far"]
+    counts = "default: training median (no thread given)"
+    parent = ((0.0, "reply to the post"), (age_minutes, "minutes since post_created_utc"), (0.0, "the post")) \
+        if top_level else ((np.nan, "unknown: no thread given"),) * 3
+    return {"depth": parent[0], "minutes_since_parent": parent[1], "parent_position": parent[2],
+            "earlier_replies_to_parent": (defaults["earlier_replies_to_parent"], counts),
+            "comments_so_far": (so_far, counts),
+            "comments_per_hour_so_far": (so_far / max(age_minutes / 60, 1 / 60),
+                                         "comments_so_far over the thread's age")}
 
 
 def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[dict[str, np.ndarray], list[dict]]:
     """METADATA_INPUTS per record from its optional READ_INPUTS (absent = missing or None), and for each
-    record where every value it read came from: {"created_utc": {"value": ..., "source": "request"}, ...}.
-    An API input outside READ_INPUTS (is_submitter) is accepted and ignored.
+    record where every value it read came from: {"created_utc": {"value": ..., "source": "request"}, ...},
+    the derived thread context included. An API input outside READ_INPUTS (is_submitter) is accepted and
+    ignored.
 
     Defaults: created_utc = `now` (the comment is being written); the thread started the training median
-    thread age before created_utc; is_top_level takes the training majority.
+    thread age before created_utc; is_top_level takes the training majority; the thread context follows
+    context_without_thread.
     """
     default_source = {"created_utc": "default: time of the request",
                       "post_created_utc": f"default: {defaults['minutes_since_thread_start']} min before "
@@ -148,7 +193,11 @@ def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[dic
         start = float(given.get("post_created_utc", created - age_s))
         values = {"created_utc": created, "post_created_utc": start,
                   "is_top_level": bool(given.get("is_top_level", defaults["is_top_level"]))}
-        rows.append({"created_utc": created, "thread_start_utc": start, "is_top_level": values["is_top_level"]})
-        used.append({name: {"value": values[name], "source": "request" if name in given else default_source[name]}
-                     for name in READ_INPUTS})
+        context = context_without_thread(created, start, values["is_top_level"], defaults)
+        rows.append({"created_utc": created, "thread_start_utc": start, "is_top_level": values["is_top_level"],
+                     **{name: value for name, (value, _) in context.items()}})
+        used.append({**{name: {"value": values[name], "source": "request" if name in given else default_source[name]}
+                        for name in READ_INPUTS},
+                     **{name: {"value": None if pd.isna(value) else round(float(value), 4), "source": source}
+                        for name, (value, source) in context.items()}})
     return {name: np.array([row[name] for row in rows], dtype="float64") for name in METADATA_INPUTS}, used

@@ -19,14 +19,15 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from reception.data.text import well_received_label, well_received_threshold
+from reception.data.thread_context import CONTEXT_COLUMNS
 from reception.data.thread_order import by_start
 from reception.paths import THREAD_FOLDS_FILE, embeddings_file, split_file
 
 SPLITS = ("train", "val", "test")
-COLUMNS = ["comment_id", "post_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
+COLUMNS = ["comment_id", "post_id", "parent_id", "subreddit", "clean_text", "score", "score_clipped", "text_len",
            "text_len_clipped", "word_count", "has_exclamation", "has_question", "created_utc",
            "created_dt", "post_created_utc", "post_known", "thread_start_utc", "comments_before", "is_submitter",
-           "is_top_level", "well_received"]
+           "is_top_level", *CONTEXT_COLUMNS, "well_received"]
 
 
 def labelled(comments: pd.DataFrame) -> tuple[pd.DataFrame, float]:

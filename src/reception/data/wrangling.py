@@ -1,7 +1,9 @@
 """Interim: IMEDIA's wrangling of the silver comments, in four steps, each kept as a table.
 
-1. live comments      thread start, top-level flag and comments_before (the comment's order in its
-                      thread: all from every comment, deleted ones too), drop comments whose score
+1. live comments      thread start, top-level flag, comments_before (the comment's order in its
+                      thread) and the thread as its writer saw it (reception.data.thread_context: depth,
+                      its parent, earlier replies, the thread's pace): all from every comment, deleted
+                      ones too, each from comments written before it; drop comments whose score
                       was read too soon (below), drop [deleted]/[removed] bodies, NFKC-normalise
                       the body into `text`
 2. with features      text_len, word_count, has_exclamation, has_question; drop text_len <= min
@@ -19,10 +21,11 @@ import pandas as pd
 
 from reception.data.features import comments_before, is_top_level, thread_start_utc
 from reception.data.text import clean_text, is_deleted, normalize, text_features
+from reception.data.thread_context import CONTEXT_COLUMNS, thread_context
 
-KEEP_COLUMNS = ["comment_id", "post_id", "subreddit", "author", "body", "score", "created_utc",
+KEEP_COLUMNS = ["comment_id", "post_id", "parent_id", "subreddit", "author", "body", "score", "created_utc",
                 "created_dt", "post_created_utc", "post_known", "thread_start_utc", "comments_before", "is_submitter",
-                "is_top_level"]
+                "is_top_level", *CONTEXT_COLUMNS]
 
 
 def is_immature(comments: pd.DataFrame, min_age_hours: float) -> pd.Series:
@@ -39,6 +42,7 @@ def live_comments_in_context(comments: pd.DataFrame, min_age_hours: float = 0.0)
     the body NFKC-normalised into `text`."""
     comments = comments.assign(thread_start_utc=thread_start_utc(comments), comments_before=comments_before(comments),
                                is_top_level=is_top_level(comments["parent_id"]))
+    comments = pd.concat([comments, thread_context(comments)], axis=1)
     keep = ~is_immature(comments, min_age_hours) & ~comments["body"].map(is_deleted)
     kept = comments.loc[keep, KEEP_COLUMNS].copy()
     kept["text"] = kept["body"].map(normalize)

@@ -68,7 +68,7 @@ def ablation_run(family: str, config: dict, seed: int, X: np.ndarray, embedding_
     if config.get("embedding_components"):
         run["without"]["text_embedding"] = with_change(scores(METADATA_FEATURES, embedding=False), reference)
     else:
-        run["without"]["text_embedding"] = {"note": "the configuration already leaves the embedding out"}
+        run["without"]["text_embedding"] = {"note": "no embedding read (the family or its configuration leaves it out)"}
     for variant, group, features in ablation_variants():
         changed = with_change(scores(features), reference)
         run[variant][group] = {**changed, "supported": supported(variant, changed["change_thread_cv_roc_auc"])}

@@ -7,9 +7,11 @@ Every stage, the registered model's config, the service and the tests take the n
 
   mlp_transformer  IMEDIA's StandardScaler + MLPClassifier on the embedding
   hybrid           the embedding (standardised, reduced by PCA) next to the standardised metadata known
-                   when a comment is written (reception.data.features), into logistic regression or
-                   gradient-boosted trees
-Training (hpo, train) and the registered model (pyfunc) build their input with `feature_matrix`.
+                   when a comment is written (reception.data.features), into logistic regression
+  thread_gbm       the metadata alone (the thread as the writer saw it included) into gradient-boosted
+                   trees, which can combine where a comment sits with when it comes
+Training (hpo, train) and the registered model (pyfunc) build their input with `feature_matrix`, from the
+embedding as `Family.embedding_of` gives it (none for a family that does not read it).
 """
 from __future__ import annotations
 
@@ -50,6 +52,14 @@ class Family:
     @property
     def uses_metadata(self) -> bool:
         return "metadata" in self.reads
+
+    @property
+    def uses_embedding(self) -> bool:
+        return "embedding" in self.reads
+
+    def embedding_of(self, embeddings: np.ndarray) -> np.ndarray:
+        """The embedding columns the family reads: all of them, or none (zero columns, same rows)."""
+        return embeddings if self.uses_embedding else embeddings[:, :0]
 
     @property
     def zero_shot(self) -> bool:
@@ -103,9 +113,17 @@ def build_hybrid(embedding_dim: int, embedding_components: int, classifier: dict
     return Pipeline([("columns", columns), ("classifier", head)])
 
 
+def build_thread_gbm(embedding_dim: int, seed: int, **trees) -> Pipeline:
+    """Gradient-boosted trees (scikit-learn's histogram GBM) on the metadata columns after `embedding_dim`
+    (0: the family reads no embedding). The scaler changes no split; it holds the training means that
+    explanations use as their reference, as the hybrid's does."""
+    return build_hybrid(embedding_dim, 0, {"kind": "hist_gradient_boosting", **trees}, seed)
+
+
 BUILDERS = {
     "mlp_transformer": lambda config, seed, embedding_dim: build_mlp(**config, seed=seed),
     "hybrid": lambda config, seed, embedding_dim: build_hybrid(embedding_dim, **config, seed=seed),
+    "thread_gbm": lambda config, seed, embedding_dim: build_thread_gbm(embedding_dim, seed, **config),
 }
 
 

@@ -54,8 +54,9 @@ def forward_report(families: dict[str, Family], frame: pd.DataFrame, embeddings:
     for name, family in families.items():
         if family.kind == "trained" and name in BUILDERS:
             config = json.loads(best_params_file(name).read_text())
-            X = feature_matrix(family.uses_metadata, embeddings, frame)
-            model = fit_quietly(build(name, config, seed, embeddings.shape[1]), X[~newest],
+            read = family.embedding_of(embeddings)
+            X = feature_matrix(family.uses_metadata, read, frame)
+            model = fit_quietly(build(name, config, seed, read.shape[1]), X[~newest],
                                 fit["well_received"].to_numpy())
             score = model.predict_proba(X[newest])[:, 1]
         elif name == "majority":

@@ -24,6 +24,7 @@ def search_family(family: Family, data: tuple, max_evals: int, seed: int, mlflow
     per trial); writes the best configuration to `best_file` and returns the search's report. `family`: its
     declaration; `data`: train+val rows with their folds, their embeddings, and which rows are train."""
     frame, embeddings, is_train = data
+    embeddings = family.embedding_of(embeddings)
     objective_name = family.settings["objective"]
     X_all, y_all = feature_matrix(family.uses_metadata, embeddings, frame), frame["well_received"].to_numpy()
     X, y, train = X_all[is_train], y_all[is_train], frame[is_train].reset_index(drop=True)

@@ -53,6 +53,7 @@ def thread_cv_predictions(family: Family, config: dict, seed: int, train_val: pd
                           embeddings: np.ndarray) -> tuple[pd.DataFrame, dict]:
     """comment_id, split ("thread_cv"), fold, score of every train+val row (`embeddings` row-aligned), and the
     configuration each outer fold chose."""
+    embeddings = family.embedding_of(embeddings)
     X = feature_matrix(family.uses_metadata, embeddings, train_val, ALL_FEATURES)
     folds = train_val["fold"].to_numpy()
     scores, chosen_by_fold = outer_fold_scores(family, config, seed, X, embeddings.shape[1],
@@ -64,6 +65,7 @@ def thread_cv_predictions(family: Family, config: dict, seed: int, train_val: pd
 def served_model(family: Family, config: dict, seed: int, train: pd.DataFrame, embeddings: np.ndarray,
                  train_folds: np.ndarray) -> CalibratedModel:
     """The configuration fit on every train row, calibrated on its out-of-fold scores over `train_folds`."""
+    embeddings = family.embedding_of(embeddings)
     return calibrated_fit(lambda: build(family.name, config, seed, embeddings.shape[1]), fit_quietly,
                           feature_matrix(family.uses_metadata, embeddings, train), train["well_received"].to_numpy(),
                           train_folds)

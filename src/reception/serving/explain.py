@@ -85,7 +85,35 @@ def in_words(group: str, columns: dict | None, i: int) -> str:
         return "a reply to the post" if columns["is_top_level"][i] else "a reply to a comment"
     if group == "hour_of_day":
         return f"written at {int(float(columns['created_utc'][i]) % 86400 // 3600):02d}:00 UTC"
+    if group == "thread_position":
+        return thread_position_in_words({name: float(columns[name][i]) for name in
+                                         ("depth", "parent_position", "minutes_since_parent",
+                                          "earlier_replies_to_parent")})
+    if group == "thread_activity":
+        so_far, rate = float(columns["comments_so_far"][i]), float(columns["comments_per_hour_so_far"][i])
+        return f"{so_far:.0f} comments in the thread before it ({rate:.0f} an hour)"
     return "the text (its wording, length and punctuation)"
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def after(minutes: float) -> str:
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def thread_position_in_words(context: dict[str, float]) -> str:
+    """"a reply to the thread's 2nd comment, 4 min after it", from the thread context's values."""
+    replies = int(context["earlier_replies_to_parent"])
+    earlier = f", after {replies} other repl{'y' if replies == 1 else 'ies'} to it" if replies else ""
+    if np.isnan(context["depth"]):
+        return "a reply to a comment the thread given does not show"
+    if context["depth"] == 0:
+        return f"a reply to the post, {after(context['minutes_since_parent'])} after it{earlier}"
+    return (f"a reply to the thread's {ordinal(int(context['parent_position']))} comment, "
+            f"{after(context['minutes_since_parent'])} after it{earlier}")
 
 
 def contributions(model, X: np.ndarray, embedding_dim: int, columns: dict | None = None) -> list[list[dict]]:

@@ -3,6 +3,7 @@
 It applies the shared cleaning and the family's own scoring, so no caller re-implements any of them:
   mlp_transformer   sentence encoder (ONNX export of the hash-checked weights) + classifier
   hybrid            sentence encoder + metadata features (reception.data.features) + classifier
+  thread_gbm        metadata features (the thread context included) + gradient-boosted trees, no encoder
   finetuned_minilm  the fine-tuned encoder and head (hash-checked)
   tfidf_logreg      the TF-IDF baseline's pipeline on the cleaned text (served, never registered)
 Input: a DataFrame with `text` and, optionally, created_utc, post_created_utc (unix seconds),
@@ -18,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from reception.data.features import API_INPUTS, request_columns, resolve_inputs
@@ -57,7 +59,9 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
 
             from reception.models.onnx_encoder import OnnxEncoder
 
-            self.encoder = OnnxEncoder.shared(Path(context.artifacts["encoder"]))
+            # No encoder: the family reads no sentence embedding (thread_gbm)
+            self.encoder = OnnxEncoder.shared(Path(context.artifacts["encoder"])) \
+                if "encoder" in context.artifacts else None
             self.classifier = joblib.load(context.artifacts["classifier"])
 
     @property
@@ -84,7 +88,8 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
             return [ScoredRecord(float(s), u, [], None) for s, u in zip(score, used, strict=True)]
         from reception.models.families import feature_matrix
 
-        vectors, columns = self.encoder.encode(cleaned, batch_size), None
+        vectors = self.encoder.encode(cleaned, batch_size) if self.encoder else np.zeros((len(records), 0))
+        columns = None
         if self.uses_metadata:
             metadata, inputs = resolve_inputs(records, self.defaults, time.time() if now is None else now)
             columns = request_columns([normalize(t) for t in texts], metadata)
@@ -93,7 +98,7 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
         score = self.classifier.predict_proba(X)[:, 1]
         contributions = explain.contributions(self.classifier, X, vectors.shape[1], columns) \
             if with_contributions else [[] for _ in records]
-        return [ScoredRecord(float(s), u, c, v)
+        return [ScoredRecord(float(s), u, c, v if self.encoder else None)
                 for s, u, c, v in zip(score, used, contributions, vectors, strict=True)]
 
     def when_to_post(self, record: dict, now: float | None = None,

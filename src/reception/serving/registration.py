@@ -75,14 +75,17 @@ def model_files(family: Family, config_dir: Path, encoder: ExportedEncoder) -> t
     if family.stage == "finetune":
         config = write_config(config_dir / "config.json", family.name, embed["batch_size"], finetuned=True)
         return {"finetuned": family_dir(family.stage, family.name)}, config, {"family": family.name}
-    encoder_dir, export_error = encoder()
     defaults = training_defaults(read_split("train")) if family.uses_metadata else None
     config = write_config(config_dir / "config.json", family.name, embed["batch_size"], defaults)
     best = json.loads(best_params_file(family.name).read_text())
-    return ({"encoder": encoder_dir, "classifier": classifier_file(family.name)},
-            config, {"family": family.name, "embedding_model": embed["model"], "best_params": json.dumps(best),
-                     "metadata_defaults": json.dumps(defaults), "encoder_backend": "onnxruntime",
-                     "encoder_export_max_abs_error": f"{export_error:.1e}"})
+    artifacts = {"classifier": classifier_file(family.name)}
+    logged = {"family": family.name, "best_params": json.dumps(best), "metadata_defaults": json.dumps(defaults)}
+    if family.uses_embedding:  # a family without the embedding (thread_gbm) ships no encoder
+        encoder_dir, export_error = encoder()
+        artifacts["encoder"] = encoder_dir
+        logged.update({"embedding_model": embed["model"], "encoder_backend": "onnxruntime",
+                       "encoder_export_max_abs_error": f"{export_error:.1e}"})
+    return artifacts, config, logged
 
 
 def servable(row: dict, family: Family) -> bool:
