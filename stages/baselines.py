@@ -16,6 +16,7 @@ from reception.models.zero_shot import ModelUnavailable
 from reception.outputs import fresh_dir, write_json
 from reception.params import load_params
 from reception.paths import MODEL_FILE, family_dir, predictions_dir, predictions_file, status_file
+from reception.progress import Progress
 
 STAGE = "baselines"
 
@@ -25,18 +26,21 @@ def main() -> None:
     splits = {s: read_split(s) for s in ("train", *EVAL_SPLITS)}
     train_val = read_train_val_folds()
     fresh_dir(predictions_dir(STAGE))
-    status = {}
-    for name, family in of_kind("baseline").items():
+    status, families = {}, of_kind("baseline")
+    progress = Progress("baselines", len(families), "families")
+    for name, family in families.items():
         model_name = family.settings.get("checkpoint", name)
         try:
             predictions = score_baseline(family, params, splits, train_val)
         except ModelUnavailable as error:
             status[name] = {"status": "unavailable", "model": model_name, "reason": str(error)}
             print(f"baselines {name}: UNAVAILABLE - {error}")
+            progress.advance()
             continue
         predictions.to_parquet(predictions_file(STAGE, name), index=False)
         status[name] = {"status": "ok", "model": model_name}
         print(f"baselines {name}: scored {len(predictions)} rows (val, test, thread_cv)")
+        progress.advance()
     write_json(status_file(STAGE), status)
     # The same (seeded) fit on train as scored above, kept for the service.
     tfidf = of_kind("baseline")["tfidf_logreg"]

@@ -1,8 +1,8 @@
 """embed: encode clean_text of each split once; every later stage reads these arrays.
 
 Writes data/embeddings/{train,val,test}.npy (float32, one row per split row, in split order) and
-metadata.json (model, weights sha256, dimension, rows, batch size, device). Progress: a bar per split
-with an ETA.
+metadata.json (model, weights sha256, dimension, rows, batch size, device). Progress: the texts encoded,
+their rate and an ETA on stderr, per split.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def main() -> None:
     for split in SPLITS:
         texts = read_split(split, ["clean_text"])["clean_text"].tolist()
         print(f"embed {split}: {len(texts)} texts on {device}")
-        vectors = encode(encoder, texts, params["batch_size"], progress=True)
+        vectors = encode(encoder, texts, params["batch_size"], progress=f"embed {split}")
         np.save(embeddings_file(split), vectors)
         rows[split] = len(vectors)
     seconds = time.perf_counter() - started

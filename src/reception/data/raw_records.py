@@ -27,6 +27,7 @@ from pathlib import Path
 
 from reception.data.text import is_deleted
 from reception.outputs import fresh_dir
+from reception.progress import Progress
 from reception.reddit import dumps
 
 NUMBER = (int, float)
@@ -152,10 +153,10 @@ def _export_lines(path: Path, fields: dict) -> Iterator[tuple[int, bytes, dict |
         yield line_no, raw, *validate(raw, fields)
 
 
-def _dump_lines(path: Path, entity: str, fields: dict, scope: DumpScope):
+def _dump_lines(path: Path, entity: str, fields: dict, scope: DumpScope, progress: Progress | None = None):
     """As _export_lines, with the dump's fields mapped to the raw schema; (line, raw, None, None) for a
     record out of scope."""
-    for line_no, raw in dumps.read_lines(path):
+    for line_no, raw in dumps.read_lines(path, progress):
         record, reason = parse(raw)
         if record is None:
             yield line_no, raw, None, reason
@@ -179,8 +180,11 @@ def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpS
         raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' and no dump files in '{source}' "
                          "(set params.yaml: ingest.source to your export or dump folder)")
     counts, reasons, copies = Counter(), Counter(), {}
+    # Dumps run to GBs: the compressed bytes read of the entity's dump files, with a rate and an ETA, on stderr.
+    progress = Progress(f"ingest {entity} ({len(dump_files)} dump files)", sum(p.stat().st_size for p in dump_files),
+                        "MB", scale=1e6) if dump_files else None
     sources = [(p, _export_lines(p, fields)) for p in exports] + \
-              [(p, _dump_lines(p, entity, fields, scope)) for p in dump_files]
+              [(p, _dump_lines(p, entity, fields, scope, progress)) for p in dump_files]
     with open(out / "quarantine.ndjson", "a") as quarantine:
         for path, lines in sources:
             rel = path.relative_to(source).as_posix()

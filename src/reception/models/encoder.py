@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reception.progress import Progress
+
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -72,6 +74,19 @@ def load_encoder(model_dir: Path, expected_sha256: str, device: str = "auto"):
     return SentenceTransformer(str(model_dir), device=resolve_device(device), local_files_only=True)
 
 
-def encode(encoder, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
-    return encoder.encode(texts, batch_size=batch_size, show_progress_bar=progress,
-                          convert_to_numpy=True).astype("float32")
+def encode(encoder, texts: list[str], batch_size: int, progress: str | None = None) -> np.ndarray:
+    """The texts' vectors (float32). `progress`: a label under which the texts encoded so far, their rate and
+    an ETA go to stderr (reception.progress)."""
+    if progress is None:
+        return encoder.encode(texts, batch_size=batch_size, show_progress_bar=False,
+                              convert_to_numpy=True).astype("float32")
+    counter = Progress(progress, len(texts), "texts")
+    # Counted as each batch leaves the model: encode() forms its batches (by length) as it would uncounted,
+    # so the vectors are the same bytes.
+    hook = encoder.register_forward_hook(lambda _, __, output: counter.advance(len(output["sentence_embedding"])))
+    try:
+        vectors = encoder.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True)
+    finally:
+        hook.remove()
+    counter.finish()
+    return vectors.astype("float32")

@@ -48,9 +48,8 @@ def search_family(family: Family, data: tuple, max_evals: int, seed: int, mlflow
     with mlflow.start_run(run_name=f"{family.name}_hpo", tags=tracking.run_tags()) as parent:
         mlflow.log_params({"family": family.name, "objective": objective_name, "max_evals": max_evals, "seed": seed,
                            "algo": "tpe", "train_rows": int(is_train.sum())})
-        # Hyperopt's progress bar (tqdm) shows the trials done, the best loss and an ETA.
         best, best_scores, trials = tpe_search(family.settings["space"], score, objective_name, max_evals, seed,
-                                               show_progressbar=True)
+                                               progress=f"hpo {family.name}")
         best_score = best_scores[objective_name]
         seconds = time.perf_counter() - started
         write_json(best_file, best)

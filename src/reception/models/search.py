@@ -14,6 +14,7 @@ from hyperopt import STATUS_OK, Trials, fmin, hp, space_eval, tpe
 
 from reception.models.evaluation import fold_roc_auc, out_of_fold_scores
 from reception.models.families import fit_quietly
+from reception.progress import Progress
 
 DISTRIBUTIONS = {"choice": lambda label, options: hp.choice(label, [to_hyperopt(o, f"{label}.{i}")
                                                                      for i, o in enumerate(options)]),
@@ -39,16 +40,20 @@ def thread_cv_roc_auc(make_model, X: np.ndarray, y: np.ndarray, folds: np.ndarra
 
 
 def tpe_search(declared_space: dict, score, objective: str, max_evals: int, seed: int,
-               show_progressbar: bool = False) -> tuple[dict, dict, Trials]:
-    """(best configuration, its scores, the trials) of TPE maximising score(config)[objective]."""
+               progress: str | None = None) -> tuple[dict, dict, Trials]:
+    """(best configuration, its scores, the trials) of TPE maximising score(config)[objective]. `progress`: a
+    label under which the trials done, their rate and an ETA go to stderr (reception.progress)."""
     space = to_hyperopt(declared_space)
+    counter = Progress(progress, max_evals, "trials") if progress else None
 
     def loss(config: dict) -> dict:
         scores = score(config)
+        if counter:
+            counter.advance()
         return {"loss": -scores[objective], "status": STATUS_OK, "scores": scores}
 
     trials = Trials()
     best_point = fmin(loss, space, algo=tpe.suggest, max_evals=max_evals, trials=trials,
-                      rstate=np.random.default_rng(seed), show_progressbar=show_progressbar)
+                      rstate=np.random.default_rng(seed), show_progressbar=False)
     best = json.loads(json.dumps(space_eval(space, best_point)))  # tuples -> lists
     return best, trials.best_trial["result"]["scores"], trials

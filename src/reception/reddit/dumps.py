@@ -22,8 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zstandard
+
+if TYPE_CHECKING:
+    from reception.progress import Progress
 
 # entity (as `ingest` names it) -> the dump file's suffix
 DUMP_SUFFIXES = {"posts": "_submissions.zst", "comments": "_comments.zst"}
@@ -50,14 +54,16 @@ def subreddit_of(path: Path) -> str:
     return next(path.name.removesuffix(s) for s in DUMP_SUFFIXES.values() if path.name.endswith(s))
 
 
-def _decompressed(path: Path) -> Iterator[bytes]:
+def _decompressed(path: Path, progress: Progress | None = None) -> Iterator[bytes]:
     """The file's decompressed bytes, chunk by chunk, across concatenated frames; TruncatedDump at the end
     if the last frame is incomplete (zstd's stream readers stop silently there, which would lose lines
-    without a word)."""
+    without a word). `progress` advances by the compressed bytes read."""
     decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
     frame, fed = decompressor.decompressobj(), False
     with open(path, "rb") as stream:
         while chunk := stream.read(CHUNK):
+            if progress is not None:
+                progress.advance(len(chunk))
             while chunk:
                 fed = True
                 if out := frame.decompress(chunk):
@@ -69,11 +75,12 @@ def _decompressed(path: Path) -> Iterator[bytes]:
         raise TruncatedDump(f"{path.name}: the compressed stream ends inside a frame")
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def read_lines(path: Path, progress: Progress | None = None) -> Iterator[tuple[int, bytes]]:
     """(line number from 1, line without its newline) of a dump file, streamed. A last line without a
-    newline is yielded too: if the file was cut, it is the broken line, and validation quarantines it."""
+    newline is yielded too: if the file was cut, it is the broken line, and validation quarantines it.
+    `progress` (reception.progress) advances by the compressed bytes read: the file's size is its total."""
     line_no, pending = 0, b""
-    for chunk in _decompressed(path):
+    for chunk in _decompressed(path, progress):
         lines = (pending + chunk).split(b"\n")
         pending = lines.pop()
         for line in lines:
