@@ -15,7 +15,7 @@ PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit test-data lint serve bench clean-venv
+.PHONY: help run run-corpus test test-unit test-data lint serve bench clean-venv
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,7 +29,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-run: $(STAMP) ## Set up, then run the whole pipeline (dvc repro)
+# The two profiles (profiles/*.yaml, docs/params.md "Profiles") share one repository layout: `reception profile`
+# writes the profile's values into params.yaml, then DVC brings every output (metrics/, the bento `make serve`
+# serves) up to date with it. It refuses, leaving params.yaml as it is, when the profile's data is missing.
+run: $(STAMP) ## Set up, then run the whole pipeline on the 15-thread sample (dvc repro)
+	$(BIN)/reception profile sample
+	$(BIN)/dvc repro
+
+run-corpus: $(STAMP) ## The same on the corpus in ../shared/data/reddit-college (`make run` switches back)
+	$(BIN)/reception profile corpus
 	$(BIN)/dvc repro
 
 # The UI test drives Debian's Chromium headless (no browser download: the machines are offline).
@@ -50,7 +58,7 @@ test-data: $(STAMP) ## Middle tier: the data stages for real, no model stage (a 
 lint: $(STAMP) ## ruff over the code (settings in pyproject.toml)
 	$(BIN)/ruff check .
 
-serve: $(STAMP) ## Serve the bento that `make run` built (models/bento.json) on HOST:PORT
+serve: $(STAMP) ## Serve the bento the last `make run` or `make run-corpus` built (models/bento.json) on HOST:PORT
 	@test -f models/bento.json || { echo "models/bento.json is missing: run 'make run' first"; exit 1; }
 	$(BIN)/bentoml serve "$$($(BIN)/python -c 'import json; print(json.load(open("models/bento.json"))["bento"])')" \
 		--host $(HOST) --port $(PORT)

@@ -22,7 +22,14 @@ STAGE = "finetune"
 
 
 def main() -> None:
-    [family] = [f.name for f in declared().values() if f.stage == STAGE]
+    families = [f.name for f in declared().values() if f.stage == STAGE]
+    if not families:  # a profile may declare none (families.finetune: {})
+        fresh_dir(predictions_dir(STAGE))
+        fresh_dir(stage_models_dir(STAGE))
+        write_json(status_file(STAGE), {})
+        print("finetune: no family declared under families.finetune, nothing fine-tuned")
+        return
+    [family] = families
     params = {**load_params(STAGE), "encoder": load_params("encoder")}
     device = chosen_device(params["device"])
     fresh_dir(predictions_dir(STAGE))

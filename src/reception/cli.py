@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "extract": ("reception.reddit.extract", "pull fresh Reddit data into an append-only source folder"),
     "prune": ("reception.reddit.prune", "delete raw batches older than the retention set in params.yaml"),
     "monitor": ("reception.monitor", "drift, estimated and realized performance of the served model"),
+    "profile": ("reception.profiles", "write a profile (profiles/NAME.yaml: sample, corpus) into params.yaml"),
 }
 
 

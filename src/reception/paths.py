@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PARAMS_FILE = Path("params.yaml")
+PROFILES_DIR = Path("profiles")  # `reception profile NAME` writes profiles/NAME.yaml into PARAMS_FILE
 LOCK_FILE = Path("dvc.lock")
 
 # Data layers. SOURCE_DIR: where `reception extract` writes and `reception prune` trims unless told

@@ -24,6 +24,10 @@ def search_family(family: Family, data: tuple, max_evals: int, seed: int, mlflow
     per trial); writes the best configuration to `best_file` and returns the search's report. `family`: its
     declaration; `data`: train+val rows with their folds, their embeddings, and which rows are train."""
     frame, embeddings, is_train = data
+    if family.uses_embedding and embeddings.shape[1] == 0:
+        raise SystemExit(f"hpo {family.name}: the family reads the embedding, but data/embeddings holds none: embed "
+                         "ran when no declared family read it, and a change of the families alone does not re-run "
+                         "it. Encode, then go on: dvc repro --force --single-item embed && dvc repro")
     embeddings = family.embedding_of(embeddings)
     objective_name = family.settings["objective"]
     X_all, y_all = feature_matrix(family.uses_metadata, embeddings, frame), frame["well_received"].to_numpy()
