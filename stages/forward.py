@@ -1,5 +1,5 @@
-"""forward: the forward-in-time check, whatever split.strategy is: the newest threads (forward.test_share of the
-comments) scored by fits on the older ones (reception.models.forward).
+"""forward: the forward-in-time view, whatever split.strategy is: the newest threads (forward.test_share of the
+comments) scored by fits on the older ones (reception.models.heldout).
 Writes metrics/forward.json; evaluate adds it to metrics/comparison.md beside the thread CV.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 from reception.data.splits import SPLITS, read_embeddings, read_split
 from reception.data.thread_order import forward_split
 from reception.models.families import declared
-from reception.models.forward import forward_report
+from reception.models.heldout import forward_report
 from reception.outputs import write_json
 from reception.params import load_params
 from reception.paths import stage_metrics

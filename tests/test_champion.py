@@ -66,6 +66,34 @@ def test_paired_comparison_scores_both_on_the_same_rows():
     assert champion.paired_comparison(np.ones(8), perfect[:8], inverted[:8], threads[:8], seed=0) is None
 
 
+def test_alias_needs_the_paired_interval_to_every_baseline_above_zero():
+    table = rows(0.76, 0.58)
+    ok, reason = champion.alias_decision(table, table[0])
+    assert ok and "the paired interval to each lies above 0, lowest to tfidf_logreg: +0.1800" in reason
+    # ahead of every baseline on the fold mean, but the interval to tfidf_logreg reaches below 0
+    table[0]["paired_differences"]["tfidf_logreg"].update(difference=0.03, low=-0.004, high=0.061)
+    ok, reason = champion.alias_decision(table, table[0])
+    assert not ok and "minus tfidf_logreg's: +0.0300, 95% paired interval over threads -0.0040 to +0.0610" in reason
+    table[0]["paired_differences"]["tfidf_logreg"]["low"] = 0.0  # touching 0 is not above it
+    assert champion.alias_decision(table, table[0])[0] is False
+    del table[0]["paired_differences"]["tfidf_logreg"]
+    ok, reason = champion.alias_decision(table, table[0])
+    assert not ok and "no paired difference to tfidf_logreg" in reason
+    # an unavailable baseline (bert_nlptown) needs no paired difference
+    assert "bert_nlptown" not in champion.alias_decision(rows(0.76, 0.58), rows(0.76, 0.58)[0])[1]
+
+
+def test_paired_comparison_draws_the_same_threads_for_both_models():
+    rng = np.random.default_rng(0)
+    threads = np.repeat([f"t{i}" for i in range(30)], 8)
+    y = rng.integers(0, 2, len(threads))
+    challenger, holder = y + rng.normal(0, 0.5, len(y)), y + rng.normal(0, 1.5, len(y))
+    result = champion.paired_comparison(y, challenger, holder, threads, seed=1, resamples=300)
+    interval = result["difference_interval"]
+    assert 0 < interval["low"] < result["challenger_roc_auc"] - result["holder_roc_auc"] < interval["high"]
+    assert interval["resamples"] == 300 and interval["level"] == 0.95
+
+
 def test_alias_follows_the_same_data_comparison_not_the_metrics_of_different_data():
     table = rows(0.76, 0.58)  # below the holder's recorded 0.78 (other data), not below it on the same rows
     holder_version = {"version": "3", "metric": 0.78, "threads": {"t0"}}

@@ -1,14 +1,24 @@
-"""Quality metrics beside the thread-CV ROC-AUC: within-thread AUC, bootstrap interval, Brier, ECE, reliability."""
+"""Quality metrics beside the thread-CV ROC-AUC: within-thread AUC, bootstrap intervals (the vectorised thread
+bootstrap against plain loops over duplicated rows), paired differences, Brier, ECE, reliability."""
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from reception.models.evaluation import (
     brier_score,
     expected_calibration_error,
     fold_roc_auc,
     fold_roc_auc_interval,
+    long_threads,
+    paired_difference_interval,
+    percentile_interval,
+    rank_tables,
     reliability_table,
+    resampled_fold_roc_auc,
     thread_bootstrap_interval,
+    thread_index,
+    thread_resample_counts,
+    weighted_roc_auc,
     within_thread_roc_auc,
 )
 
@@ -57,7 +67,104 @@ def test_thread_cv_quality_gathers_the_views():
     rng = np.random.default_rng(0)
     threads = np.repeat(np.arange(6), 30)
     y = rng.integers(0, 2, len(threads))
-    quality = thread_cv_quality(y, np.clip(0.3 + 0.4 * y, 0, 1), threads % 3, threads, seed=0)
+    score = np.clip(0.3 + 0.4 * y, 0, 1)
+    quality = thread_cv_quality(y, score, threads, resampled_fold_roc_auc(y, score, threads % 3, threads, seed=0))
     assert quality["within_thread_roc_auc"] == {"mean": 1.0, "threads": 6}
     assert quality["roc_auc_interval"]["low"] == 1.0 and quality["brier"] == pytest.approx(0.09)
     assert quality["ece"] == pytest.approx(0.3, abs=0.1)
+
+
+def cv_data(seed: int, rows: int = 150, decimals: int = 1):
+    """Rows of a few threads in 3 folds (fold = thread mod 3), scores rounded so that many tie; thread 0
+    (fold 0) holds positives only, so some resamples leave fold 0 with one class."""
+    rng = np.random.default_rng(seed)
+    threads = rng.integers(0, 11, rows)
+    y = np.where(threads == 0, 1, rng.integers(0, 2, rows))
+    score = np.round(0.4 * y + rng.normal(0, 0.5, rows), decimals)
+    return y, score, threads % 3, np.array([f"t{t}" for t in threads])
+
+
+def looped_fold_roc_auc(y, score, folds, threads, seed: int, resamples: int) -> np.ndarray:
+    """The definition, one resample at a time: the rows of each drawn thread, repeated as often as it is
+    drawn, and sklearn's ROC-AUC per fold of those rows."""
+    n_threads, index = thread_index(threads)
+    values = []
+    for counts in thread_resample_counts(n_threads, seed, resamples):
+        for drawn in counts:
+            rows = np.repeat(np.arange(len(y)), drawn[index])
+            values.append(fold_roc_auc(y[rows], score[rows], folds[rows]))
+    return np.array(values)
+
+
+@pytest.mark.parametrize(("seed", "decimals"), [(0, 1), (1, 0), (2, 3)])
+def test_vectorised_bootstrap_is_the_loop_over_duplicated_rows(seed, decimals):
+    y, score, folds, threads = cv_data(seed, decimals=decimals)
+    vectorised = resampled_fold_roc_auc(y, score, folds, threads, seed=seed, resamples=80)
+    looped = looped_fold_roc_auc(y, score, folds, threads, seed=seed, resamples=80)
+    assert len(vectorised) == 80
+    np.testing.assert_allclose(vectorised, looped, rtol=0, atol=1e-12)
+    # the generic interval of any statistic draws the same threads
+    generic = thread_bootstrap_interval(lambda rows: fold_roc_auc(y[rows], score[rows], folds[rows]), threads,
+                                        seed=seed, resamples=80)
+    assert fold_roc_auc_interval(y, score, folds, threads, seed=seed, resamples=80) == pytest.approx(generic)
+
+
+def test_weighted_roc_auc_weighs_pairs_by_their_threads_draws():
+    y, score, folds, threads = cv_data(3)
+    n_threads, index = thread_index(threads)
+    weights = np.random.default_rng(0).integers(0, 4, size=(n_threads, 5)).astype(float)
+    weights[:, 0] = 1.0  # every thread once: the plain ROC-AUC
+    for fold, (positive, negative) in zip(np.unique(folds), rank_tables(y, score, folds, index, n_threads),
+                                          strict=True):
+        rows = folds == fold
+        expected = [roc_auc_score(y[rows], score[rows], sample_weight=w[index[rows]]) for w in weights.T]
+        np.testing.assert_allclose(weighted_roc_auc(positive, negative, weights), expected, atol=1e-12)
+    one_class = np.zeros((n_threads, 1))
+    one_class[index[threads == "t0"][0]] = 1.0  # only the thread of positives drawn: no pair to rank
+    assert np.isnan(weighted_roc_auc(*rank_tables(y, score, np.zeros(len(y)), index, n_threads)[0], one_class)[0])
+
+
+def test_bootstrap_is_seeded_and_drops_undefined_resamples():
+    y, score, folds, threads = cv_data(4)
+    first = resampled_fold_roc_auc(y, score, folds, threads, seed=7, resamples=120)
+    np.testing.assert_array_equal(first, resampled_fold_roc_auc(y, score, folds, threads, seed=7, resamples=120))
+    assert not np.array_equal(first, resampled_fold_roc_auc(y, score, folds, threads, seed=8, resamples=120))
+    # one thread of positives, one of negatives: a resample drawing one thread twice ranks nothing
+    two = np.array(["a"] * 3 + ["b"] * 3)
+    values = resampled_fold_roc_auc(np.array([1, 1, 1, 0, 0, 0]), np.arange(6.0), np.zeros(6), two, 0, 200)
+    assert set(np.unique(values[~np.isnan(values)])) == {0.0} and np.isnan(values).any()
+    assert percentile_interval(values)["resamples"] == int((~np.isnan(values)).sum())
+
+
+def test_paired_difference_draws_the_same_threads_for_both_scores():
+    y, score, folds, threads = cv_data(5)
+    other = np.round(score + np.random.default_rng(1).normal(0, 0.5, len(y)), 1)
+    paired = paired_difference_interval(y, score, other, folds, threads, seed=3, resamples=120)
+    looped = (looped_fold_roc_auc(y, score, folds, threads, 3, 120)
+              - looped_fold_roc_auc(y, other, folds, threads, 3, 120))
+    assert paired["difference"] == pytest.approx(fold_roc_auc(y, score, folds) - fold_roc_auc(y, other, folds))
+    assert paired["low"] == pytest.approx(np.nanpercentile(looped, 2.5))
+    assert paired["high"] == pytest.approx(np.nanpercentile(looped, 97.5))
+    assert paired["low"] < paired["difference"] < paired["high"] and paired["resamples"] == (~np.isnan(looped)).sum()
+    # a score against itself differs by exactly 0 in every resample; a perfect one against its reverse by 1
+    same = paired_difference_interval(y, score, score, folds, threads, seed=3, resamples=50)
+    assert (same["difference"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+    flipped = paired_difference_interval(y, y + 0.0, 1.0 - y, np.zeros(len(y)), threads, seed=3, resamples=50)
+    assert (flipped["difference"], flipped["low"], flipped["high"]) == (1.0, 1.0, 1.0)
+
+
+def test_within_thread_auc_equals_sklearn_per_thread_with_ties():
+    rng = np.random.default_rng(2)
+    threads = rng.integers(0, 40, 800)
+    y = rng.integers(0, 2, 800)
+    score = np.round(0.3 * y + rng.normal(0, 0.4, 800), 1)
+    expected = [roc_auc_score(y[threads == t], score[threads == t]) for t in np.unique(threads)
+                if len(np.unique(y[threads == t])) == 2]
+    result = within_thread_roc_auc(y, score, threads)
+    assert result["threads"] == len(expected) and result["mean"] == pytest.approx(np.mean(expected), abs=1e-12)
+
+
+def test_long_threads_have_at_least_the_given_comments():
+    threads = np.array(["a"] * 10 + ["b"] * 9 + ["c"] * 12)
+    assert long_threads(threads, 10).tolist() == ["a", "c"]
+    assert long_threads(threads, 13).tolist() == []

@@ -87,9 +87,18 @@ def test_always_positive_scores_f1_but_no_auc():
 
 
 def rows(hybrid_auc, best_baseline_auc, val_share=0.6, cv_share=0.55):
+    """Comparison rows as evaluate writes them; each trained family's paired difference to each baseline is
+    its lead on the deciding metric, with an interval 0.05 either side."""
+    baselines = {"majority": 0.5, "tfidf_logreg": best_baseline_auc}
+
     def row(family, kind, auc, val, cv):
-        return {"family": family, "kind": kind, "status": "ok", "thread_cv_roc_auc_mean": auc,
-                "val_predicted_positive_share": val, "thread_cv_predicted_positive_share": cv}
+        found = {"family": family, "kind": kind, "status": "ok", "thread_cv_roc_auc_mean": auc,
+                 "val_predicted_positive_share": val, "thread_cv_predicted_positive_share": cv}
+        if kind == "trained":
+            found["paired_differences"] = {
+                name: {"difference": auc - theirs, "low": auc - theirs - 0.05, "high": auc - theirs + 0.05,
+                       "level": 0.95, "resamples": 1000} for name, theirs in baselines.items()}
+        return found
     return [
         row("hybrid", "trained", hybrid_auc, val_share, cv_share),
         row("mlp_transformer", "trained", 0.55, 0.5, 0.5),

@@ -48,6 +48,7 @@ COMPARISON_JSON = METRICS_DIR / "comparison.json"
 COMPARISON_MD = METRICS_DIR / "comparison.md"
 REGISTER_METRICS = METRICS_DIR / "register.json"
 ABLATION_METRICS = METRICS_DIR / "ablation.json"
+LEAVE_ONE_SUBREDDIT_OUT_METRICS = METRICS_DIR / "leave_one_subreddit_out.json"  # forward.json: stage_metrics
 
 
 def stage_metrics(stage: str) -> Path:

@@ -4,8 +4,10 @@ The deciding metric is thread_cv ROC-AUC (mean over the thread folds): users sco
 model has never seen. A family is eligible only if it predicts each class for at least MIN_CLASS_SHARE of
 the comments, on val and across the thread folds, so that no family wins by answering one class. The winner
 is the eligible trained family with the best deciding metric. It gets the alias only if it beats every
-available baseline on that metric and is not worse than the version holding the alias now (so a weaker
-queued experiment cannot take it); otherwise the version is tagged with why not.
+available baseline on that metric, the 95 % interval over threads of its paired difference to each baseline
+(evaluate's paired_differences: both scored on the same thread draws) lies above 0, and it is not worse than the
+version holding the alias now (so a weaker queued experiment cannot take it); otherwise the version is tagged
+with why not, naming the baseline and the interval.
 
 The challenger against the version holding the alias is judged on the same comments neither was trained on.
 Each registered version records the threads (post_id) it was trained on. The threads of the current
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from reception.models.evaluation import thread_bootstrap_interval
+from reception.models.evaluation import paired_difference_interval
 from reception.models.families import declared
 from reception.paths import LIVE_COMMENTS, predictions_file
 
@@ -76,18 +78,13 @@ def paired_comparison(y: np.ndarray, challenger: np.ndarray, holder: np.ndarray,
     y, threads = np.asarray(y).astype(int), np.asarray(threads).astype(str)
     if len(np.unique(y)) < 2:
         return None
-
-    def difference(rows: np.ndarray) -> float:
-        if len(np.unique(y[rows])) < 2:
-            return float("nan")
-        return roc_auc_score(y[rows], challenger[rows]) - roc_auc_score(y[rows], holder[rows])
-
+    one_fold = np.zeros(len(y), dtype=int)  # the pooled ROC-AUC of every row: one fold
+    interval = paired_difference_interval(y, challenger, holder, one_fold, threads, seed, resamples)
     return {"threads": sorted(np.unique(threads).tolist()), "rows": int(len(y)),
             "challenger_roc_auc": round(float(roc_auc_score(y, challenger)), 4),
             "holder_roc_auc": round(float(roc_auc_score(y, holder)), 4),
-            "difference_interval": {k: round(v, 4) if isinstance(v, float) else v
-                                    for k, v in thread_bootstrap_interval(difference, threads, seed,
-                                                                          resamples).items()}}
+            "difference_interval": {k: round(v, 4) if isinstance(v, float) else v for k, v in interval.items()
+                                    if k != "difference"}}
 
 
 def single_class(row: dict) -> str | None:
@@ -104,17 +101,35 @@ def pick_winner(rows: list[dict]) -> dict:
     return max(trained, key=lambda r: (single_class(r) is None, r[DECIDING_METRIC]))
 
 
+def paired_interval(difference: dict) -> str:
+    return (f"{difference['difference']:+.4f}, {difference['level']:.0%} paired interval over threads "
+            f"{difference['low']:+.4f} to {difference['high']:+.4f}")
+
+
 def alias_decision(rows: list[dict], winner: dict, current: dict | None = None) -> tuple[bool, str]:
-    """(set the alias?, why). `current`: the version holding the alias now, with its deciding metric and
-    either `comparison` (paired_comparison of both on the same unseen rows) or `fallback` (why there is none)."""
+    """(set the alias?, why). The winner's row carries paired_differences (evaluate: per baseline, its
+    deciding metric minus the baseline's with the paired interval over threads). `current`: the version
+    holding the alias now, with its deciding metric and either `comparison` (paired_comparison of both on
+    the same unseen rows) or `fallback` (why there is none)."""
     name, score = winner["family"], winner[DECIDING_METRIC]
-    baselines = [r for r in rows if r["status"] == "ok" and r["kind"] == "baseline"]
+    baselines = sorted((r for r in rows if r["status"] == "ok" and r["kind"] == "baseline"),
+                       key=lambda r: r["family"])
     best = max(baselines, key=lambda r: r[DECIDING_METRIC])
     if reason := single_class(winner):
         return False, reason
     if score <= best[DECIDING_METRIC]:
         return False, f"{name} {DECIDING_METRIC} {score} does not beat {best['family']} ({best[DECIDING_METRIC]})"
-    beats = f"{name} {DECIDING_METRIC} {score} beats every baseline (best: {best['family']} {best[DECIDING_METRIC]})"
+    paired = winner.get("paired_differences", {})
+    for baseline in (r["family"] for r in baselines):
+        if baseline not in paired:
+            return False, f"{name} has no paired difference to {baseline} (re-run evaluate): its lead is unproven"
+        if not paired[baseline]["low"] > 0:
+            return False, (f"{name} {DECIDING_METRIC} minus {baseline}'s: {paired_interval(paired[baseline])}; "
+                           f"the interval does not lie above 0")
+    closest = min((r["family"] for r in baselines), key=lambda b: paired[b]["low"])
+    beats = (f"{name} {DECIDING_METRIC} {score} beats every baseline (best: {best['family']} "
+             f"{best[DECIDING_METRIC]}; the paired interval to each lies above 0, lowest to {closest}: "
+             f"{paired_interval(paired[closest])})")
     if current is None:
         return True, beats
     # Against the holder: both ROC-AUCs on the same new rows where there are some, else the deciding metrics
