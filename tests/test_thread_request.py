@@ -96,6 +96,8 @@ def test_the_pages_comment_count_is_a_floor_after_the_listed_comments():
     assert used[1]["comments_so_far"]["source"] == "thread"
     served, _ = resolved(records[:1], small_thread(comments_so_far=2))  # fewer than listed: the list counts
     assert served["comments_so_far"].tolist() == [5]
+    served, _ = resolved(records, given_thread(START, [], [], [], 12))  # a page that lists no comment
+    assert served["comments_so_far"].tolist() == [12, 12] and served["depth"].tolist() == [0, 0]
 
 
 def test_one_call_serves_the_records_of_several_requests_as_each_alone():
