@@ -175,8 +175,8 @@ class RedditReception:
             raise ApiError(422, f"model_key '{model_key}' ignores timing (it reads the text alone), so when to post "
                                 f"does not change its score; keys that read timing: {', '.join(readers) or 'none'}")
         schemas.check_texts([request.text])
-        record = request.model_dump(exclude={"model_key", "delays_minutes", "created_utc", "thread"},
-                                    exclude_none=True)
+        # created_utc, when given, is checked against the thread; each point of the curve sets its own
+        record = request.model_dump(exclude={"model_key", "delays_minutes", "thread"}, exclude_none=True)
         [record] = schemas.with_thread([record], request.thread, [""])
         delays = explain.DELAYS_MINUTES if request.delays_minutes is None else sorted(set(request.delays_minutes))
         curve, used = await self.inference.call(answers.posting_curve, self.scorers[model_key], record,
