@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from conftest import BIN, call, free_port, run, serving
+from reception.data.features import READ_INPUTS
+from reception.data.thread_context import CONTEXT_COLUMNS
 from reception.models.families import declared
 from reception.serving.thread_request import given_thread, with_thread
 
@@ -95,8 +97,8 @@ def test_predict_sentiment_contract(service):
     assert body["model_key"] == family and body["backend_model_name"].startswith("models:/reddit-reception/")
     assert body["warning"] is None and body["inputs_used"]["text"] == {"source": "request"}
     if family == "hybrid":  # it reads metadata: absent fields are defaults, and the answer says so
-        assert set(body["inputs_used"]) == {"text"} | METADATA_FIELDS
-        assert all(body["inputs_used"][f]["source"].startswith("default") for f in METADATA_FIELDS)
+        assert set(body["inputs_used"]) == {"text", *READ_INPUTS, *CONTEXT_COLUMNS}
+        assert all(body["inputs_used"][f]["source"].startswith("default") for f in (*METADATA_FIELDS, "parent_id"))
         _, given = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "is_top_level": True})
         assert given["inputs_used"]["is_top_level"] == {"value": True, "source": "request"}
         # is_submitter is accepted and not read: the score is the same with it, and inputs_used omits it
