@@ -25,11 +25,16 @@ class ErrorBody(BaseModel):
 # For the OpenAPI document: each route's answers other than 200.
 ERRORS = {
     400: {"model": ErrorBody, "description": "the body is not valid JSON"},
-    413: {"model": ErrorBody, "description": f"a text over {SETTINGS['max_chars']} characters (service.max_chars) "
-                                             f"or more than {SETTINGS['max_batch']} texts (service.max_batch)"},
+    413: {"model": ErrorBody, "description": f"a text over {SETTINGS['max_chars']} characters (service.max_chars), "
+                                             f"more than {SETTINGS['max_batch']} texts (service.max_batch) or a "
+                                             f"thread of more than {SETTINGS['max_thread_comments']} comments "
+                                             "(service.max_thread_comments)"},
     422: {"model": ErrorBody, "description": "a field is missing, of the wrong type, blank, out of range or "
                                              "unknown; post_created_utc after created_utc; metadata not one "
-                                             "entry per text; an unknown model_key"},
+                                             "entry per text; an unknown model_key; a thread whose comments "
+                                             "contradict each other, or that contradicts a text (its "
+                                             "post_created_utc, parent_id or created_utc), or a parent_id that "
+                                             "contradicts is_top_level: the message names both sides"},
     503: {"model": ErrorBody, "description": "the requested zero-shot checkpoint cannot be loaded (and why)"},
 }
 

@@ -1,22 +1,37 @@
 """The service's request and response bodies, as its OpenAPI document states them.
 
-Blank and over-long texts and oversized batches are checked by check_texts (so that size limits answer 413,
-as documented), not by pydantic: their schema keywords are declared here without pydantic enforcing them a
-second time. One rule spans fields: a thread starts before its comments (ThreadTiming).
+Blank and over-long texts, oversized batches and threads are checked by check_texts and given_thread (so
+that size limits answer 413, as documented), not by pydantic: their schema keywords are declared here
+without pydantic enforcing them a second time. One rule spans a text's fields: a thread starts before its
+comments (ThreadTiming); the rules between a request's thread and its texts are
+reception.serving.thread_request's (422, naming both sides).
 """
 from __future__ import annotations
 
 import time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictFloat, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
+from reception.data.features import GivenThread
 from reception.models.evaluation import THRESHOLD
-from reception.serving import explain
+from reception.serving import explain, thread_request
 from service.config import MODEL_KEYS, SETTINGS, TIMING_KEYS
 from service.errors import ApiError
 
 MAX_CHARS, MAX_BATCH = SETTINGS["max_chars"], SETTINGS["max_batch"]
+MAX_THREAD_COMMENTS = SETTINGS["max_thread_comments"]
+MAX_THREAD_COUNT = 10_000_000  # a thread's comment count: Reddit's largest threads hold a few hundred thousand
 LATEST_UTC = 253402300799  # 9999-12-31T23:59:59Z: the metadata times are unix seconds of a real date
 MAX_DELAYS = 24  # most points of one "when to post" curve
 MAX_DELAY_MINUTES = 10080  # a week: later than that a thread is long over
@@ -37,6 +52,14 @@ MODEL_KEY = Field(None, description="one of /health's model_keys (an unknown key
                                     "503); default: the locked winner's family")
 
 
+RedditId = Annotated[StrictStr, Field(pattern=r"^[0-9a-z]{1,16}$")]  # base36, as Reddit writes them
+ParentId = Annotated[StrictStr, Field(
+    pattern=r"^t[13]_[0-9a-z]{1,16}$",
+    description="what the comment replies to: t3_<post id> (the post: a top-level comment) or t1_<comment id>")]
+THREAD_DURING_WAIT = ("the thread stays as given while the draft waits: its listed comments are the context "
+                      "whatever the delay, and those written before each delayed time count")
+
+
 def check_texts(texts: list[str]) -> None:
     if len(texts) > MAX_BATCH:
         raise ApiError(413, f"at most {MAX_BATCH} texts per request (service.max_batch), got {len(texts)}")
@@ -46,6 +69,37 @@ def check_texts(texts: list[str]) -> None:
             raise ApiError(422, f"{where} is empty or whitespace only")
         if len(text) > MAX_CHARS:
             raise ApiError(413, f"{where} has {len(text)} characters, more than {MAX_CHARS} (service.max_chars)")
+
+
+class ThreadComment(BaseModel):
+    """A comment the page lists: its id, what it replies to and when it was written."""
+    model_config = ConfigDict(extra="forbid")
+    comment_id: RedditId = Field(description="the comment's Reddit id, without the t1_ prefix (e.g. no53u7f); "
+                                             "unique in the thread")
+    parent_id: ParentId
+    created_utc: UnixTime = Field(description="when it was written, unix seconds; not before "
+                                              "thread.post_created_utc, nor before the listed comment it replies to")
+
+
+class Thread(BaseModel):
+    """The thread as the caller sees it on the page, once per request: each text's thread features
+    (thread_position, thread_activity) are computed from the listed comments written strictly before the
+    text's created_utc, as in training (reception.data.thread_context), so one thread serves every text of
+    a batch. A text's parent_id need not be listed (its parent is then "unknown", as in training)."""
+    model_config = ConfigDict(extra="forbid")
+    post_created_utc: UnixTime = Field(description="when the thread's post was created, unix seconds; a text's "
+                                                   "post_created_utc, when given, must be the same (422)")
+    comments: list[ThreadComment] = Field(
+        json_schema_extra={"maxItems": MAX_THREAD_COMMENTS},
+        description=f"the comments the page lists, in any order: 0 to {MAX_THREAD_COMMENTS} "
+                    f"(service.max_thread_comments; more is 413). Refused (422, naming both): two with one "
+                    f"comment_id, a comment before post_created_utc or before the listed comment it replies "
+                    f"to, top-level comments replying to two posts")
+    comments_so_far: StrictInt | None = Field(
+        None, ge=0, le=MAX_THREAD_COUNT,
+        description="the thread's comment count as the page shows it (Reddit's num_comments), for a thread "
+                    "larger than the comments listed: a text written after every listed comment has at "
+                    "least this many comments before it; earlier texts count the listed comments only")
 
 
 class ThreadTiming(BaseModel):
@@ -74,7 +128,12 @@ class CommentMetadata(ThreadTiming):
     takes the default documented in reception.data.features.resolve_inputs (the response says which).
     Rule across fields: post_created_utc <= created_utc (422 otherwise)."""
     is_submitter: StrictBool | None = Field(None, description=f"the comment's author wrote the post; {NOT_READ}")
-    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
+    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment; "
+                                                               "default: what parent_id says")
+    parent_id: ParentId | None = Field(None, description="what the comment replies to: t3_<post id> or "
+                                                         "t1_<comment id> (implies is_top_level; 422 if it "
+                                                         "contradicts it); the request's thread says where "
+                                                         "that parent sits")
 
 
 class LoggedIds(BaseModel):
@@ -84,9 +143,14 @@ class LoggedIds(BaseModel):
     post_id: StrictStr | None = Field(None, max_length=64, description="its thread's (post's) Reddit id")
 
 
+THREAD = Field(None, description="optional: the thread the text replies in, as its page shows it; without it "
+                                 "the thread features take documented defaults (inputs_used says which)")
+
+
 class PredictRequest(CommentMetadata, LoggedIds):
     text: Text
     model_key: ModelKey | None = MODEL_KEY
+    thread: Thread | None = THREAD
 
 
 class BatchMetadata(CommentMetadata, LoggedIds):
@@ -99,16 +163,21 @@ class BatchRequest(BaseModel):
                               description=f"1 to {MAX_BATCH} texts (service.max_batch; more is 413)")
     metadata: list[BatchMetadata] | None = Field(None, description="exactly one entry per text, in order")
     model_key: ModelKey | None = MODEL_KEY
+    thread: Thread | None = Field(None, description="optional: the one thread every text replies in; each text "
+                                                    "reads the listed comments written before its created_utc")
 
 
 class InputUsed(BaseModel):
-    value: float | bool | None = None
-    source: str = Field(description="'request', or 'default: ...' saying which default")
+    value: float | bool | str | None = None
+    source: str = Field(description="'request'; 'thread' (derived from the request's thread; 'thread: ...' says "
+                                    "more); 'parent_id' (is_top_level implied by it); or 'default: ...' saying "
+                                    "which default")
 
 
 class Contribution(BaseModel):
     input: str = Field(description="an input group: text (its wording, length and punctuation), timing, "
-                                   "reply_structure or hour_of_day")
+                                   "reply_structure, hour_of_day, thread_position (its parent and depth) or "
+                                   "thread_activity (comments before it, and their rate)")
     logit: float = Field(description="its share of the score's logit against the training mean (exact Shapley "
                                      "value over the groups): > 0 raises the chance, < 0 lowers it")
     says: str = Field(description="the input and its effect in words, e.g. 'written 3.7 h after the thread "
@@ -145,7 +214,11 @@ class WhenToPostRequest(ThreadTiming):
     created_utc: UnixTime | None = Field(None, description="'now': when the draft would be posted without waiting, "
                                                            "unix seconds; default the time of the request")
     is_submitter: StrictBool | None = Field(None, description=f"the draft's author wrote the post; {NOT_READ}")
-    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment")
+    is_top_level: StrictBool | None = Field(None, description="a reply to the post, not to a comment; "
+                                                               "default: what parent_id says")
+    parent_id: ParentId | None = Field(None, description="what the draft replies to: t3_<post id> or "
+                                                         "t1_<comment id> (implies is_top_level)")
+    thread: Thread | None = Field(None, description=f"optional: the thread the draft replies in; {THREAD_DURING_WAIT}")
     model_key: Annotated[StrictStr, Field(json_schema_extra={"enum": TIMING_KEYS} if TIMING_KEYS else None)] | None \
         = Field(None, description="a key whose family reads the comment's timing (a text-only family, the "
                                   "TF-IDF baseline or a zero-shot key is 422; one not trained on this machine "
@@ -159,6 +232,32 @@ class WhenToPostRequest(ThreadTiming):
     def created(self) -> float:
         """'now': created_utc, default the time the request arrived."""
         return self._received_utc if self.created_utc is None else self.created_utc
+
+
+def given_thread(thread: Thread | None) -> GivenThread | None:
+    """The request's thread, checked: more than service.max_thread_comments comments is 413, comments that
+    contradict each other 422."""
+    if thread is None:
+        return None
+    if len(thread.comments) > MAX_THREAD_COMMENTS:
+        raise ApiError(413, f"at most {MAX_THREAD_COMMENTS} thread comments per request "
+                            f"(service.max_thread_comments), got {len(thread.comments)}")
+    comments = thread.comments
+    try:
+        return thread_request.given_thread(thread.post_created_utc, [c.comment_id for c in comments],
+                                           [c.parent_id for c in comments], [c.created_utc for c in comments],
+                                           thread.comments_so_far)
+    except thread_request.Contradiction as error:
+        raise ApiError(422, str(error)) from error
+
+
+def with_thread(records: list[dict], thread: Thread | None, where: list[str]) -> list[dict]:
+    """The request's records, each checked against its own fields and the request's thread (422 naming
+    both sides), holding the thread."""
+    try:
+        return thread_request.with_thread(records, given_thread(thread), where)
+    except thread_request.Contradiction as error:
+        raise ApiError(422, str(error)) from error
 
 
 class CurvePoint(BaseModel):

@@ -136,7 +136,8 @@ class RedditReception:
         zero_shot = {key: self.zero_shot.status(key) for key in ZERO_SHOT}
         default = health.default_model(self.registration, self.default_key, self.bento_model, MODEL_URI or "bento",
                                        self.backend_name(self.default_key))
-        limits = {"max_chars": schemas.MAX_CHARS, "max_batch": schemas.MAX_BATCH}
+        limits = {"max_chars": schemas.MAX_CHARS, "max_batch": schemas.MAX_BATCH,
+                  "max_thread_comments": schemas.MAX_THREAD_COMMENTS}
         return health.report(self.model_keys, health.models(SERVED, UNAVAILABLE, zero_shot), default, zero_shot,
                              limits, self.prediction_log.status())
 
@@ -144,8 +145,9 @@ class RedditReception:
     async def predict_sentiment(self, request: schemas.PredictRequest) -> schemas.Prediction:
         model_key = self.check_key(request.model_key)
         schemas.check_texts([request.text])
-        [answer] = await self.answer([request.text], [request.model_dump(exclude={"model_key"}, exclude_none=True)],
-                                     model_key)
+        records = schemas.with_thread([request.model_dump(exclude={"model_key", "thread"}, exclude_none=True)],
+                                      request.thread, [""])
+        [answer] = await self.answer([request.text], records, model_key)
         return answer
 
     @app.post("/api/v1/predict-batch", responses=ERRORS, response_model_exclude_unset=True)
@@ -157,19 +159,25 @@ class RedditReception:
             raise ApiError(422, f"metadata has {len(metadata)} entries for {len(request.texts)} texts: give one "
                                 "per text, in order, or none")
         records = [{"text": t, **m.model_dump(exclude_none=True)} for t, m in zip(request.texts, metadata, strict=True)]
+        records = schemas.with_thread(records, request.thread,
+                                      [f"metadata[{i}]." for i in range(len(records))] if request.metadata else
+                                      [""] * len(records))
         return {"results": await self.answer(request.texts, records, model_key)}
 
     @app.post("/api/v1/when-to-post", responses=ERRORS, response_model_exclude_unset=True)
     async def when_to_post(self, request: schemas.WhenToPostRequest) -> schemas.WhenToPost:
         """The score of a draft posted now (created_utc, default the time of the request) and after each
-        delay, its thread's start held fixed; only for a family that reads the comment's timing."""
+        delay, its thread's start held fixed and its thread as given (only the listed comments written
+        before each delayed time count); only for a family that reads the comment's timing."""
         model_key = self.check_key(request.model_key)
         if model_key not in self.scorers or not self.scorers[model_key].uses_metadata:
             readers = [key for key, scorer in self.scorers.items() if scorer.uses_metadata]
             raise ApiError(422, f"model_key '{model_key}' ignores timing (it reads the text alone), so when to post "
                                 f"does not change its score; keys that read timing: {', '.join(readers) or 'none'}")
         schemas.check_texts([request.text])
-        record = request.model_dump(exclude={"model_key", "delays_minutes", "created_utc"}, exclude_none=True)
+        # created_utc, when given, is checked against the thread; each point of the curve sets its own
+        record = request.model_dump(exclude={"model_key", "delays_minutes", "thread"}, exclude_none=True)
+        [record] = schemas.with_thread([record], request.thread, [""])
         delays = explain.DELAYS_MINUTES if request.delays_minutes is None else sorted(set(request.delays_minutes))
         curve, used = await self.inference.call(answers.posting_curve, self.scorers[model_key], record,
                                                 request.created(), delays, SETTINGS["encode_batch_size"])

@@ -46,7 +46,8 @@ def test_request_path_computes_the_training_features():
                                       "parent_position": [np.nan, 0.0], "earlier_replies_to_parent": [1.0, 1.0],
                                       "comments_so_far": [40.0, 40.0], "comments_per_hour_so_far": [40.0, 40.0]})],
                        axis=1)
-    records = [{"text": b, "created_utc": c, "post_created_utc": s, "is_submitter": sub, "is_top_level": top}
+    records = [{"text": b, "created_utc": c, "post_created_utc": s, "is_submitter": sub, "is_top_level": top,
+                "parent_id": "t3_p" if top else "t1_x"}
                for b, c, s, sub, top in zip(bodies, stored["created_utc"], stored["thread_start_utc"],
                                             stored["is_submitter"], stored["is_top_level"], strict=True)]
     metadata, used = resolve_inputs(records, DEFAULTS, now=0.0)
@@ -73,7 +74,8 @@ def test_absent_inputs_take_documented_defaults_and_say_so():
     assert used["created_utc"]["source"] == "default: time of the request"
     assert "training median thread age" in used["post_created_utc"]["source"]
     assert used["is_top_level"] == {"value": True, "source": "default: training majority"}
-    assert set(READ_INPUTS) == {"created_utc", "post_created_utc", "is_top_level"}
+    assert set(READ_INPUTS) == {"created_utc", "post_created_utc", "is_top_level", "parent_id"}
+    assert used["parent_id"]["value"] is None and used["parent_id"]["source"].startswith("default: not given")
     assert set(used) == {*READ_INPUTS, *CONTEXT_COLUMNS}
     assert used["comments_so_far"] == {"value": 40.0, "source": "default: training median (no thread given)"}
     _, [given] = resolve_inputs([{"text": "hi", "post_created_utc": 10.0}], DEFAULTS, now=70.0)

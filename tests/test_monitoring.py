@@ -35,7 +35,7 @@ SERVED = {"model_key": "hybrid", "bento_model": "reddit-reception:abc", "model_v
 USED = {"text": {"source": "request"}, "created_utc": {"value": 1762796919.0, "source": "request"},
         "post_created_utc": {"value": 1762795419.0, "source": "default: 25.0 min before created_utc"},
         "is_submitter": {"value": False, "source": "default: training majority"},
-        "is_top_level": {"value": True, "source": "request"}}
+        "is_top_level": {"value": True, "source": "request"}, "parent_id": {"value": "t3_p1", "source": "request"}}
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_log_records_follow_the_documented_schema(log_folder):
     assert first["text_len"] == len("Great point!") and first["has_exclamation"] and not first["has_question"]
     assert len(first["text_projection"]) == prediction_log.TEXT_PROJECTION_DIM and "text" not in first
     assert first["created_utc_source"] == "request" and first["post_created_utc_source"] == "default"
-    assert {first[name] for name in API_INPUTS} == {1762796919.0, 1762795419.0, False, True}
+    assert {first[name] for name in API_INPUTS} == {1762796919.0, 1762795419.0, False, True, "t3_p1"}
     assert zero_shot["bento_model"] is None and zero_shot["text_projection"] is None
     assert log.status() | {"folder": None} == {"ok": True, "sink": "default", "folder": None, "text_logged": False,
                                                "records_written": 3, "records_not_logged": 0, "records_dropped": 0,

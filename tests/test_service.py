@@ -4,6 +4,7 @@ import shutil
 import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -12,9 +13,13 @@ import pytest
 import yaml
 
 from conftest import BIN, call, free_port, run, serving
+from reception.data.features import READ_INPUTS
+from reception.data.thread_context import CONTEXT_COLUMNS
 from reception.models.families import declared
+from reception.serving.thread_request import given_thread, with_thread
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["This is the best answer in the thread, thank you!",
          "> quoted\n\nNo. Just no. https://example.com",
          "¿Alguien más piensa que esto es raro?",
@@ -92,8 +97,8 @@ def test_predict_sentiment_contract(service):
     assert body["model_key"] == family and body["backend_model_name"].startswith("models:/reddit-reception/")
     assert body["warning"] is None and body["inputs_used"]["text"] == {"source": "request"}
     if family == "hybrid":  # it reads metadata: absent fields are defaults, and the answer says so
-        assert set(body["inputs_used"]) == {"text"} | METADATA_FIELDS
-        assert all(body["inputs_used"][f]["source"].startswith("default") for f in METADATA_FIELDS)
+        assert set(body["inputs_used"]) == {"text", *READ_INPUTS, *CONTEXT_COLUMNS}
+        assert all(body["inputs_used"][f]["source"].startswith("default") for f in (*METADATA_FIELDS, "parent_id"))
         _, given = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "is_top_level": True})
         assert given["inputs_used"]["is_top_level"] == {"value": True, "source": "request"}
         # is_submitter is accepted and not read: the score is the same with it, and inputs_used omits it
@@ -350,3 +355,135 @@ def test_short_soak_mixing_single_batch_and_bad_requests(service):
     assert soaked["server_errors"] == 0 and soaked["connection_errors"] == 0, soaked
     assert soaked["problems"] == [], soaked["problems"]
     assert set(soaked["statuses"]) == {"single", "batch", "bad"} and soaked["requests"] > 100, soaked
+
+
+def sample_thread_body(post_id: str = "1otlfzz") -> tuple[dict, pd.DataFrame]:
+    """A real 500-comment thread of the sample as a request's `thread` (its first comment stands for the
+    post, which the sample lacks), and its comments."""
+    comments = pd.read_json(REPO / f"data/sample/reddit/comments/part-20250101_0000-{post_id}.ndjson", lines=True,
+                            dtype={"comment_id": str, "parent_id": str})
+    return {"post_created_utc": float(comments["created_utc"].min()),
+            "comments": comments[["comment_id", "parent_id", "created_utc"]].to_dict("records")}, comments
+
+
+def model_folder(service, key: str) -> str:
+    return str(service["repo"] / ("models/champion" if key == champion_family(service) else f"models/served/{key}"))
+
+
+def test_a_thread_of_500_comments_gives_each_text_its_thread_features(service):
+    key = timing_key(service)
+    thread, comments = sample_thread_body()
+    assert len(thread["comments"]) == 500
+    replied = comments.sort_values("created_utc").iloc[[10, 200, 450]]
+    metadata = [{"created_utc": float(row.created_utc) + 600, "parent_id": f"t1_{row.comment_id}"}
+                for row in replied.itertuples()] + [{"created_utc": thread["post_created_utc"] + 60,
+                                                     "parent_id": "t1_notlisted"}]
+    texts = TEXTS[:len(metadata)]
+    status, answer = call(f"{service['url']}/api/v1/predict-batch",
+                          {"texts": texts, "metadata": metadata, "thread": thread, "model_key": key})
+    assert status == 200, answer
+    results = answer["results"]
+    for result in results[:3]:
+        used = result["inputs_used"]
+        assert used["depth"]["source"] == "thread" and used["minutes_since_parent"]["value"] == 10.0
+        assert used["is_top_level"] == {"value": False, "source": "parent_id"}
+        assert used["post_created_utc"] == {"value": thread["post_created_utc"], "source": "thread"}
+        position = next(c for c in result["contributions"] if c["input"] == "thread_position")
+        assert position["says"].startswith("a reply to the thread's ") and ", 10 min after it" in position["says"]
+    assert [r["inputs_used"]["comments_so_far"]["value"] for r in results[:3]] == sorted(
+        r["inputs_used"]["comments_so_far"]["value"] for r in results[:3])
+    assert results[3]["inputs_used"]["depth"]["value"] is None and results[3]["inputs_used"]["comments_so_far"] == {
+        "value": float((comments["created_utc"] < metadata[3]["created_utc"]).sum()), "source": "thread"}
+    # the same as the registered model scoring those records with the thread, in-process
+    model = mlflow.pyfunc.load_model(model_folder(service, key)).unwrap_python_model()
+    given = given_thread(thread["post_created_utc"], *(comments[c].tolist() for c in
+                                                        ("comment_id", "parent_id", "created_utc")))
+    scored = model.score_records(with_thread([{"text": t, **m} for t, m in zip(texts, metadata, strict=True)],
+                                             given, [""] * len(texts)))
+    np.testing.assert_allclose([r["score"] for r in results], [s.score for s in scored], atol=1e-5)
+    assert [r["inputs_used"] for r in results] == [s.inputs_used for s in scored]
+    # without the thread, the defaults as before
+    _, alone = call(f"{service['url']}/api/v1/predict-sentiment", {"text": texts[0], **metadata[0], "model_key": key})
+    assert alone["inputs_used"]["comments_so_far"]["source"].startswith("default")
+
+
+def test_when_to_post_keeps_the_thread_as_given(service):
+    """Comments listed after "now" count once the draft waits past them."""
+    key = timing_key(service)
+    now, post = METADATA["created_utc"], METADATA["post_created_utc"]
+    thread = {"post_created_utc": post, "comments_so_far": 3,
+              "comments": [{"comment_id": "a1", "parent_id": "t3_p", "created_utc": now - 600},
+                           {"comment_id": "a2", "parent_id": "t1_a1", "created_utc": now + 1800}]}
+    draft = {"text": TEXTS[0], "created_utc": now, "post_created_utc": post, "parent_id": "t1_a1",
+             "model_key": key, "thread": thread, "delays_minutes": [0, 60]}
+    status, answer = call(f"{service['url']}/api/v1/when-to-post", draft)
+    assert status == 200, answer
+    assert answer["inputs_used"]["comments_so_far"] == {"value": 1.0, "source": "thread"}
+    assert answer["inputs_used"]["earlier_replies_to_parent"] == {"value": 0.0, "source": "thread"}
+    single = {k: v for k, v in draft.items() if k != "delays_minutes"}
+    for point in answer["curve"]:
+        _, then = call(f"{service['url']}/api/v1/predict-sentiment", {**single, "created_utc": point["created_utc"]})
+        assert point["score"] == pytest.approx(then["score"], abs=1e-4)
+    _, later = call(f"{service['url']}/api/v1/predict-sentiment", {**single, "created_utc": now + 3600})
+    assert later["inputs_used"]["earlier_replies_to_parent"]["value"] == 1.0  # a2, listed, now before it
+    assert later["inputs_used"]["comments_so_far"] == {"value": 3.0,
+                                                       "source": "thread: its comments_so_far (the page's count)"}
+
+
+THREAD = {"post_created_utc": 1762795419.0,
+          "comments": [{"comment_id": "a1", "parent_id": "t3_p", "created_utc": 1762795500.0},
+                       {"comment_id": "a2", "parent_id": "t1_a1", "created_utc": 1762795600.0}]}
+
+
+def with_comment(**fields) -> dict:
+    return {**THREAD, "comments": [*THREAD["comments"], {"comment_id": "a3", "parent_id": "t3_p",
+                                                         "created_utc": 1762795700.0, **fields}]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("predict-sentiment", {"thread": with_comment(comment_id="a1")}, 422,
+         "thread.comments[0] and thread.comments[2] have the same comment_id 'a1'"),
+        ("predict-sentiment", {"thread": with_comment(parent_id="t1_a2", created_utc=1762795550.0)}, 422,
+         "thread.comments[2] ('a3', created_utc 1762795550) replies to thread.comments[1] ('a2', created_utc "
+         "1762795600)"),
+        ("predict-sentiment", {"thread": with_comment(parent_id="t3_q")}, 422, "'t3_p' and thread.comments[2]"),
+        ("predict-sentiment", {"thread": with_comment(created_utc=1762795000.0)}, 422,
+         "thread.comments[2].created_utc (1762795000) is before thread.post_created_utc (1762795419)"),
+        ("predict-sentiment", {"thread": THREAD, "post_created_utc": 1762795400.0}, 422,
+         "post_created_utc (1762795400) differs from thread.post_created_utc (1762795419)"),
+        ("predict-sentiment", {"thread": THREAD, "parent_id": "t3_p", "is_top_level": False}, 422,
+         "parent_id 't3_p' (a reply to the post) contradicts is_top_level false"),
+        ("predict-sentiment", {"parent_id": "t1_x", "is_top_level": True}, 422, "contradicts is_top_level true"),
+        ("predict-sentiment", {"thread": THREAD, "parent_id": "t3_other"}, 422,
+         "parent_id 't3_other' names another post than the thread's comments ('t3_p')"),
+        ("predict-sentiment", {"thread": THREAD, "parent_id": "t1_a2", "created_utc": 1762795550.0}, 422,
+         "created_utc (1762795550) is before its parent thread.comments[1] ('a2'"),
+        ("predict-batch", {"texts": ["a", "b"], "metadata": [{}, {"post_created_utc": 1.0, "created_utc": 2.0}],
+                           "thread": THREAD}, 422, "metadata[1].post_created_utc (1) differs"),
+        ("predict-sentiment", {"thread": {**THREAD, "comments": [{"comment_id": "A1", "parent_id": "t3_p",
+                                                                   "created_utc": 1.0}]}}, 422,
+         "thread.comments.0.comment_id: String should match pattern"),
+        ("predict-sentiment", {"parent_id": "x_1"}, 422, "parent_id: String should match pattern"),
+        ("predict-sentiment", {"thread": {**THREAD, "comments_so_far": -1}}, 422, "thread.comments_so_far"),
+        ("predict-sentiment", {"thread": {"comments": []}}, 422, "thread.post_created_utc: Field required"),
+    ],
+)
+def test_a_thread_that_contradicts_itself_or_a_text_is_a_422_naming_both(service, path, body, status, message):
+    if path == "predict-sentiment":
+        body = {"text": "ok", **body}
+    code, answer = call(f"{service['url']}/api/v1/{path}", body)
+    assert code == status and message in answer["detail"], answer
+
+
+def test_a_thread_over_the_limit_is_a_413(service):
+    most = limits(service)["max_thread_comments"]
+    assert most >= 500
+    comments = [{"comment_id": f"c{i}", "parent_id": "t3_p", "created_utc": 1762795500.0 + i} for i in range(most + 1)]
+    code, answer = call(f"{service['url']}/api/v1/predict-sentiment",
+                        {"text": "ok", "thread": {"post_created_utc": 1762795419.0, "comments": comments}})
+    assert code == 413 and "service.max_thread_comments" in answer["detail"], answer
+    code, _ = call(f"{service['url']}/api/v1/predict-sentiment",
+                   {"text": "ok", "thread": {"post_created_utc": 1762795419.0, "comments": comments[:most]}})
+    assert code == 200

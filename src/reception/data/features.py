@@ -17,12 +17,13 @@ the ablation adds each back and reports the change, so the choice is re-checked 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from reception.data.text import text_features
-from reception.data.thread_context import CONTEXT_COLUMNS
+from reception.data.thread_context import COMMENT_PREFIX, CONTEXT_COLUMNS, POST_PREFIX, thread_context
 
 # Groups of metadata features: what the ablation removes (kept) or adds (candidate) one at a time, and
 # what an explanation names. The API inputs each group reads (besides the text) are in GROUP_INPUTS.
@@ -137,12 +138,34 @@ def request_columns(normalized_texts: list[str], metadata: dict[str, np.ndarray]
     return {**{name: text[name].to_numpy() for name in text.columns}, **metadata}
 
 
-# What a request may give: every API input is accepted; READ_INPUTS are those the kept groups read. An input
-# not read (is_submitter: its group was dropped by the ablation) is neither given a default nor listed in
-# inputs_used, so inputs_used names exactly what the model read.
-API_INPUTS = ("created_utc", "post_created_utc", "is_submitter", "is_top_level")
+# What a request may give per text: every API input is accepted; READ_INPUTS are those the kept groups read. An
+# input not read (is_submitter: its group was dropped by the ablation) is neither given a default nor listed in
+# inputs_used, so inputs_used names exactly what the model read. The thread is given once per request (a
+# GivenThread in each of its records), not per text.
+API_INPUTS = ("created_utc", "post_created_utc", "is_submitter", "is_top_level", "parent_id")
 READ_INPUTS = tuple(name for name in API_INPUTS
                     if any(name in GROUP_INPUTS[group] for group in FEATURE_GROUPS))
+THREAD = "thread"  # the source of a value derived from the request's thread
+
+
+@dataclass(frozen=True, eq=False)
+class GivenThread:
+    """A request's thread as its caller sees the page: the listed comments (`comment_id` without its t1_
+    prefix, `parent_id` t3_<post> or t1_<comment>, `created_utc`), when the post was created, the t3_ id its
+    top-level comments name (`post_parent_id`, "t3_" when none is listed) and, optionally, the page's count
+    of the thread's comments (`comments_so_far`): the floor of comments_so_far for a text written after
+    every listed comment, where the page may hide some. reception.serving.thread_request builds it from a
+    request, checked; every record of one request holds the same object."""
+    post_created_utc: float
+    comment_id: np.ndarray  # str
+    parent_id: np.ndarray  # str
+    created_utc: np.ndarray  # float64
+    post_parent_id: str = "t3_"
+    comments_so_far: int | None = None
+
+    @property
+    def last_listed_utc(self) -> float:
+        return float(self.created_utc.max()) if len(self.created_utc) else -np.inf
 
 
 def training_defaults(train: pd.DataFrame) -> dict:
@@ -171,33 +194,102 @@ def context_without_thread(created: float, start: float, top_level: bool, defaul
                                          "comments_so_far over the thread's age")}
 
 
-def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """METADATA_INPUTS per record from its optional READ_INPUTS (absent = missing or None), and for each
-    record where every value it read came from: {"created_utc": {"value": ..., "source": "request"}, ...},
-    the derived thread context included. An API input outside READ_INPUTS (is_submitter) is accepted and
-    ignored.
+def context_from_threads(threads: list[GivenThread], targets: list[dict], defaults: dict) -> list[dict[str, tuple]]:
+    """The thread context of texts whose request gave its thread, {column: (value, source)} per target
+    ({"created_utc", "thread_start_utc", "is_top_level", "parent_id" (None: not given)}), computed by one
+    thread_context call over every distinct thread (a scoring batch may hold several requests'): only the
+    listed comments written before each text count. A text without parent_id is a reply to the post when
+    is_top_level, else to an unknown comment (its earlier replies take the training median)."""
+    keys: dict[int, int] = {}
+    for thread in threads:
+        keys.setdefault(id(thread), len(keys))
+    distinct = list({id(t): t for t in threads}.values())  # in order of keys
+    sizes = [len(t.comment_id) for t in distinct]
+    comments = pd.DataFrame({
+        "post_id": np.repeat(np.arange(len(distinct)), sizes).astype(str),
+        "comment_id": np.concatenate([np.asarray(t.comment_id, dtype=object) for t in distinct]),
+        "parent_id": np.concatenate([np.asarray(t.parent_id, dtype=object) for t in distinct]),
+        "created_utc": np.concatenate([np.asarray(t.created_utc, dtype="float64") for t in distinct]),
+        "thread_start_utc": np.repeat([t.post_created_utc for t in distinct], sizes).astype("float64")})
+    no_parent = [t["parent_id"] is None and not t["is_top_level"] for t in targets]
+    parents = [t["parent_id"] if t["parent_id"] is not None else thread.post_parent_id if t["is_top_level"]
+               else COMMENT_PREFIX for t, thread in zip(targets, threads, strict=True)]
+    created = np.array([t["created_utc"] for t in targets], dtype="float64")
+    start = np.array([t["thread_start_utc"] for t in targets], dtype="float64")
+    context = thread_context(comments, pd.DataFrame({
+        "post_id": [str(keys[id(t)]) for t in threads], "comment_id": None, "parent_id": parents,
+        "created_utc": created, "thread_start_utc": start})).to_dict("list")
+    out = []
+    for i, thread in enumerate(threads):
+        row = {name: (context[name][i], THREAD) for name in CONTEXT_COLUMNS}
+        if np.isnan(row["depth"][0]):
+            unknown = "thread: no parent_id given" if no_parent[i] else \
+                "thread: the parent is not among the listed comments written before it"
+            row.update({name: (np.nan, unknown) for name in ("depth", "minutes_since_parent", "parent_position")})
+        if no_parent[i]:
+            row["earlier_replies_to_parent"] = (defaults["earlier_replies_to_parent"],
+                                                "default: training median (no parent_id given)")
+        floor = thread.comments_so_far
+        if floor is not None and created[i] > thread.last_listed_utc and floor > row["comments_so_far"][0]:
+            row["comments_so_far"] = (float(floor), "thread: its comments_so_far (the page's count)")
+            row["comments_per_hour_so_far"] = (floor / max((created[i] - start[i]) / 3600, 1 / 60), THREAD)
+        out.append(row)
+    return out
 
-    Defaults: created_utc = `now` (the comment is being written); the thread started the training median
-    thread age before created_utc; is_top_level takes the training majority; the thread context follows
-    context_without_thread.
+
+def resolve_inputs(records: list[dict], defaults: dict, now: float) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """METADATA_INPUTS per record from its optional READ_INPUTS (absent = missing or None) and its request's
+    thread (`record["thread"]`: a GivenThread, optional), and for each record where every value it read came
+    from: {"created_utc": {"value": ..., "source": "request"}, ...}, the thread context included. An API
+    input outside READ_INPUTS (is_submitter) is accepted and ignored.
+
+    Defaults: created_utc = `now` (the comment is being written); the thread started at the given thread's
+    post_created_utc, else the training median thread age before created_utc; is_top_level follows
+    parent_id (t3_: a reply to the post), else takes the training majority. The thread context: from the
+    given thread (context_from_threads: thread_context, as in training), else context_without_thread.
     """
+    age_s = 60 * defaults["minutes_since_thread_start"]
     default_source = {"created_utc": "default: time of the request",
                       "post_created_utc": f"default: {defaults['minutes_since_thread_start']} min before "
                                           "created_utc (training median thread age)",
-                      "is_top_level": "default: training majority"}
-    rows, used = [], []
-    for record in records:
+                      "is_top_level": "default: training majority",
+                      "parent_id": "default: not given (is_top_level says whether it replies to the post)"}
+    rows, used, threaded = [], [], []
+    for index, record in enumerate(records):
         given = {name: record[name] for name in READ_INPUTS if name in record and pd.notna(record[name])}
+        thread: GivenThread | None = record.get("thread")
+        source = dict.fromkeys(given, "request")
         created = float(given.get("created_utc", now))
-        age_s = 60 * defaults["minutes_since_thread_start"]
-        start = float(given.get("post_created_utc", created - age_s))
-        values = {"created_utc": created, "post_created_utc": start,
-                  "is_top_level": bool(given.get("is_top_level", defaults["is_top_level"]))}
-        context = context_without_thread(created, start, values["is_top_level"], defaults)
-        rows.append({"created_utc": created, "thread_start_utc": start, "is_top_level": values["is_top_level"],
-                     **{name: value for name, (value, _) in context.items()}})
-        used.append({**{name: {"value": values[name], "source": "request" if name in given else default_source[name]}
-                        for name in READ_INPUTS},
-                     **{name: {"value": None if pd.isna(value) else round(float(value), 4), "source": source}
-                        for name, (value, source) in context.items()}})
-    return {name: np.array([row[name] for row in rows], dtype="float64") for name in METADATA_INPUTS}, used
+        if "post_created_utc" in given:
+            start = float(given["post_created_utc"])
+        elif thread is not None:
+            start, source["post_created_utc"] = thread.post_created_utc, THREAD
+        else:
+            start = created - age_s
+        parent = str(given["parent_id"]) if "parent_id" in given else None
+        if "is_top_level" in given:
+            top = bool(given["is_top_level"])
+        elif parent is not None:
+            top, source["is_top_level"] = parent.startswith(POST_PREFIX), "parent_id"
+        else:
+            top = bool(defaults["is_top_level"])
+        values = {"created_utc": created, "post_created_utc": start, "is_top_level": top, "parent_id": parent}
+        rows.append({"created_utc": created, "thread_start_utc": start, "is_top_level": top, "parent_id": parent})
+        used.append({name: {"value": values[name], "source": source.get(name, default_source[name])}
+                     for name in READ_INPUTS})
+        if thread is not None:
+            threaded.append(index)
+        else:
+            rows[-1].update(context_without_thread(created, start, top, defaults))
+    if threaded:
+        derived = context_from_threads([records[i]["thread"] for i in threaded], [rows[i] for i in threaded],
+                                       defaults)
+        for i, context in zip(threaded, derived, strict=True):
+            rows[i].update(context)
+    for row, inputs in zip(rows, used, strict=True):
+        inputs.update({name: {"value": None if pd.isna(row[name][0]) else round(float(row[name][0]), 4),
+                              "source": row[name][1]} for name in CONTEXT_COLUMNS})
+    metadata = {name: np.array([row[name] for row in rows], dtype="float64")
+                for name in ("created_utc", "thread_start_utc", "is_top_level")}
+    return {**metadata, **{name: np.array([row[name][0] for row in rows], dtype="float64")
+                           for name in CONTEXT_COLUMNS}}, used

@@ -9,8 +9,10 @@ summed over each group's columns, the usual exact linear decomposition; for grad
 are the documented fallback, group Shapley values with a single (interventional) reference, not SHAP's
 average over a background sample. The text is one group: its embedding and its length and punctuation.
 
-When to post. The calibrated score of the same draft written now and after delays, everything else of
-its thread context held as given (the thread keeps its start time, so only the comment's own timing moves).
+When to post. The calibrated score of the same draft written now and after delays, everything else held
+as given: the thread keeps its start time and, when the request gave its thread, its listed comments, of
+which those written before each delayed time count (a comment listed after "now" counts once the draft
+waits past it); without a thread only the comment's own timing moves.
 """
 from __future__ import annotations
 

@@ -7,8 +7,11 @@ It applies the shared cleaning and the family's own scoring, so no caller re-imp
   finetuned_minilm  the fine-tuned encoder and head (hash-checked)
   tfidf_logreg      the TF-IDF baseline's pipeline on the cleaned text (served, never registered)
 Input: a DataFrame with `text` and, optionally, created_utc, post_created_utc (unix seconds),
-is_submitter, is_top_level; an absent value takes the documented default (features.resolve_inputs);
-is_submitter is accepted and not read (features.READ_INPUTS: the ablation dropped its group).
+is_submitter, is_top_level, parent_id (t3_<post> or t1_<comment>); an absent value takes the documented
+default (features.resolve_inputs); is_submitter is accepted and not read (features.READ_INPUTS: the
+ablation dropped its group). The thread a comment replies in is not a column: the service hands
+score_records each record's thread (reception.serving.thread_request), and the pyfunc `predict` path,
+without one, takes the thread context's documented defaults.
 Logged with MLflow's pyfunc flavour, with `reception` shipped as code.
 """
 from __future__ import annotations
@@ -35,7 +38,8 @@ INPUT_EXAMPLE = pd.DataFrame({"text": ["This is the best explanation in the thre
                                        "> quoted\n\nNo. Just no. https://example.com"],
                               "created_utc": [1762796919.0, 1762800000.0],
                               "post_created_utc": [1762794000.0, 1762794000.0],
-                              "is_submitter": [False, True], "is_top_level": [True, False]})
+                              "is_submitter": [False, True], "is_top_level": [True, False],
+                              "parent_id": ["t3_1ot0f3x", "t1_no53u7f"]})
 
 
 class ReceptionModel(mlflow.pyfunc.PythonModel):
@@ -75,9 +79,11 @@ class ReceptionModel(mlflow.pyfunc.PythonModel):
 
     def score_records(self, records: list[dict], batch_size: int | None = None, now: float | None = None,
                       with_contributions: bool = False) -> list[ScoredRecord]:
-        """One ScoredRecord per record ({"text": raw text, optional API inputs}), in order. `batch_size`: the
-        encoder's batch; `now`: the time absent timing defaults are relative to (default: the time of the
-        call); `with_contributions`: each input group's contribution too (the service's answers give them)."""
+        """One ScoredRecord per record ({"text": raw text, optional API inputs, optional "thread": its
+        request's GivenThread, one object per request, so that one thread_context call serves a batch of
+        several requests' records}), in order. `batch_size`: the encoder's batch; `now`: the time absent
+        timing defaults are relative to (default: the time of the call); `with_contributions`: each input
+        group's contribution too (the service's answers give them)."""
         texts = [str(r["text"]) for r in records]
         cleaned = [clean_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
@@ -114,7 +120,7 @@ def signature():
     from mlflow.types import ColSpec, Schema
 
     optional = {"created_utc": "double", "post_created_utc": "double", "is_submitter": "boolean",
-                "is_top_level": "boolean"}
+                "is_top_level": "boolean", "parent_id": "string"}
     inputs = Schema([ColSpec("string", "text"), *(ColSpec(optional[n], n, required=False) for n in API_INPUTS)])
     return ModelSignature(inputs, Schema([ColSpec("double", "score"), ColSpec("string", "label")]))
 
