@@ -65,7 +65,11 @@ def write_partitioned(frame: pd.DataFrame, out: Path) -> None:
         return
     dates = frame["created_dt"].dt
     partitioned = frame.assign(YYYY=dates.strftime("%Y"), MM=dates.strftime("%m"), DD=dates.strftime("%d"))
+    # Rows of a day together (a stable sort keeps their order), so each day is written, then closed, once:
+    # years of dump files hold more days than the writer keeps open (1,024).
+    partitioned = partitioned.sort_values(["YYYY", "MM", "DD"], kind="stable")
     table = pa.Table.from_pandas(partitioned, preserve_index=False)
+    days = partitioned[["YYYY", "MM", "DD"]].drop_duplicates().shape[0]
     # One thread keeps the row order inside each file, so a re-run writes identical bytes.
-    ds.write_dataset(table, out, format="parquet", partitioning=PARTITIONING,
+    ds.write_dataset(table, out, format="parquet", partitioning=PARTITIONING, max_partitions=max(days, 1024),
                      basename_template="part-{i}.parquet", use_threads=False)
