@@ -23,6 +23,7 @@ from reception.data.features import (
 from reception.models.evaluation import fold_roc_auc, out_of_fold_scores, within_thread_roc_auc
 from reception.models.families import build, fit_quietly
 from reception.models.search import thread_cv_roc_auc
+from reception.progress import Progress
 
 
 def choose_groups(make, X: np.ndarray, embedding_dim: int, y: np.ndarray, folds: np.ndarray) -> list[str]:
@@ -69,8 +70,11 @@ def ablation_run(family: str, config: dict, seed: int, X: np.ndarray, embedding_
         run["without"]["text_embedding"] = with_change(scores(METADATA_FEATURES, embedding=False), reference)
     else:
         run["without"]["text_embedding"] = {"note": "no embedding read (the family or its configuration leaves it out)"}
-    for variant, group, features in ablation_variants():
+    variants = ablation_variants()
+    progress = Progress(f"ablation {family}", len(variants), "variants")
+    for variant, group, features in variants:
         changed = with_change(scores(features), reference)
+        progress.advance()
         run[variant][group] = {**changed, "supported": supported(variant, changed["change_thread_cv_roc_auc"])}
         print(f"ablation {family} {variant.replace('_', ' ')} {group}: {json.dumps(run[variant][group])}")
     run["unsupported_kept"] = [g for g in FEATURE_GROUPS if not run["without"][g]["supported"]]

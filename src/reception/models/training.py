@@ -21,6 +21,7 @@ from reception.models.ablation import choose_groups
 from reception.models.calibration import CalibratedModel, calibrated_fit
 from reception.models.families import Family, build, feature_matrix, fit_quietly
 from reception.models.search import thread_cv_roc_auc, tpe_search
+from reception.progress import Progress
 
 
 def outer_fold_scores(family: Family, config: dict, seed: int, X: np.ndarray, embedding_dim: int, y: np.ndarray,
@@ -33,6 +34,7 @@ def outer_fold_scores(family: Family, config: dict, seed: int, X: np.ndarray, em
     groups = {**FEATURE_GROUPS, **CANDIDATE_GROUPS}
     kept = feature_columns(METADATA_FEATURES, embedding_dim) if family.uses_metadata else list(range(X.shape[1]))
     oof, chosen_by_fold = np.empty(len(y), dtype="float64"), {}
+    progress = Progress(f"train {family.name} thread CV", len(np.unique(folds)), "outer folds")
     for fold in np.unique(folds):
         held, chosen, columns, groups_used = folds == fold, config, kept, {}
         if family.settings.get("nested_evals"):
@@ -46,6 +48,7 @@ def outer_fold_scores(family: Family, config: dict, seed: int, X: np.ndarray, em
         chosen_by_fold[str(fold)] = {**chosen, **groups_used}
         oof[held] = calibrated_fit(make(chosen), fit_quietly, X[~held][:, columns], y[~held],
                                    folds[~held]).predict_proba(X[held][:, columns])[:, 1]
+        progress.advance()
     return oof, chosen_by_fold
 
 
