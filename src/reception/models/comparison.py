@@ -220,6 +220,9 @@ def heldout_table(view: dict, rows: list[dict], refit_by: str, per_part: list[st
     return lines
 
 
+NAMED_TEST_THREADS = 10  # the forward test threads named one by one in the markdown; more are summarised
+
+
 def forward_markdown(forward: dict, rows: list[dict], cv_positive_share: float) -> str:
     """The forward-in-time view (metrics/forward.json) beside each family's thread-CV ROC-AUC, with the
     positive share of each part and of each test thread."""
@@ -228,11 +231,16 @@ def forward_markdown(forward: dict, rows: list[dict], cv_positive_share: float) 
         return (f"{part['rows']} comments of {part['threads']} threads started {first} to {last}, "
                 f"{part['positive_share']:.1%} well received")
 
-    shares = ", ".join(f"{post_id} {t['positive_share']:.1%} of {t['rows']}"
-                       for post_id, t in forward["test_threads"].items())
+    threads = forward["test_threads"]
+    if len(threads) <= NAMED_TEST_THREADS:
+        shares = "per thread: " + ", ".join(f"{post_id} {t['positive_share']:.1%} of {t['rows']}"
+                                            for post_id, t in threads.items())
+    else:  # thousands of threads on the corpus: their spread, each one in metrics/forward.json
+        quartiles = np.percentile([t["positive_share"] for t in threads.values()], [25, 50, 75])
+        shares = "per thread, quartiles of the share: " + ", ".join(f"{q:.1%}" for q in quartiles)
     lines = ["\n## Forward in time: the newest threads, scored by fits on the older ones\n",
              f"- fit: {when(forward['fit'])}",
-             f"- test: {when(forward['test'])} (per thread: {shares})",
+             f"- test: {when(forward['test'])} ({shares})",
              f"- thread CV (train+val): {cv_positive_share:.1%} well received\n",
              "On few threads the forward ROC-AUC mostly measures how the share of well-received comments moves "
              "from thread to thread (base-rate shift), not what a model learnt: read it with the shares above; "
