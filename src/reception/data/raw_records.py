@@ -4,10 +4,10 @@ A source folder holds NDJSON exports (`<entity>/*.ndjson`, what `reception extra
 dump files (`<Subreddit>_comments.zst`, `<Subreddit>_submissions.zst`: reception.reddit.dumps, which maps
 their fields to the raw schema), or both. Every line read ends in exactly one place: kept
 (<entity>.ndjson, with its source file and line), another copy of a kept id (duplicates.ndjson, the audit
-trail), quarantined with its reason (quarantine.ndjson, without its author: `quarantine_entry`), or out of scope (a dump line outside the
-`DumpScope` the params ask for): read = kept + duplicates + quarantined + out_of_scope, which
-`ingest_source` checks. A dump file whose compressed stream was cut is read up to the cut, and the cut is
-quarantined as one entry of its own (what followed it cannot be counted).
+trail), quarantined with its reason (quarantine.ndjson, without its author: `quarantine_entry`), or out
+of scope (a dump line outside the `DumpScope` the params ask for): read = kept + duplicates + quarantined +
+out_of_scope, which `ingest_source` checks. A dump file whose compressed stream was cut is read up to the
+cut, and the cut is quarantined as one entry of its own (what followed it cannot be counted).
 
 A score keeps changing after it is read, and `reception extract` appends a new batch each run: of the
 copies of one id, the latest observation (`observed_utc`) is kept; copies without it count as the
