@@ -1,4 +1,5 @@
 """ingest: every raw line is kept, counted as a duplicate or quarantined with its reason."""
+import hashlib
 import json
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def test_ingest_entity_accounts_for_every_line(tmp_path):
     quarantined = [json.loads(x) for x in (out / "quarantine.ndjson").read_text().splitlines()]
     assert {(q["line"], q["reason"]) for q in quarantined} == {(3, "malformed JSON"), (4, "wrong type: score"),
                                                               (7, "empty line")}
-    assert quarantined[0]["raw"] == "{oops"
+    assert quarantined[0]["sha256"] == hashlib.sha256(b"{oops").hexdigest() and quarantined[0]["bytes"] == 5
     duplicates = [json.loads(x) for x in (out / "duplicates.ndjson").read_text().splitlines()]
     assert [(d["key"], d["identical"], d["first_line"]) for d in duplicates] == [(["c1"], True, 1), (["c2"], False, 2)]
     assert duplicates[1]["record"]["score"] == 99  # the conflicting copy is kept, not lost

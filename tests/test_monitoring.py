@@ -2,6 +2,7 @@
 realized performance, the --check verdict), on logs the tests build and on a real `bentoml serve`."""
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -139,26 +140,40 @@ def test_projection_is_fixed_and_documented():
     assert prediction_log.project(None) is None
 
 
+def body(i: int) -> str:
+    return f"comment number {i}: ﬁne, café"  # a ligature and an accent: NFKC would change the text
+
+
 def test_realized_metrics_equal_scikit_learn_on_the_join(tmp_path):
     rng = np.random.default_rng(3)
     n, day = 400, 1767225600.0  # 2026-01-01
     log = pd.DataFrame({"comment_id": [f"c{i}" for i in range(n)], "score": rng.random(n),
-                        "request_time_utc": day + rng.integers(0, 2, n) * 86400 + rng.random(n) * 3600})
+                        "request_time_utc": day + rng.integers(0, 2, n) * 86400 + rng.random(n) * 3600,
+                        "text_sha256": [prediction_log.text_sha256(body(i)) for i in range(n)]})
+    # Someone replays real comment ids with other texts and confident wrong scores, after the real predictions:
+    # none of them may reach realized performance, nor hide the real prediction of its comment.
+    replayed = pd.DataFrame({"comment_id": [f"c{i}" for i in range(0, n, 3)], "score": 0.5,
+                             "request_time_utc": day + 2 * 86400, "text_sha256": prediction_log.text_sha256("spam")})
     final = rng.integers(-5, 40, n)
     created = day - 600
     lines = []
     for i in range(n):  # an early, immature observation, then the final one; every 10th comment never matures
-        lines.append({"comment_id": f"c{i}", "score": 999, "created_utc": created, "observed_utc": created + 3600})
+        lines.append({"comment_id": f"c{i}", "score": 999, "created_utc": created, "observed_utc": created + 3600,
+                      "body": body(i)})
         if i % 10:
             lines.append({"comment_id": f"c{i}", "score": int(final[i]), "created_utc": created,
-                          "observed_utc": created + 30 * 3600})
+                          "observed_utc": created + 30 * 3600, "body": body(i)})
     lines.append({"comment_id": "c1", "score": 999, "created_utc": created})  # no observed_utc: never mature
     (tmp_path / "batch").mkdir()
     (tmp_path / "batch" / "comments.ndjson").write_text("".join(json.dumps(x) + "\n" for x in lines) + "not json\n")
 
     outcomes = monitor.read_outcomes(tmp_path, min_age_hours=24)
-    matured = monitor.join_outcomes(log, outcomes, threshold=5.0)
+    matured, join = monitor.join_outcomes(pd.concat([log, replayed], ignore_index=True), outcomes, threshold=5.0)
     keep = np.arange(n) % 10 != 0
+    replayed_matured = sum(1 for i in range(0, n, 3) if i % 10)
+    assert join == {"predictions_with_comment_id": n + len(replayed), "matched": keep.sum(), "repeated": 0,
+                    "text_mismatch": replayed_matured, "no_matured_outcome": n - keep.sum() + len(replayed)
+                    - replayed_matured}
     y, score = (final[keep] >= 5).astype(int), log["score"].to_numpy()[keep]
     assert len(matured) == keep.sum()
     np.testing.assert_array_equal(matured["y_true"], y)
@@ -310,11 +325,16 @@ def test_an_empty_window_recommends_nothing(tmp_path, monkeypatch, capsys):
     REGISTER_METRICS.write_text(json.dumps({"family": "hybrid"}))
     family_metrics("hybrid").write_text(json.dumps({"thread_cv": {"roc_auc": {"mean": 0.7, "std": 0.1}}}))
     DATA_METRICS.write_text(json.dumps({"label": {"threshold": 5.0}}))
-    (tmp_path / "params.yaml").write_text(json.dumps({
-        "ingest": {"source": "raw"}, "service": {"log_dir": str(tmp_path / "logs")}, "label": {"min_age_hours": 24},
-        "monitoring": {"window": 7, "chunk_period": "D", "min_chunk_rows": 200, "drift_threshold": 0.15}}))
+    params = {"ingest": {"source": "raw"}, "label": {"min_age_hours": 24},
+              "service": {"log_dir": str(tmp_path / "logs"), "log_retention_days": 6},
+              "monitoring": {"window": 7, "chunk_period": "D", "min_chunk_rows": 200, "drift_threshold": 0.15}}
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
     parser = argparse.ArgumentParser()
     monitor.configure(parser)
+    with pytest.raises(SystemExit, match="log_retention_days must be a whole number of days >= monitoring.window"):
+        monitor.run(parser.parse_args(["--check"]))  # a retention shorter than the window
+    params["service"]["log_retention_days"] = 7
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
     assert monitor.run(parser.parse_args(["--check"])) == 0
     report = json.loads((tmp_path / "metrics/monitoring/monitoring.json").read_text())
     assert report["window"]["predictions"] == 0 and report["check"] == {"retrain_recommended": False, "reasons": []}
@@ -334,3 +354,62 @@ def test_check_recommends_retraining_below_the_floor_only_on_enough_evidence():
     assert monitor.retrain_reasons(report, no_drift, estimate, min_rows=200) == []
     low = estimate.assign(roc_auc=0.6, lower=0.55, upper=0.65)  # the whole CBPE band below the floor
     assert "estimated ROC-AUC 0.600" in monitor.retrain_reasons(report, no_drift, low, min_rows=200)[0]
+
+
+# ---- the log's files: the window, unreadable lines, retention ----
+
+def log_file(folder: Path, name: str, lines: list[bytes], last_written: float) -> Path:
+    path = folder / prediction_log.MONITOR_NAME / "data" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    os.utime(path, (last_written, last_written))
+    return path
+
+
+def log_line(time_utc: float, **fields) -> bytes:
+    return json.dumps({"request_time_utc": time_utc, "model_key": "hybrid", "score": 0.4, **fields}).encode()
+
+
+def test_the_monitor_reads_only_the_files_of_its_window_and_skips_and_counts_broken_lines(tmp_path):
+    since, until = pd.Timestamp("2026-01-10", tz="UTC"), pd.Timestamp("2026-01-17", tz="UTC")
+    t = since.timestamp()
+    # Last written before the window: not opened (its lines would be counted as unreadable if it were).
+    log_file(tmp_path, "data.0.log.2026-01-08", [b"garbage", log_line(t - 3600)], t - 60)
+    log_file(tmp_path, "data.0.log.2026-01-09", [log_line(t - 60), log_line(t + 60, comment_id="a")], t + 60)
+    log_file(tmp_path, "data.0.log", [log_line(t + 7200, comment_id="b"),
+                                      b'{"request_time_utc": 1768039200, "model_key": "hyb',  # cut by a crash
+                                      b"\xff\xfe not utf-8", b"[1, 2]", log_line(t + 7300, score="high"), b"",
+                                      log_line(until.timestamp(), comment_id="late")], until.timestamp() + 5)
+    log_file(tmp_path, "data.1.log", [log_line(t + 10, comment_id="c")], t + 10)
+    log, reading = monitor.read_log(tmp_path, since, until)
+    assert log["comment_id"].tolist() == ["c", "a", "b"]  # in request order, until excluded
+    assert reading == {"files_read": 3, "files_outside_window": 1, "lines_skipped": 4}
+
+
+def test_rotated_log_files_older_than_the_retention_are_deleted_and_nothing_else(tmp_path):
+    now, day = 1768000000.0, 86400
+    old = log_file(tmp_path, "data.0.log.2025-12-01", [log_line(now - 40 * day)], now - 31 * day)
+    kept_rotated = log_file(tmp_path, "data.1.log.2025-12-02", [log_line(now - 40 * day)], now - 29 * day)
+    active = log_file(tmp_path, "data.0.log", [log_line(now - 40 * day)], now - 40 * day)  # a worker writes it
+    other = log_file(tmp_path, "data.0.log.notes", [b"x"], now - 40 * day)
+    schema = tmp_path / prediction_log.MONITOR_NAME / "schema" / "schema.0.log"
+    schema.parent.mkdir(parents=True)
+    schema.write_text("{}")
+    os.utime(schema, (now - 40 * day, now - 40 * day))
+    assert prediction_log.expire_log_files(tmp_path, 30, now=now) == [old]
+    assert not old.exists() and all(p.exists() for p in (kept_rotated, active, other, schema))
+
+
+@pytest.mark.parametrize("value", [0, -1, 6, 7.5, "30", True, None])
+def test_a_log_retention_shorter_than_the_window_or_not_whole_days_is_refused(value):
+    with pytest.raises(ValueError, match="log_retention_days must be a whole number of days >= monitoring.window"):
+        prediction_log.log_retention_days(value, window=7)
+    assert prediction_log.log_retention_days(7, window=7) == 7
+
+
+def test_the_monitor_hashes_a_body_as_the_log_hashes_the_text_it_scored():
+    texts = ["ﬁne", "cafe\u0301", "café", "line\r\nbreak ", "😀 emoji"]
+    records, scored, answers = request(texts)
+    logged_hashes = prediction_log.columns(records, scored, answers, SERVED, False, 0.0)["text_sha256"]
+    assert logged_hashes == [prediction_log.text_sha256(t) for t in texts]
+    assert len(set(logged_hashes)) == len(texts)  # no normalisation merges two texts on either side

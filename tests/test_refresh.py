@@ -21,6 +21,7 @@ import yaml
 
 from conftest import SAMPLE_RAW, SMALL_FINETUNE, copy_repo, run, set_params
 from reception import paths
+from reception.data.pseudonyms import AUTHOR_KEY_VAR
 from reception.models.encoder import WEIGHTS_FILE, bundled_model_dir, sha256_file
 from reception.paths import SOURCE_DIR
 from reddit_standin import RedditStandIn, extract
@@ -68,6 +69,7 @@ def small_refresh(repo, encoder: dict) -> None:
 
 
 def test_three_daily_batches_append_and_rebuild(tmp_path, pipeline_env):
+    pipeline_env = {**pipeline_env, AUTHOR_KEY_VAR: "test-key-" + "0" * 32}  # extracted data: bronze needs a key
     repo = copy_repo(tmp_path / "repo")
     set_params(repo, ingest={"source": str(SOURCE_DIR)})
     small_refresh(repo, tiny_encoder(tmp_path / "tiny_encoder"))

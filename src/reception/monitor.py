@@ -13,11 +13,17 @@ metrics/monitoring/:
   drift.csv              distance per window and input (`dvc plots show`)
   estimated_roc_auc.csv  NannyML CBPE's ROC-AUC estimate per window with its confidence band (`dvc plots show`)
   realized.csv           per day: matured predictions, ROC-AUC, F1, ECE
-Realized performance joins logged predictions (by comment_id) with the final scores that extracted batches
-bring: NDJSON comment lines with `observed_utc`, mature once observed `label.min_age_hours` after
-`created_utc`, labelled with the training threshold (metrics/data.json). `--check` exits 1 and prints
-"retrain recommended" when realized ROC-AUC is below the champion's thread-CV floor, or an input drifts past
-`monitoring.drift_threshold`, or the whole CBPE band of a window lies below the floor.
+The log is read from the files that may hold a record of the window (last written at or after its start); a
+line that is not a whole record (a write cut short, a corrupt disk block) is skipped and counted. Rotated log
+files last written more than `service.log_retention_days` ago are deleted first (prediction_log.expire_log_files).
+Realized performance joins logged predictions with the final scores that extracted batches bring: NDJSON
+comment lines with `observed_utc`, mature once observed `label.min_age_hours` after `created_utc`, labelled
+with the training threshold (metrics/data.json). A prediction meets its comment's score only when it scored
+that comment's text (the same comment_id and text_sha256 of the final body): a caller who sends a real
+comment_id with another text cannot steer realized performance; such predictions are counted, not joined.
+`--check` exits 1 and prints "retrain recommended" when realized ROC-AUC is below the champion's thread-CV
+floor, or an input drifts past `monitoring.drift_threshold`, or the whole CBPE band of a window lies below
+the floor.
 """
 from __future__ import annotations
 
@@ -36,8 +42,16 @@ from reception.data.splits import read_embeddings, read_split
 from reception.models.evaluation import THRESHOLD, classification_metrics, expected_calibration_error
 from reception.models.families import declared
 from reception.params import all_params
-from reception.paths import DATA_METRICS, METRICS_DIR, REGISTER_METRICS, family_metrics, predictions_file
-from reception.serving.prediction_log import MONITOR_NAME, TEXT_PROJECTION_DIM, log_folder, project
+from reception.paths import DATA_METRICS, METRICS_DIR, PARAMS_FILE, REGISTER_METRICS, family_metrics, predictions_file
+from reception.serving.prediction_log import (
+    MONITOR_NAME,
+    TEXT_PROJECTION_DIM,
+    expire_log_files,
+    log_folder,
+    log_retention_days,
+    project,
+    text_sha256,
+)
 
 # NannyML sends usage telemetry unless this is set (it is imported inside the functions below).
 os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
@@ -51,6 +65,8 @@ CATEGORICAL_INPUTS = ("is_submitter", "is_top_level", "has_exclamation", "has_qu
 # finetune.py score val and test with the model they save). Not the out-of-fold thread-CV scores: those
 # come from fits on four fifths of the threads each, a distribution the served model's scores do not share.
 SCORE_REFERENCE_SPLIT = "val"
+# A file's modification time may be rounded down (to 2 s on FAT): a file this close before the window is read.
+MTIME_SLACK_S = 2.0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -74,15 +90,22 @@ def run(args: argparse.Namespace) -> int:
     log_dir = args.log_dir or log_folder(params["service"]["log_dir"])
     outcomes_dir = args.outcomes or Path(params["ingest"]["source"]) / "comments"
     min_age_hours = params["label"]["min_age_hours"]
+    try:
+        retention_days = log_retention_days(params["service"].get("log_retention_days"), settings["window"])
+    except ValueError as error:
+        raise SystemExit(f"reception monitor: {PARAMS_FILE}: {error}; nothing read or deleted") from None
 
     started = time.monotonic()
     champion = json.loads(REGISTER_METRICS.read_text())["family"]
-    log = read_log(log_dir, since, until)
+    expired = expire_log_files(log_dir, retention_days)
+    log, reading = read_log(log_dir, since, until)
+    reading["files_deleted_expired"] = len(expired)
     served = log[log["model_key"] == champion] if len(log) else log
     print(f"monitor: {len(log)} logged predictions from {since} to {until}, {len(served)} by the champion "
-          f"({champion})")
+          f"({champion}); {reading['files_read']} log files read, {reading['lines_skipped']} unreadable lines "
+          f"skipped, {len(expired)} files older than {retention_days} days deleted")
     report = {"window": {"since": since.isoformat(), "until": until.isoformat(), "predictions": len(log),
-                         "champion_predictions": len(served), "champion": champion},
+                         "champion_predictions": len(served), "champion": champion}, "log": reading,
               "roc_auc_floor": roc_auc_floor(champion), "drift_threshold": settings["drift_threshold"]}
     args.out.mkdir(parents=True, exist_ok=True)
     figures = []
@@ -98,9 +121,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         drift = pd.DataFrame(columns=["window", "series", "distance", "rows", "alert"])
         estimate = pd.DataFrame(columns=["window", "rows", "roc_auc", "lower", "upper"])
-    matured = join_outcomes(served, read_outcomes(outcomes_dir, min_age_hours), label_threshold())
+    matured, join = join_outcomes(served, read_outcomes(outcomes_dir, min_age_hours), label_threshold())
+    if join["text_mismatch"]:
+        print(f"monitor: {join['text_mismatch']} predictions scored another text than their comment's final body: "
+              "not joined to its score")
     realized = realized_by_day(matured)
-    report["realized"] = {"matured_predictions": len(matured), "per_day": realized.to_dict("records"),
+    report["realized"] = {"matured_predictions": len(matured), "join": join, "per_day": realized.to_dict("records"),
                           **(realized_metrics(matured) if len(matured) else {})}
     reasons = retrain_reasons(report, drift, estimate, settings["min_chunk_rows"])
     report["check"] = {"retrain_recommended": bool(reasons), "reasons": reasons}
@@ -119,15 +145,50 @@ def run(args: argparse.Namespace) -> int:
     return 1 if args.check and reasons else 0
 
 
-def read_log(log_dir: Path, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataFrame:
-    """Every logged prediction with since <= request time < until, from all workers' (rotated) files."""
+def log_files(log_dir: Path, since: pd.Timestamp) -> tuple[list[Path], list[Path]]:
+    """All workers' (rotated) log files: those that may hold a record from `since` on, and the others. A record
+    is written after its request time, so a file last written before `since` holds none."""
     files = sorted((log_dir / MONITOR_NAME / "data").glob("data.*.log*"))
-    frames = [pd.read_json(f, lines=True, dtype=False, convert_dates=False) for f in files if f.stat().st_size]
-    if not frames:
-        return pd.DataFrame(columns=["request_time_utc", "model_key"])
-    log = pd.concat(frames, ignore_index=True)
-    keep = log["request_time_utc"].between(since.timestamp(), until.timestamp(), inclusive="left")
-    return log[keep].sort_values("request_time_utc", kind="stable").reset_index(drop=True)
+    recent = [f.stat().st_mtime >= since.timestamp() - MTIME_SLACK_S for f in files]
+    return ([f for f, r in zip(files, recent, strict=True) if r],
+            [f for f, r in zip(files, recent, strict=True) if not r])
+
+
+def log_record(line: bytes) -> dict | None:
+    """A log line as its record, or None for one that is not a whole record (cut short, corrupt)."""
+    try:
+        record = json.loads(line)
+    except ValueError:  # malformed JSON or invalid UTF-8
+        return None
+    number = (int, float)
+    if not isinstance(record, dict) or not isinstance(record.get("model_key"), str) or not all(
+            isinstance(record.get(name), number) and not isinstance(record[name], bool)
+            for name in ("request_time_utc", "score")):
+        return None
+    return record
+
+
+def read_log(log_dir: Path, since: pd.Timestamp, until: pd.Timestamp) -> tuple[pd.DataFrame, dict]:
+    """Every logged prediction with since <= request time < until, from the files that may hold one; and
+    what was read: files read, files outside the window, unreadable lines skipped."""
+    files, outside = log_files(log_dir, since)
+    rows, skipped = [], 0
+    start, end = since.timestamp(), until.timestamp()
+    for path in files:
+        with open(path, "rb") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                record = log_record(line)
+                if record is None:
+                    skipped += 1
+                elif start <= record["request_time_utc"] < end:
+                    rows.append(record)
+    reading = {"files_read": len(files), "files_outside_window": len(outside), "lines_skipped": skipped}
+    if not rows:
+        return pd.DataFrame(columns=["request_time_utc", "model_key"]), reading
+    log = pd.DataFrame.from_records(rows)
+    return log.sort_values("request_time_utc", kind="stable").reset_index(drop=True), reading
 
 
 def projection_columns(projected: np.ndarray | None, rows: int) -> dict[str, np.ndarray]:
@@ -278,8 +339,9 @@ def label_threshold() -> float:
 
 
 def read_outcomes(folder: Path, min_age_hours: float) -> pd.DataFrame:
-    """comment_id, final score: per comment its latest observation made at least min_age_hours after it was
-    posted. Lines without observed_utc (exports that did not record it) are never taken as mature."""
+    """comment_id, final score, text_sha256 of its body then: per comment its latest observation made at least
+    min_age_hours after it was posted. Lines without observed_utc (exports that did not record it) are never
+    taken as mature."""
     rows = []
     for path in sorted(folder.rglob("*.ndjson")) if folder.is_dir() else []:
         with open(path, encoding="utf-8", errors="replace") as lines:
@@ -289,22 +351,40 @@ def read_outcomes(folder: Path, min_age_hours: float) -> pd.DataFrame:
                 except json.JSONDecodeError:
                     continue
                 if isinstance(item, dict) and {"comment_id", "score", "created_utc", "observed_utc"} <= item.keys():
-                    rows.append({k: item[k] for k in ("comment_id", "score", "created_utc", "observed_utc")})
-    outcomes = pd.DataFrame(rows, columns=["comment_id", "score", "created_utc", "observed_utc"])
+                    body = item.get("body")
+                    rows.append({**{k: item[k] for k in ("comment_id", "score", "created_utc", "observed_utc")},
+                                 "text_sha256": text_sha256(body) if isinstance(body, str) else None})
+    outcomes = pd.DataFrame(rows, columns=["comment_id", "score", "created_utc", "observed_utc", "text_sha256"])
     mature = outcomes[outcomes["observed_utc"] - outcomes["created_utc"] >= 3600 * min_age_hours]
     latest = mature.sort_values("observed_utc", kind="stable").drop_duplicates("comment_id", keep="last")
-    return latest[["comment_id", "score"]].rename(columns={"score": "final_score"}).reset_index(drop=True)
+    return (latest[["comment_id", "score", "text_sha256"]].rename(columns={"score": "final_score"})
+            .reset_index(drop=True))
 
 
-def join_outcomes(log: pd.DataFrame, outcomes: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Logged predictions (the latest per comment_id) with their matured label: day, score, y_true."""
-    if not len(log) or "comment_id" not in log or not len(outcomes):
-        return pd.DataFrame(columns=["day", "score", "y_true"])
-    logged = log.dropna(subset=["comment_id"]).drop_duplicates("comment_id", keep="last")
-    joined = logged.merge(outcomes, on="comment_id", how="inner", validate="one_to_one")
+def join_outcomes(log: pd.DataFrame, outcomes: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, dict]:
+    """Logged predictions with their matured label (day, score, y_true): per comment the latest prediction
+    of its final text (same comment_id, same text_sha256). And the count of predictions with a comment_id by
+    what became of them: matched (one per comment), repeated (earlier predictions of a matched text),
+    text_mismatch (another text than the comment's final body), no_matured_outcome (no final score yet)."""
+    matured = pd.DataFrame(columns=["day", "score", "y_true"])
+    join = dict.fromkeys(("predictions_with_comment_id", "matched", "repeated", "text_mismatch",
+                          "no_matured_outcome"), 0)
+    if not len(log) or "comment_id" not in log:
+        return matured, join
+    logged = log.dropna(subset=["comment_id"])
+    final_text = logged["comment_id"].map(outcomes.set_index("comment_id")["text_sha256"])
+    has_outcome = logged["comment_id"].isin(outcomes["comment_id"])
+    logged_text = logged["text_sha256"] if "text_sha256" in logged else pd.Series(None, index=logged.index)
+    same_text = has_outcome & (logged_text == final_text)
+    kept = logged[same_text].drop_duplicates("comment_id", keep="last")
+    join.update(predictions_with_comment_id=len(logged), matched=len(kept), repeated=int(same_text.sum()) - len(kept),
+                text_mismatch=int((has_outcome & ~same_text).sum()), no_matured_outcome=int((~has_outcome).sum()))
+    if not len(kept):
+        return matured, join
+    joined = kept.merge(outcomes[["comment_id", "final_score"]], on="comment_id", validate="one_to_one")
     return pd.DataFrame({"day": pd.to_datetime(joined["request_time_utc"], unit="s").dt.strftime("%Y-%m-%d"),
                          "score": joined["score"].astype("float64"),
-                         "y_true": (joined["final_score"] >= threshold).astype(int)})
+                         "y_true": (joined["final_score"] >= threshold).astype(int)}), join
 
 
 def realized_metrics(matured: pd.DataFrame) -> dict:

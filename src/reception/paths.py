@@ -15,6 +15,8 @@ LOCK_FILE = Path("dvc.lock")
 # otherwise; a DVC-tracked source folder (`dvc add`) that ingest.source can point at, never data/raw.
 SOURCE_DIR = Path("data/source/reddit")
 RAW_DIR = Path("data/raw/reddit")
+# The sha256 of public source files whose authors are already pseudonyms: bronze runs on them without a key.
+PUBLIC_SOURCES = Path("data/public_sources.json")
 BRONZE_DIR = Path("data/bronze/reddit")
 SILVER_DIR = Path("data/silver/reddit")
 SILVER_COMMENTS = SILVER_DIR / "fact_comments.parquet"

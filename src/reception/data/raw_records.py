@@ -4,10 +4,10 @@ A source folder holds NDJSON exports (`<entity>/*.ndjson`, what `reception extra
 dump files (`<Subreddit>_comments.zst`, `<Subreddit>_submissions.zst`: reception.reddit.dumps, which maps
 their fields to the raw schema), or both. Every line read ends in exactly one place: kept
 (<entity>.ndjson, with its source file and line), another copy of a kept id (duplicates.ndjson, the audit
-trail), quarantined with its reason (quarantine.ndjson), or out of scope (a dump line outside the
-`DumpScope` the params ask for): read = kept + duplicates + quarantined + out_of_scope, which
-`ingest_source` checks. A dump file whose compressed stream was cut is read up to the cut, and the cut is
-quarantined as one entry of its own (what followed it cannot be counted).
+trail), quarantined with its reason (quarantine.ndjson, without its author: `quarantine_entry`), or out
+of scope (a dump line outside the `DumpScope` the params ask for): read = kept + duplicates + quarantined +
+out_of_scope, which `ingest_source` checks. A dump file whose compressed stream was cut is read up to the
+cut, and the cut is quarantined as one entry of its own (what followed it cannot be counted).
 
 A score keeps changing after it is read, and `reception extract` appends a new batch each run: of the
 copies of one id, the latest observation (`observed_utc`) is kept; copies without it count as the
@@ -17,6 +17,7 @@ writer took back leaves every layer built from here on.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter
@@ -170,12 +171,37 @@ def _dump_lines(path: Path, entity: str, fields: dict, scope: DumpScope, progres
             yield line_no, raw, record, None
 
 
+def entity_files(source: Path, entity: str, scope: DumpScope = DumpScope()) -> tuple[list[Path], list[Path]]:
+    """The entity's export files and its dump files in scope: what ingest reads of it."""
+    exports = sorted((source / entity).glob("*.ndjson"))
+    return exports, [p for p in dumps.dump_files(source, entity) if scope.reads_file(p)]
+
+
+def read_files(source: Path, scope: DumpScope = DumpScope()) -> list[Path]:
+    """Every file ingest reads under `source`, for every entity."""
+    return [path for entity in SCHEMAS for files in entity_files(source, entity, scope) for path in files]
+
+
+def quarantine_entry(entity: str, source_file: str, line: int, raw: bytes, reason: str) -> dict:
+    """A quarantined line as quarantine.ndjson keeps it: where it was and why, and none of its author.
+
+    A line that parses as a JSON object keeps its fields but those about its author (`author`, and in dumps
+    `author_fullname`, `author_flair_text`, ...). Any other line (cut, malformed, not UTF-8) cannot be
+    told apart into fields, so it keeps only its sha256 and its length in bytes: enough to find it again
+    in the source, nothing of what it says.
+    """
+    entry = {"entity": entity, "source_file": source_file, "line": line, "reason": reason}
+    record, _ = parse(raw)
+    if record is None:
+        return entry | {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+    return entry | {"record": {k: v for k, v in record.items() if not k.lower().startswith("author")}}
+
+
 def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpScope()) -> dict:
     key_fields, fields = SCHEMAS[entity]
-    exports = sorted((source / entity).glob("*.ndjson"))
+    exports, dump_files = entity_files(source, entity, scope)
     all_dumps = [p for e in dumps.DUMP_SUFFIXES for p in dumps.dump_files(source, e)]
     entity_dumps = dumps.dump_files(source, entity)
-    dump_files = [p for p in entity_dumps if scope.reads_file(p)]
     if not exports and not all_dumps:
         raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' and no dump files in '{source}' "
                          "(set params.yaml: ingest.source to your export or dump folder)")
@@ -194,9 +220,7 @@ def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpS
                     if reason is not None:
                         counts["quarantined"] += 1
                         reasons[reason] += 1
-                        quarantine.write(json.dumps({
-                            "entity": entity, "source_file": rel, "line": line_no, "reason": reason,
-                            "raw": raw.decode("utf-8", "replace")}) + "\n")
+                        quarantine.write(json.dumps(quarantine_entry(entity, rel, line_no, raw, reason)) + "\n")
                     elif record is None:
                         counts["out_of_scope"] += 1
                     else:
@@ -205,7 +229,7 @@ def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpS
             except dumps.TruncatedDump as cut:
                 counts["files_cut"] += 1
                 quarantine.write(json.dumps({"entity": entity, "source_file": rel, "line": None,
-                                             "reason": f"file cut: {cut}", "raw": ""}) + "\n")
+                                             "reason": f"file cut: {cut}"}) + "\n")
     with open(out / f"{entity}.ndjson", "w") as kept_file, open(out / "duplicates.ndjson", "a") as duplicates:
         for key, records in copies.items():  # in the order each id was first read
             marker = deletion_marker(entity, records)

@@ -1,8 +1,10 @@
 """Bronze: the validated raw records of an entity as a typed table, partitioned by the UTC date of created_utc.
 
-No column is lost: every field of the raw records becomes a typed, nullable column. Reddit's `edited`
-(false or an epoch) becomes `edited` (bool) plus `edited_utc` (float, null if never). Authors are
-pseudonymised (reception.data.pseudonyms) before anything is written.
+Every field of the raw records becomes a typed, nullable column, but those about the author. Reddit's
+`edited` (false or an epoch) becomes `edited` (bool) plus `edited_utc` (float, null if never). Authors are
+pseudonymised (reception.data.pseudonyms) before anything is written: `author` and, in real dump files, the
+account id `author_fullname`; the other `author_*` fields of dumps (flair text, premium status, ...) describe
+the person and are dropped.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import pyarrow.dataset as ds
 from reception.data.pseudonyms import pseudonymise
 from reception.data.raw_records import SCHEMAS
 
+# What names an author: pseudonymised. Any other column whose name starts with "author" is dropped.
+AUTHOR_IDS = ("author", "author_fullname")
 # entity -> sort key, so that the files (and their DVC hashes) do not depend on input order.
 ENTITIES = {
     "comments": ["comment_id"],
@@ -52,8 +56,12 @@ def typed_entity(raw_file: Path, entity: str, key: bytes) -> pd.DataFrame:
         raise SystemExit(f"bronze: no valid {entity} records left after ingest (see metrics/ingest.json)")
     if raw.empty:  # e.g. a dump folder, which holds no subreddit metadata: an empty table of the schema's columns
         raw = pd.DataFrame({name: pd.Series(dtype="object") for name in [*SCHEMAS[entity][1], *SOURCE_COLUMNS]})
-    if "author" in raw:
-        raw["author"] = pseudonymise(raw["author"], key)
+    for column in [c for c in raw.columns if c.startswith("author")]:
+        if column in AUTHOR_IDS:
+            names = raw[column]
+            raw[column] = pseudonymise(names.where(names.map(lambda v: isinstance(v, str))), key)
+        else:
+            raw = raw.drop(columns=column)
     return to_typed_frame(raw, ENTITIES[entity])
 
 

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -315,3 +316,39 @@ class PredictionLog:
                 "text_logged": self.log_text, "records_written": self.written,
                 "records_not_logged": self.failed + self.write_failed + self.dropped, "records_dropped": self.dropped,
                 "records_queued": self.queue.qsize(), "error": self.error}
+
+
+def text_sha256(text: str) -> str:
+    """The log's `text_sha256`: sha256 of the text's UTF-8 exactly as the caller sent it, not normalised.
+    `reception monitor` hashes a comment's final body with it, so that a prediction meets its outcome
+    only when it scored that very text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Retention. BentoML's file monitor rotates `data.<worker>.log` daily (Python's TimedRotatingFileHandler,
+# at the first record a day or more after the file was started) into `data.<worker>.log.<YYYY-MM-DD>`,
+# and never deletes anything: `reception monitor` calls `expire_log_files` on every run.
+ROTATED_LOG = re.compile(r"data\.\d+\.log\.\d{4}-\d{2}-\d{2}")
+
+
+def log_retention_days(value: object, window: int) -> int:
+    """service.log_retention_days, refused (ValueError) unless a whole number of days >= monitoring.window:
+    a shorter retention would delete what the default monitoring window reads."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < max(window, 1):
+        raise ValueError(f"service.log_retention_days must be a whole number of days >= monitoring.window "
+                         f"({window}); got {value!r}")
+    return value
+
+
+def expire_log_files(log_dir: Path, retention_days: int, now: float | None = None) -> list[Path]:
+    """Delete the rotated prediction-log files under `log_dir` last written more than retention_days ago;
+    the deleted paths. By the last write (mtime), not the date in the name: a rotated file holds records up
+    to a day after that date, and every record in it was written before its last write, so no record
+    younger than the retention goes. The file a worker is writing (no date) is left to its rotation."""
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    folder = log_dir / MONITOR_NAME / "data"
+    expired = [p for p in sorted(folder.glob("data.*.log.*")) if ROTATED_LOG.fullmatch(p.name)
+               and p.is_file() and p.stat().st_mtime < cutoff]
+    for path in expired:
+        path.unlink(missing_ok=True)
+    return expired
