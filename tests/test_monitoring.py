@@ -85,7 +85,7 @@ def test_log_records_follow_the_documented_schema(log_folder):
     assert zero_shot["bento_model"] is None and zero_shot["text_projection"] is None
     assert log.status() | {"folder": None} == {"ok": True, "sink": "default", "folder": None, "text_logged": False,
                                                "records_written": 3, "records_not_logged": 0, "records_dropped": 0,
-                                               "records_queued": 0, "error": None}
+                                               "records_skipped": 0, "records_queued": 0, "error": None}
 
 
 def test_log_text_adds_the_raw_text(log_folder):
