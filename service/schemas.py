@@ -13,8 +13,8 @@ import time
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -45,9 +45,12 @@ NOT_BLANK = "[^" + "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspac
 MAX_KEY_CHARS = 64  # longest model_key: the keys are family names
 
 
-def encodable(value: str) -> str:
-    """The string, if it is Unicode text that UTF-8 can carry: JSON's \\u escapes can spell a lone
-    surrogate (\\ud800), which is no character, cannot be scored, logged or hashed, and is refused (422)."""
+def encodable(value):
+    """A string, if it is Unicode text that UTF-8 can carry: JSON's \\u escapes can spell a lone
+    surrogate (\\ud800), which is no character, cannot be scored, logged or hashed, and is refused (422).
+    Checked before the field's own checks (which would refuse it without saying why); other types pass on."""
+    if not isinstance(value, str):
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
@@ -56,7 +59,7 @@ def encodable(value: str) -> str:
     return value
 
 
-Unicode = AfterValidator(encodable)
+Unicode = BeforeValidator(encodable)
 Text = Annotated[StrictStr, Unicode,
                  Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": NOT_BLANK},
                        description=f"raw comment text: not blank, at most {MAX_CHARS} characters "

@@ -338,8 +338,9 @@ class PredictionLog:
     def status(self) -> dict:
         self.probe()
         kind, folder = self.sink()
-        return {"ok": self.error is None and self.write_error is None, "sink": kind, "folder": str(folder) if folder else None,
-                "text_logged": self.log_text, "records_written": self.written,
+        return {"ok": self.error is None and self.write_error is None, "sink": kind,
+                "folder": str(folder) if folder else None, "text_logged": self.log_text,
+                "records_written": self.written,
                 "records_not_logged": self.failed + self.skipped + self.dropped, "records_dropped": self.dropped,
                 "records_skipped": self.skipped, "records_queued": self.queue.qsize(),
                 "error": self.error or self.write_error}
