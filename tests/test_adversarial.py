@@ -21,13 +21,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import BIN, call, free_port, serving
+from conftest import BIN, call, detailed_health, free_port, serving
 from reception.serving import health, prediction_log
 from reception.serving.scored_record import ScoredRecord
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK = b'{"texts": ["' + b"a" * (2**20 - 12)  # one MiB, sent again and again: never a whole body in memory
-TOKEN = "adversarial-test-token"
 SMALL = {"max_batch": 20, "max_queued_texts": 20, "model_batch": 1}
 
 
@@ -120,7 +119,7 @@ def test_health_without_the_token_tells_no_paths_or_errors(service):
 @pytest.fixture(scope="module")
 def small_queue(model_repo, pipeline_env, tmp_path_factory):
     """The service from source (the bento's files, the model store of the built bento) with a queue of
-    SMALL["max_queued_texts"] texts, its own log folder and a /health token."""
+    SMALL["max_queued_texts"] texts and its own log folder (pipeline_env gives it the tests' /health token)."""
     root = tmp_path_factory.mktemp("small_queue")
     shutil.copytree(model_repo / "service", root / "service")
     (root / "models").mkdir()
@@ -131,15 +130,8 @@ def small_queue(model_repo, pipeline_env, tmp_path_factory):
     port = free_port()
     command = [str(BIN / "bentoml"), "serve", "service.service:RedditReception", "--host", "127.0.0.1",
                "--port", str(port)]
-    env = {**pipeline_env, health.TOKEN_ENV: TOKEN}
-    with serving(command, root, env, f"http://127.0.0.1:{port}", root / "serve.log") as url:
+    with serving(command, root, pipeline_env, f"http://127.0.0.1:{port}", root / "serve.log") as url:
         yield url
-
-
-def detailed(url: str) -> dict:
-    request = urllib.request.Request(f"{url}/health", headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())
 
 
 def answer_with_headers(url: str, body: dict) -> tuple[int, dict, Message]:
@@ -162,19 +154,19 @@ def test_a_full_queue_is_a_503_with_retry_after_and_the_rest_is_answered(small_q
     assert refused and {status for status, _, _ in answers} == {200, 503}
     assert all(int(headers["Retry-After"]) >= 1 and "service.max_queued_texts" in body["detail"]
                for body, headers in refused)
-    assert detailed(small_queue)["inference"]["refused_requests"] >= len(refused)
+    assert detailed_health(small_queue)["inference"]["refused_requests"] >= len(refused)
     assert call(f"{small_queue}/api/v1/predict-sentiment", {"text": "after the flood"})[0] == 200
 
 
 @pytest.mark.integration
 def test_a_lone_surrogate_does_not_stop_the_log(small_queue):
-    before = detailed(small_queue)["prediction_log"]
+    before = detailed_health(small_queue)["prediction_log"]
     bad = call(f"{small_queue}/api/v1/predict-sentiment", raw=b'{"text": "bad \\ud800"}')
     assert bad[0] == 422
     for i in range(5):
         assert call(f"{small_queue}/api/v1/predict-sentiment", {"text": f"ordinary request {i}"})[0] == 200
     deadline = time.monotonic() + 10  # the log's writer thread writes within a fraction of a second
-    while (log := detailed(small_queue)["prediction_log"])["records_written"] < before["records_written"] + 5:
+    while (log := detailed_health(small_queue)["prediction_log"])["records_written"] < before["records_written"] + 5:
         assert time.monotonic() < deadline, log
         time.sleep(0.1)
     assert log["ok"] and log["records_not_logged"] == before["records_not_logged"]
