@@ -33,3 +33,8 @@ MODEL_KEYS = [*SERVED, *UNAVAILABLE, *ZERO_SHOT] if MANIFEST else None
 # handler asks the loaded model itself; this list is what the OpenAPI document states).
 TIMING_KEYS = [key for key in [*SERVED, *UNAVAILABLE] if key in DECLARED and DECLARED[key].uses_metadata] \
     if MANIFEST else None
+if SETTINGS["max_queued_texts"] < SETTINGS["max_batch"]:
+    raise ValueError(f"service.max_queued_texts ({SETTINGS['max_queued_texts']}) is less than service.max_batch "
+                     f"({SETTINGS['max_batch']}): a full-size batch could never be queued")
+if SETTINGS["max_concurrency"] < 1:
+    raise ValueError("service.max_concurrency must be at least 1")

@@ -8,11 +8,13 @@ reception.serving.thread_request's (422, naming both sides).
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -20,6 +22,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
@@ -33,20 +36,41 @@ MAX_CHARS, MAX_BATCH = SETTINGS["max_chars"], SETTINGS["max_batch"]
 MAX_THREAD_COMMENTS = SETTINGS["max_thread_comments"]
 MAX_THREAD_COUNT = 10_000_000  # a thread's comment count: Reddit's largest threads hold a few hundred thousand
 LATEST_UTC = 253402300799  # 9999-12-31T23:59:59Z: the metadata times are unix seconds of a real date
+MAX_LOGGED_ID = 64  # longest comment_id / post_id (logged, never read)
 MAX_DELAYS = 24  # most points of one "when to post" curve
 MAX_DELAY_MINUTES = 10080  # a week: later than that a thread is long over
 # Blank = every character is whitespace to str.strip(); the pattern spells that set out, because JSON
 # Schema's \s (ECMA-262) is another one (it lacks U+001C-U+001F and U+0085, and has U+FEFF).
 NOT_BLANK = "[^" + "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace()) + "]"
-Text = Annotated[StrictStr, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": NOT_BLANK},
-                                  description=f"raw comment text: not blank, at most {MAX_CHARS} characters "
-                                              "(service.max_chars; longer is 413)")]
+MAX_KEY_CHARS = 64  # longest model_key: the keys are family names
+
+
+def encodable(value):
+    """A string, if it is Unicode text that UTF-8 can carry: JSON's \\u escapes can spell a lone
+    surrogate (\\ud800), which is no character, cannot be scored, logged or hashed, and is refused (422).
+    Checked before the field's own checks (which would refuse it without saying why); other types pass on."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"not valid Unicode text: a lone surrogate (U+{ord(value[error.start]):04X}) at character "
+                         f"{error.start}; send text as UTF-8 or as \\u escapes of whole characters") from None
+    return value
+
+
+Unicode = BeforeValidator(encodable)
+Text = Annotated[StrictStr, Unicode,
+                 Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CHARS, "pattern": NOT_BLANK},
+                       description=f"raw comment text: not blank, at most {MAX_CHARS} characters "
+                                   "(service.max_chars; longer is 413), valid Unicode (a lone surrogate is 422)")]
 # is_submitter: accepted for IMEDIA's clients, never an input of a served model.
 NOT_READ = ("accepted and not read (the ablation dropped the submitter group: it did not help on unseen threads); "
             "inputs_used omits it")
 UnixTime = Annotated[StrictFloat, Field(ge=0, le=LATEST_UTC, allow_inf_nan=False)]  # not a bool or a string
 Label = Annotated[Literal["positive", "negative"], Field(description=f"positive when score >= {THRESHOLD}")]
-ModelKey = Annotated[StrictStr, Field(json_schema_extra={"enum": MODEL_KEYS} if MODEL_KEYS else None)]
+ModelKey = Annotated[StrictStr, Field(max_length=MAX_KEY_CHARS,
+                                      json_schema_extra={"enum": MODEL_KEYS} if MODEL_KEYS else None), Unicode]
 MODEL_KEY = Field(None, description="one of /health's model_keys (an unknown key is 422; a zero-shot key whose "
                                     "checkpoint cannot be loaded, or a family not trained on this machine, is "
                                     "503); default: the locked winner's family")
@@ -58,6 +82,14 @@ ParentId = Annotated[StrictStr, Field(
     description="what the comment replies to: t3_<post id> (the post: a top-level comment) or t1_<comment id>")]
 THREAD_DURING_WAIT = ("the thread stays as given while the draft waits: its listed comments are the context "
                       "whatever the delay, and those written before each delayed time count")
+
+
+def at_most(items, limit: int, message: str):
+    """Refuses a list over `limit` (ApiError passes through pydantic unchanged) before its items are
+    validated, so that a list of a million items costs its parsing only."""
+    if isinstance(items, list) and len(items) > limit:
+        raise ApiError(413, message.format(limit=limit, got=len(items)))
+    return items
 
 
 def check_texts(texts: list[str]) -> None:
@@ -95,6 +127,12 @@ class Thread(BaseModel):
                     f"(service.max_thread_comments; more is 413). Refused (422, naming both): two with one "
                     f"comment_id, a comment before post_created_utc or before the listed comment it replies "
                     f"to, top-level comments replying to two posts")
+
+    @field_validator("comments", mode="before")
+    @classmethod
+    def not_too_many(cls, comments):
+        return at_most(comments, MAX_THREAD_COMMENTS, "at most {limit} thread comments per request "
+                                                      "(service.max_thread_comments), got {got}")
     comments_so_far: StrictInt | None = Field(
         None, ge=0, le=MAX_THREAD_COUNT,
         description="the thread's comment count as the page shows it (Reddit's num_comments), for a thread "
@@ -139,8 +177,10 @@ class CommentMetadata(ThreadTiming):
 class LoggedIds(BaseModel):
     """Optional Reddit ids of the comment; never model inputs. Logged with the prediction, so that its
     final score can be joined to it once it matures (reception monitor)."""
-    comment_id: StrictStr | None = Field(None, max_length=64, description="the comment's Reddit id, e.g. no53u7f")
-    post_id: StrictStr | None = Field(None, max_length=64, description="its thread's (post's) Reddit id")
+    comment_id: Annotated[StrictStr, Unicode] | None = Field(None, max_length=MAX_LOGGED_ID,
+                                                             description="the comment's Reddit id, e.g. no53u7f")
+    post_id: Annotated[StrictStr, Unicode] | None = Field(None, max_length=MAX_LOGGED_ID,
+                                                          description="its thread's (post's) Reddit id")
 
 
 THREAD = Field(None, description="optional: the thread the text replies in, as its page shows it; without it "
@@ -165,6 +205,12 @@ class BatchRequest(BaseModel):
     model_key: ModelKey | None = MODEL_KEY
     thread: Thread | None = Field(None, description="optional: the one thread every text replies in; each text "
                                                     "reads the listed comments written before its created_utc")
+
+    @field_validator("texts", "metadata", mode="before")
+    @classmethod
+    def not_too_many(cls, items, info):
+        what = "texts" if info.field_name == "texts" else "metadata entries"
+        return at_most(items, MAX_BATCH, f"at most {{limit}} {what} per request (service.max_batch), got {{got}}")
 
 
 class InputUsed(BaseModel):
@@ -219,7 +265,8 @@ class WhenToPostRequest(ThreadTiming):
     parent_id: ParentId | None = Field(None, description="what the draft replies to: t3_<post id> or "
                                                          "t1_<comment id> (implies is_top_level)")
     thread: Thread | None = Field(None, description=f"optional: the thread the draft replies in; {THREAD_DURING_WAIT}")
-    model_key: Annotated[StrictStr, Field(json_schema_extra={"enum": TIMING_KEYS} if TIMING_KEYS else None)] | None \
+    model_key: Annotated[StrictStr, Field(max_length=MAX_KEY_CHARS, json_schema_extra={"enum": TIMING_KEYS}
+                                          if TIMING_KEYS else None), Unicode] | None \
         = Field(None, description="a key whose family reads the comment's timing (a text-only family, the "
                                   "TF-IDF baseline or a zero-shot key is 422; one not trained on this machine "
                                   "is 503); default: the locked winner's family")
@@ -279,3 +326,29 @@ class WhenToPost(BaseModel):
     best: BestTime
     inputs_used: dict[str, InputUsed] = Field(description="what the model read for the draft posted now, and "
                                                           "where each value came from")
+
+
+def largest_body_bytes() -> int:
+    """The longest body of any request the schema accepts, written as JSON encoders write it (no padding
+    whitespace beyond ", " and ": ", numbers as their shortest round-trip form): predict-batch with
+    service.max_batch texts of service.max_chars characters, each character the longest JSON spelling
+    of one (an astral character as an escaped surrogate pair, 12 bytes: what json.dumps writes by
+    default), one metadata entry per text with every field at its longest, the longest model_key and a
+    thread of service.max_thread_comments comments. service.max_body_bytes must be at least this."""
+    widest = "\U0001F600"
+    time_ = 2.2250738585072014e-308  # the longest repr of a float the times accept
+    text = json.dumps(widest * MAX_CHARS)
+    metadata = json.dumps({"created_utc": time_, "post_created_utc": time_, "is_submitter": False,
+                           "is_top_level": False, "parent_id": "t1_" + "z" * 16, "comment_id": widest * MAX_LOGGED_ID,
+                           "post_id": widest * MAX_LOGGED_ID})
+    comment = json.dumps({"comment_id": "z" * 16, "parent_id": "t1_" + "z" * 16, "created_utc": time_})
+    thread = {"post_created_utc": time_, "comments": [], "comments_so_far": MAX_THREAD_COUNT}
+    shell = len(json.dumps({"texts": [], "metadata": [], "model_key": widest * MAX_KEY_CHARS, "thread": thread}))
+    listed = (MAX_BATCH * (len(text) + len(metadata) + 4) + MAX_THREAD_COMMENTS * (len(comment) + 2))
+    return shell + listed
+
+
+if SETTINGS["max_body_bytes"] < largest_body_bytes():
+    raise ValueError(f"service.max_body_bytes is {SETTINGS['max_body_bytes']}, less than the longest body the API "
+                     f"accepts ({largest_body_bytes()} bytes: service.max_batch texts of service.max_chars characters "
+                     "and a thread of service.max_thread_comments comments); raise it")

@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 from functools import partial
 from pathlib import Path
 
 import bentoml
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from fastapi.responses import HTMLResponse
 
 from reception.data.text import clean_text
 from reception.serving import answers, bento_manifest, explain, health, model_store, prediction_log
-from reception.serving.inference_thread import InferenceThread
+from reception.serving.body_limit import BodyLimit
+from reception.serving.inference_thread import InferenceThread, QueueFull
 from reception.serving.zero_shot_cache import Unavailable, ZeroShotCache
 from service import config, schemas
 from service.config import MODEL_URI, SERVED, SETTINGS, UNAVAILABLE, ZERO_SHOT
@@ -53,9 +55,18 @@ async def current_service():
 app.dependency_overrides[bentoml.get_current_service] = current_service
 
 
+def busy(error: QueueFull) -> ApiError:
+    """503 with Retry-After: the inference queue is full."""
+    return ApiError(503, str(error), {"Retry-After": str(error.retry_after_s)})
+
+
 # No access log line per request: on 2 cores it cost a third of the throughput at concurrency 32
 # (measured back to back: 43 -> 68 requests/s); BentoML's /metrics still counts every request.
-@bentoml.service(name="reddit_reception", workers=1, traffic={"timeout": 120}, logging={"access": {"enabled": False}},
+# max_concurrency bounds the requests in the server at once (more: 429), and with service.max_body_bytes
+# the memory their bodies can hold (docs/service.md).
+@bentoml.service(name="reddit_reception", workers=1,
+                 traffic={"timeout": 120, "max_concurrency": SETTINGS["max_concurrency"]},
+                 logging={"access": {"enabled": False}},
                  monitoring=prediction_log.bentoml_config(SETTINGS["log_dir"]))
 @bentoml.asgi_app(app, path="/")
 @bento_manifest.declare_models(config.MANIFEST)  # each served family's model: the bento ships them
@@ -78,7 +89,7 @@ class RedditReception:
         torch.set_num_threads(SETTINGS["torch_threads"])
         self.inference = InferenceThread(
             {key: partial(scorer.score_records, batch_size=SETTINGS["encode_batch_size"], with_contributions=True)
-             for key, scorer in self.scorers.items()}, SETTINGS["model_batch"])
+             for key, scorer in self.scorers.items()}, SETTINGS["model_batch"], SETTINGS["max_queued_texts"])
         self.model_keys = [*self.scorers, *UNAVAILABLE, *ZERO_SHOT]
         loading = config.ZERO_SHOT_LOADING
         self.zero_shot = ZeroShotCache(ZERO_SHOT, loading["max_length"], loading["batch_size"])
@@ -115,7 +126,11 @@ class RedditReception:
     async def scores(self, records: list[dict], model_key: str) -> list:
         """One ScoredRecord per record ({"text", optional metadata}), in order."""
         if model_key in self.scorers:
-            return await self.inference.score(model_key, records)
+            try:
+                scoring = self.inference.score(model_key, records)
+            except QueueFull as error:
+                raise busy(error) from error
+            return await scoring
         try:
             model = await asyncio.to_thread(self.zero_shot.model, model_key)
         except Unavailable as error:
@@ -132,14 +147,19 @@ class RedditReception:
         return answered
 
     @app.get("/health")
-    async def health(self) -> dict:
+    async def health(self, authorization: str | None = Header(None, include_in_schema=False)) -> dict:
+        """The public view; the whole report with `Authorization: Bearer <RECEPTION_HEALTH_TOKEN>`."""
         zero_shot = {key: self.zero_shot.status(key) for key in ZERO_SHOT}
         default = health.default_model(self.registration, self.default_key, self.bento_model, MODEL_URI or "bento",
                                        self.backend_name(self.default_key))
         limits = {"max_chars": schemas.MAX_CHARS, "max_batch": schemas.MAX_BATCH,
                   "max_thread_comments": schemas.MAX_THREAD_COMMENTS}
-        return health.report(self.model_keys, health.models(SERVED, UNAVAILABLE, zero_shot), default, zero_shot,
-                             limits, self.prediction_log.status())
+        limits |= {"max_body_bytes": SETTINGS["max_body_bytes"], "max_queued_texts": SETTINGS["max_queued_texts"]}
+        inference = {"queued_texts": self.inference.queued, "refused_requests": self.inference.refused,
+                     "seconds_per_text": round(self.inference.seconds_per_text, 6)}
+        full = health.report(self.model_keys, health.models(SERVED, UNAVAILABLE, zero_shot), default, zero_shot,
+                             limits, self.prediction_log.status(), inference)
+        return full if health.authorized(authorization, os.environ.get(health.TOKEN_ENV)) else health.public(full)
 
     @app.post("/api/v1/predict-sentiment", responses=ERRORS, response_model_exclude_unset=True)
     async def predict_sentiment(self, request: schemas.PredictRequest) -> schemas.Prediction:
@@ -179,8 +199,12 @@ class RedditReception:
         record = request.model_dump(exclude={"model_key", "delays_minutes", "thread"}, exclude_none=True)
         [record] = schemas.with_thread([record], request.thread, [""])
         delays = explain.DELAYS_MINUTES if request.delays_minutes is None else sorted(set(request.delays_minutes))
-        curve, used = await self.inference.call(answers.posting_curve, self.scorers[model_key], record,
-                                                request.created(), delays, SETTINGS["encode_batch_size"])
+        try:  # the curve scores one record per delay
+            curving = self.inference.call(answers.posting_curve, self.scorers[model_key], record, request.created(),
+                                          delays, SETTINGS["encode_batch_size"], texts=len(delays))
+        except QueueFull as error:
+            raise busy(error) from error
+        curve, used = await curving
         if request.created_utc is None:  # every point sets created_utc; "now" itself was the request's time
             used = {**used, "created_utc": {**used["created_utc"], "source": "default: time of the request"}}
         best = max(curve, key=lambda point: point["score"])  # the earliest of equal scores
@@ -190,3 +214,7 @@ class RedditReception:
     @app.get("/ui", response_class=HTMLResponse)
     async def ui(self) -> str:
         return UI_PAGE.read_text()
+
+
+# Outside the routes, so that a body over the limit is refused before FastAPI reads or parses it.
+RedditReception.add_asgi_middleware(BodyLimit, max_bytes=SETTINGS["max_body_bytes"])

@@ -27,6 +27,9 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "tests", "GIT_AUTHOR_EMAIL": "tests@localhost",
            "GIT_COMMITTER_NAME": "tests", "GIT_COMMITTER_EMAIL": "tests@localhost"}
 
 
+# The /health token of every server the tests start (the detailed view: paths, counters, errors).
+HEALTH_TOKEN = "test-health-token"
+
 # The integration tests that need none of these run no model stage: they make the middle tier, `-m data`.
 MODEL_FIXTURES = {"model_repo", "own_model_repo", "service", "pipeline_env"}
 
@@ -150,7 +153,8 @@ def pipeline_env(tmp_path_factory) -> dict[str, str]:
     The zero-shot checkpoints live on the hub, which these machines cannot reach; offline mode makes
     their load fail at once (they become "unavailable") instead of after the hub client's retries.
     """
-    return {"HF_HUB_OFFLINE": "1", "BENTOML_HOME": str(tmp_path_factory.mktemp("bentoml_home"))}
+    return {"HF_HUB_OFFLINE": "1", "BENTOML_HOME": str(tmp_path_factory.mktemp("bentoml_home")),
+            "RECEPTION_HEALTH_TOKEN": HEALTH_TOKEN}
 
 
 @pytest.fixture(scope="session")
@@ -188,6 +192,13 @@ def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def detailed_health(url: str) -> dict:
+    """/health's detailed view, with the tests' token."""
+    request = urllib.request.Request(f"{url}/health", headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
 
 
 @contextmanager

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from reception.serving.inference_thread import InferenceThread
+from reception.serving.inference_thread import InferenceThread, QueueFull
 
 
 class RecordingScorer:
@@ -43,8 +43,8 @@ def test_waiting_requests_go_together_whole_and_each_caller_gets_its_own():
     results = asyncio.run(scored_while_busy(thread, scorer, records(1), [
         ("a", records(2, 3)), ("a", records(4, 5, 6)), ("a", records(7)), ("a", records(8, 9, 10, 11, 12))]))
     # After the first call: the oldest waiting request and what fits beside it (2, 3 and 7: 4, 5, 6 would
-    # overflow 4 records); then 4, 5, 6; a request over max_records is scored alone and never split.
-    assert scorer.calls == [[1], [2, 3, 7], [4, 5, 6], [8, 9, 10, 11, 12]]
+    # overflow 4 records); then 4, 5, 6; a request over max_records is scored in chunks of max_records.
+    assert scorer.calls == [[1], [2, 3, 7], [4, 5, 6], [8, 9, 10, 11], [12]]
     assert [[r["score"] for r in result] for result in results] == [
         [10], [20, 30], [40, 50, 60], [70], [80, 90, 100, 110, 120]]
 
@@ -99,3 +99,42 @@ def test_one_off_calls_run_on_the_inference_thread():
     assert asyncio.run(call()) == (7, "inference")
     with pytest.raises(ZeroDivisionError):
         asyncio.run(fails())
+
+
+def test_a_large_request_is_scored_in_chunks_taken_in_turn_with_later_requests():
+    scorer = RecordingScorer()
+    thread = InferenceThread({"a": scorer}, max_records=3)
+
+    async def big_then_small():
+        first = asyncio.ensure_future(thread.score("a", records(0)))
+        await asyncio.sleep(0.05)  # the thread waits in the scorer
+        big = asyncio.ensure_future(thread.score("a", records(*range(1, 10))))
+        await asyncio.sleep(0.01)
+        small = asyncio.ensure_future(thread.score("a", records(100)))
+        await asyncio.sleep(0.01)
+        scorer.release.set()
+        return await asyncio.gather(first, big, small)
+
+    _, big, small = asyncio.run(big_then_small())
+    # the small request waits for one chunk of the big one, not for all of it
+    assert scorer.calls == [[0], [1, 2, 3], [100], [4, 5, 6], [7, 8, 9]]
+    assert [r["score"] for r in big] == [10 * n for n in range(1, 10)] and small == [{"score": 1000}]
+
+
+def test_a_full_queue_refuses_at_once_and_an_empty_one_takes_any_request():
+    scorer = RecordingScorer()
+    thread = InferenceThread({"a": scorer}, max_records=2, max_queued_texts=5)
+
+    async def flood():
+        first = asyncio.ensure_future(thread.score("a", records(*range(8))))  # over the bound, queue empty
+        await asyncio.sleep(0.05)  # 2 handed to the model, 6 wait
+        with pytest.raises(QueueFull) as refused:
+            thread.score("a", records(9))
+        scorer.release.set()
+        scored = await first
+        after = await thread.score("a", records(*range(5)))  # drained: taken again
+        return refused.value, scored, after
+
+    refused, scored, after = asyncio.run(flood())
+    assert refused.retry_after_s >= 1 and "service.max_queued_texts" in str(refused)
+    assert len(scored) == 8 and len(after) == 5 and thread.refused == 1 and thread.queued == 0

@@ -14,7 +14,7 @@ from bentoml._internal.monitoring import api as bentoml_monitoring
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score
 
-from conftest import call
+from conftest import call, detailed_health
 from reception import monitor
 from reception.data.features import API_INPUTS
 from reception.models.families import declared
@@ -86,7 +86,7 @@ def test_log_records_follow_the_documented_schema(log_folder):
     assert zero_shot["bento_model"] is None and zero_shot["text_projection"] is None
     assert log.status() | {"folder": None} == {"ok": True, "sink": "default", "folder": None, "text_logged": False,
                                                "records_written": 3, "records_not_logged": 0, "records_dropped": 0,
-                                               "records_queued": 0, "error": None}
+                                               "records_skipped": 0, "records_queued": 0, "error": None}
 
 
 def test_log_text_adds_the_raw_text(log_folder):
@@ -257,7 +257,7 @@ def test_comments_written_ten_hours_into_their_thread_raise_the_drift_flag(model
 def settled(url: str, timeout_s: float = 10.0) -> dict:
     """/health's prediction_log once the service's background writer has written every queued record."""
     deadline = time.monotonic() + timeout_s
-    while (health := call(f"{url}/health")[1]["prediction_log"])["records_queued"] and time.monotonic() < deadline:
+    while (health := detailed_health(url)["prediction_log"])["records_queued"] and time.monotonic() < deadline:
         time.sleep(0.1)
     return health
 
@@ -300,7 +300,7 @@ def test_served_requests_are_logged_with_the_documented_schema(service, pipeline
 @pytest.mark.integration
 def test_an_unwritable_log_folder_leaves_scoring_working(service):
     url = service["url"]
-    folder = Path(call(f"{url}/health")[1]["prediction_log"]["folder"])
+    folder = Path(detailed_health(url)["prediction_log"]["folder"])
     moved = folder.with_name("predictions.moved")
     folder.rename(moved)
     folder.write_text("a file where the log folder should be")
@@ -308,14 +308,14 @@ def test_an_unwritable_log_folder_leaves_scoring_working(service):
         time.sleep(prediction_log.PROBE_INTERVAL_S + 1)  # the folder is re-checked at most this often
         status, body = call(f"{url}/api/v1/predict-sentiment", {"text": "Still scored?", "comment_id": "lost1"})
         assert status == 200 and 0 <= body["score"] <= 1
-        health = call(f"{url}/health")[1]
+        health = detailed_health(url)
         assert health["status"] == "ok" and not health["prediction_log"]["ok"]
         assert "unusable" in health["prediction_log"]["error"] and health["prediction_log"]["records_not_logged"] >= 1
     finally:
         folder.unlink()
         moved.rename(folder)
     time.sleep(prediction_log.PROBE_INTERVAL_S + 1)
-    assert call(f"{url}/health")[1]["prediction_log"]["ok"]
+    assert detailed_health(url)["prediction_log"]["ok"]
 
 
 def test_an_empty_window_recommends_nothing(tmp_path, monkeypatch, capsys):

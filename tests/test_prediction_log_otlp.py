@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from conftest import BIN, REPO, call, free_port, serving
+from conftest import BIN, REPO, call, detailed_health, free_port, serving
 from reception.serving import prediction_log
 
 BENTOML_COLUMNS = {"timestamp", "request_id", "trace_id"}  # what BentoML's OTLP monitor adds to every record
@@ -109,7 +109,7 @@ def test_the_documented_otlp_config_sends_one_log_record_per_scored_text(model_r
         status, batch = call(f"{url}/api/v1/predict-batch", {"texts": ["why?", "ok then"], "metadata": [
             {"comment_id": "otlp2", "post_id": "p1"}, {"comment_id": "otlp3"}]})
         assert status == 200
-        health = call(f"{url}/health")[1]["prediction_log"]
+        health = detailed_health(url)["prediction_log"]
         assert (health["ok"], health["sink"], health["folder"]) == (True, "otlp", None), health
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -117,7 +117,7 @@ def test_the_documented_otlp_config_sends_one_log_record_per_scored_text(model_r
             if len(mine) == 3:
                 break
             time.sleep(0.2)
-        health = call(f"{url}/health")[1]["prediction_log"]
+        health = detailed_health(url)["prediction_log"]
     assert sorted(b.get("comment_id") for b in collector.bodies) == ["otlp1", "otlp2", "otlp3"], \
         (collector.bodies, (tmp_path / "serve.log").read_text()[-3000:])
     assert health["records_written"] == 3 and health["records_not_logged"] == 0

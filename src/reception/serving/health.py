@@ -5,10 +5,22 @@ The default model is the pipeline's locked winner: the family `register` picked 
 the registry's champion only when the registry gave it the alias; otherwise it is served as the locked
 winner, and /health and the UI say why the alias was refused. The JSON keys keep the word `champion`
 (the contract IMEDIA's clients and the tests read); `served_as` says which of the two it is.
+
+Two views. Anyone gets the public one (`public`): the status, every key with its family, kind, thread-CV
+ROC-AUC and state in one word, the default model and the registry's decision, the request limits: what
+a client and the UI need, and nothing that tells an outsider about the machine. The whole report (paths,
+error texts, registry names, the prediction log's and the queue's counters) goes only to a caller that
+sends `Authorization: Bearer <token>` with the token configured in the environment variable TOKEN_ENV;
+without that variable nobody gets it.
 """
 from __future__ import annotations
 
+import hmac
+
 CHAMPION, LOCKED_WINNER = "champion", "locked winner"
+TOKEN_ENV = "RECEPTION_HEALTH_TOKEN"
+PUBLIC_MODEL_FIELDS = ("family", "kind", "thread_cv_roc_auc", "champion")
+PUBLIC_DEFAULT_FIELDS = ("model_key", "served_as", "version", "alias_set", "alias_decision")
 
 
 def served_as(registration: dict) -> str:
@@ -38,6 +50,29 @@ def models(served: dict[str, dict], unavailable: dict[str, str], zero_shot: dict
 
 
 def report(model_keys: list[str], models: dict[str, dict], default: dict, zero_shot: dict[str, str],
-           limits: dict, prediction_log: dict) -> dict:
+           limits: dict, prediction_log: dict, inference: dict) -> dict:
+    """The whole report (the detailed view); `public` takes what anyone may read from it."""
     return {"status": "ok", "model_keys": model_keys, "models": models, "champion": default, "zero_shot": zero_shot,
-            "limits": limits, "prediction_log": prediction_log}
+            "limits": limits, "prediction_log": prediction_log, "inference": inference}
+
+
+def state(status: str) -> str:
+    """A model's status in one word, without its reason: "loaded", "not loaded yet" or "unavailable"."""
+    return status.split(":", 1)[0]
+
+
+def public(full: dict) -> dict:
+    """What anyone may read of `report`'s answer."""
+    return {"status": full["status"], "model_keys": full["model_keys"],
+            "models": {key: {**{f: model[f] for f in PUBLIC_MODEL_FIELDS}, "status": state(model["status"])}
+                       for key, model in full["models"].items()},
+            "champion": {f: full["champion"][f] for f in PUBLIC_DEFAULT_FIELDS},
+            "zero_shot": {key: state(status) for key, status in full["zero_shot"].items()},
+            "limits": full["limits"]}
+
+
+def authorized(authorization: str | None, token: str | None) -> bool:
+    """Whether the request's Authorization header carries the configured token (none configured: no one)."""
+    if not token or not authorization:
+        return False
+    return hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode())

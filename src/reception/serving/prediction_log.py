@@ -16,9 +16,11 @@ the response never waits for the disk or the collector. If the writer falls that
 are dropped from the log and counted (/health: records_dropped).
 
 Logging never fails a request: a failed write is caught, counted and reported in /health and the server
-log, and the service keeps scoring. A folder that cannot be written or a disk with less than
-`service.log_min_free_mb` left is found by a cheap check (at most every PROBE_INTERVAL_S), which also
-pauses writing until the folder is usable again; after a failure every PROBE_INTERVAL_S writing is tried again.
+log, and the service keeps scoring. A record that cannot be written (one whose columns cannot be built,
+or that the sink refuses) is skipped and counted (/health: records_skipped); the request's other records
+and every later request are written as usual, so one bad record never silences the log. A folder that
+cannot be written or a disk with less than `service.log_min_free_mb` left is found by a cheap check (at
+most every PROBE_INTERVAL_S), which pauses writing until the folder is usable again.
 """
 from __future__ import annotations
 
@@ -148,8 +150,10 @@ class PredictionLog:
                  queue_requests: int = QUEUE_REQUESTS) -> None:
         self.served, self.log_text, self.min_free_bytes = served, log_text, min_free_mb * 2**20
         # Each counter has one writer: the request path (failed while paused, dropped) or the writer thread.
-        self.written = self.failed = self.dropped = self.write_failed = 0
-        self.error: str | None = None
+        self.written = self.failed = self.dropped = self.skipped = 0
+        self.error: str | None = None  # the folder is unusable: writing pauses until probe() finds it usable
+        # why the last request's records were not all written; cleared by the next request written whole
+        self.write_error: str | None = None
         self.probed_at = -float("inf")
         self.queue: queue.Queue = queue.Queue(queue_requests)
         self.writer: threading.Thread | None = None
@@ -212,9 +216,9 @@ class PredictionLog:
             self.queue.put_nowait((contextvars.copy_context(), records, scored, answers, time.time()))
         except queue.Full:
             self.dropped += len(records)
-        except Exception as error:  # noqa: BLE001 - logging must never fail a request
+        except Exception as error:  # noqa: BLE001 - logging must never fail a request, nor pause for the next
             self.failed += len(records)
-            self.report(f"prediction log write failed: {type(error).__name__}: {error}")
+            self.skip(f"a request's records could not be queued: {type(error).__name__}: {error}")
 
     def start(self) -> None:
         with self.lock:
@@ -242,15 +246,38 @@ class PredictionLog:
 
     def write_queued(self, context: contextvars.Context, records: list[dict], scored: list[dict],
                      answers: list[dict], now: float) -> None:
+        """One request's records as one block, without those whose columns cannot be built (each skipped
+        and counted); a block the sink refuses is skipped and counted too. Neither pauses the log."""
         try:
-            data = columns(records, scored, answers, self.served, self.log_text, now)
-            context.run(self.export, data)
-            self.written += len(records)
-        except Exception as error:  # noqa: BLE001 - a failed write is counted and reported, never raised
-            self.write_failed += len(records)
-            self.report(f"prediction log write failed: {type(error).__name__}: {error}")
+            try:
+                data, kept = columns(records, scored, answers, self.served, self.log_text, now), len(records)
+            except Exception:  # noqa: BLE001 - some record of the request: build the others one by one
+                data, kept = {}, 0
+                for one in zip(records, scored, answers, strict=True):
+                    try:
+                        row = columns(*([part] for part in one), self.served, self.log_text, now)
+                    except Exception as error:  # noqa: BLE001 - this record is counted and skipped
+                        self.skipped += 1
+                        self.skip(f"a record could not be written: {type(error).__name__}: {error}")
+                        continue
+                    data = {name: [*data.get(name, []), *values] for name, values in row.items()}
+                    kept += 1
+            try:
+                context.run(self.export, data)
+                self.written += kept
+                if kept == len(records):
+                    self.write_error = None  # writing works again: /health says ok
+            except Exception as error:  # noqa: BLE001 - the sink refused the block: counted, never raised
+                self.skipped += kept
+                self.skip(f"{kept} records could not be written: {type(error).__name__}: {error}")
         finally:
             self.queue.task_done()
+
+    def skip(self, message: str) -> None:
+        """Reports skipped records (once per distinct reason in the server log); writing goes on."""
+        if message != self.write_error:
+            logger.error("prediction log: %s; skipped, logging goes on", message)
+        self.write_error = message
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every queued record is written or has failed; False if that took over timeout_s."""
@@ -312,10 +339,12 @@ class PredictionLog:
     def status(self) -> dict:
         self.probe()
         kind, folder = self.sink()
-        return {"ok": self.error is None, "sink": kind, "folder": str(folder) if folder else None,
-                "text_logged": self.log_text, "records_written": self.written,
-                "records_not_logged": self.failed + self.write_failed + self.dropped, "records_dropped": self.dropped,
-                "records_queued": self.queue.qsize(), "error": self.error}
+        return {"ok": self.error is None and self.write_error is None, "sink": kind,
+                "folder": str(folder) if folder else None, "text_logged": self.log_text,
+                "records_written": self.written,
+                "records_not_logged": self.failed + self.skipped + self.dropped, "records_dropped": self.dropped,
+                "records_skipped": self.skipped, "records_queued": self.queue.qsize(),
+                "error": self.error or self.write_error}
 
 
 def text_sha256(text: str) -> str:
