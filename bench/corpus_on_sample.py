@@ -42,7 +42,7 @@ from reception.models.evaluation import (
 )
 from reception.params import all_params
 from reception.paths import CHAMPION_DIR, LIVE_COMMENTS, PARAMS_FILE, SILVER_COMMENTS, SILVER_DIR, split_file
-from reception.serving.thread_request import given_thread, with_thread
+from reception.serving.thread_request import requests_with_threads
 
 RESULTS = Path("bench/corpus_on_sample.json")
 SPLITS = ("train", "val", "test")
@@ -53,22 +53,6 @@ def labelled_comments(root: Path) -> pd.DataFrame:
     rows = pd.concat([pd.read_parquet(root / split_file(s)) for s in SPLITS], ignore_index=True)
     bodies = pd.read_parquet(root / LIVE_COMMENTS, columns=["comment_id", "body"])
     return rows.merge(bodies, on="comment_id", how="left", validate="one_to_one")
-
-
-def requests(rows: pd.DataFrame, silver: pd.DataFrame) -> list[dict]:
-    """One record per labelled comment, holding its thread: one checked GivenThread per thread, shared by the
-    thread's records (so one thread_context call serves them all)."""
-    records = []
-    for post_id, comments in rows.groupby("post_id", sort=True):
-        listed = silver[silver["post_id"] == post_id]
-        start = float(comments["thread_start_utc"].iloc[0])
-        thread = given_thread(start, *(listed[c].astype(str).tolist() for c in ("comment_id", "parent_id")),
-                              listed["created_utc"].astype("float64").tolist())
-        own = [{"comment_id": row.comment_id, "text": row.body, "created_utc": float(row.created_utc),
-                "post_created_utc": start, "is_top_level": bool(row.is_top_level), "parent_id": str(row.parent_id)}
-               for row in comments.itertuples()]
-        records += with_thread(own, thread, [f"{row['comment_id']}." for row in own])
-    return records
 
 
 def context_as_trained(rows: pd.DataFrame, scored: list) -> float:
@@ -119,7 +103,7 @@ def main() -> None:
     model = mlflow.pyfunc.load_model(str(args.corpus / CHAMPION_DIR)).unwrap_python_model()
     load_s = time.perf_counter() - started
     started = time.perf_counter()
-    records = requests(rows, silver)
+    records = requests_with_threads(rows, silver)
     scored = model.score_records(records)
     score_s = time.perf_counter() - started
     assert [r["comment_id"] for r in records] == rows["comment_id"].tolist()

@@ -15,6 +15,7 @@ from reception.models import finetuned
 from reception.models.calibration import logit
 from reception.models.champion import DECIDING_METRIC, pick_winner
 from reception.models.families import declared
+from reception.serving.thread_request import requests_with_threads
 
 pytestmark = pytest.mark.integration
 FAMILIES = declared(paths.PARAMS_FILE)
@@ -134,25 +135,34 @@ def raw_val_requests(repo, rows: int = 40) -> pd.DataFrame:
 
 
 def test_text_in_champion_predicts_what_the_stages_predicted(model_repo):
-    """Raw bodies and metadata in: the exported model applies the shared cleaning, encoder and features."""
-    requests = raw_val_requests(model_repo)
+    """Raw bodies, metadata and each comment's thread in: the exported model applies the shared cleaning,
+    encoder and features (the thread context included) and gives the stage's scores."""
+    val = pd.read_parquet(model_repo / "data/processed/val.parquet").head(40).merge(
+        pd.read_parquet(model_repo / paths.LIVE_COMMENTS, columns=["comment_id", "body"]), on="comment_id")
+    threads = requests_with_threads(val, pd.read_parquet(model_repo / paths.SILVER_COMMENTS))
     family = json.loads((model_repo / "metrics/register.json").read_text())["family"]
     stage = pd.read_parquet(model_repo / paths.predictions_file(FAMILIES[family].stage, family))
-    expected = requests.merge(stage[stage["split"] == "val"], on="comment_id")["score"].to_numpy()
+    expected = val[["comment_id"]].merge(stage[stage["split"] == "val"], on="comment_id")["score"].to_numpy()
 
     model = mlflow.pyfunc.load_model(str(model_repo / "models/champion"))
-    out = model.predict(requests.drop(columns="comment_id"))
-    np.testing.assert_allclose(out["score"].to_numpy(), expected, atol=1e-5)
-    assert set(out["label"]) <= {"positive", "negative"}
+    scored = model.unwrap_python_model().score_records(threads)
+    np.testing.assert_allclose([s.score for s in scored], expected, atol=1e-5)
+    if FAMILIES[family].uses_metadata:  # the context came from the thread, not from defaults
+        assert all(s.inputs_used["depth"]["source"].startswith("thread") for s in scored)
     schema = model.metadata.get_input_schema()
-    assert schema.input_names() == ["text", "created_utc", "post_created_utc", "is_submitter", "is_top_level"]
+    assert schema.input_names() == ["text", "created_utc", "post_created_utc", "is_submitter", "is_top_level",
+                                    "parent_id"]
     assert schema.required_input_names() == ["text"]
+    requests = raw_val_requests(model_repo)  # the pyfunc path: no thread, its documented defaults
+    out = model.predict(requests.drop(columns="comment_id"))
+    assert len(out) == len(requests) and set(out["label"]) <= {"positive", "negative"}
     assert len(model.predict(requests[["text"]])) == len(requests)  # metadata is optional
 
     version = json.loads((model_repo / "metrics/register.json").read_text())["version"]
     mlflow.set_tracking_uri(f"sqlite:///{model_repo / 'mlflow.db'}")
     registered = mlflow.pyfunc.load_model(f"models:/reddit-reception/{version}")
-    np.testing.assert_allclose(registered.predict(requests.drop(columns="comment_id"))["score"], expected, atol=1e-5)
+    np.testing.assert_allclose(registered.predict(requests.drop(columns="comment_id"))["score"], out["score"],
+                               atol=1e-9)
 
 
 def test_finetuned_model_reproduces_its_stage_scores(model_repo):

@@ -14,6 +14,7 @@ than the thread's, a created_utc before the thread's post or before its listed p
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from reception.data.features import GivenThread
 from reception.data.thread_context import COMMENT_PREFIX, POST_PREFIX
@@ -90,3 +91,23 @@ def with_thread(records: list[dict], thread: GivenThread | None, where: list[str
     for record, name in zip(records, where, strict=True):
         check_text(record, name, thread, listed)
     return records if thread is None else [{**record, "thread": thread} for record in records]
+
+
+def requests_with_threads(rows: pd.DataFrame, comments: pd.DataFrame) -> list[dict]:
+    """What a client who sees each row's whole thread sends, one record per row in the rows' order: its
+    comment_id, the raw `body` as text, created_utc, post_created_utc (the thread's start), is_top_level,
+    parent_id, and the thread listing every comment of `comments` (comment_id, parent_id, created_utc,
+    post_id: the silver comments, deleted ones included, as training builds the context) in the row's
+    thread; one checked GivenThread per thread, shared by its records (one thread_context call serves them)."""
+    threads = {}
+    for post_id, listed in comments[comments["post_id"].isin(rows["post_id"])].groupby("post_id", sort=False):
+        start = float(rows.loc[rows["post_id"] == post_id, "thread_start_utc"].iloc[0])
+        threads[post_id] = given_thread(start, *(listed[c].astype(str).tolist() for c in ("comment_id", "parent_id")),
+                                        listed["created_utc"].astype("float64").tolist())
+    records = []
+    for row in rows.itertuples():
+        record = {"comment_id": str(row.comment_id), "text": row.body, "created_utc": float(row.created_utc),
+                  "post_created_utc": float(row.thread_start_utc), "is_top_level": bool(row.is_top_level),
+                  "parent_id": str(row.parent_id)}
+        records += with_thread([record], threads.get(row.post_id), [f"{row.comment_id}."])
+    return records
