@@ -29,6 +29,7 @@ from fastapi import FastAPI, Header
 from fastapi.responses import HTMLResponse
 
 from reception.data.text import clean_text
+from reception.paths import REGISTERED_MODELS
 from reception.serving import answers, bento_manifest, explain, health, model_store, prediction_log
 from reception.serving.body_limit import BodyLimit
 from reception.serving.inference_thread import InferenceThread, QueueFull
@@ -77,12 +78,14 @@ class RedditReception:
         import torch
 
         if MODEL_URI:
-            self.registration, scorer = model_store.registry_model(model_store.RegistryUri.parse(MODEL_URI))
+            self.registration, scorer = model_store.registry_model(model_store.RegistryUri.parse(MODEL_URI),
+                                                                   config.ROOT / REGISTERED_MODELS)
             self.default_key = self.registration.get("family") or "mlp_transformer"  # older models: IMEDIA's
             self.scorers, self.bento_model = {self.default_key: scorer}, None
         else:
             manifest = bento_manifest.require(config.MANIFEST, config.MANIFEST_FILE)
             models = {key: getattr(self, bento_manifest.model_attribute(key)) for key in SERVED}
+            model_store.check_bento_models(models, manifest, config.MANIFEST_FILE)  # before any file is read
             self.default_key, self.bento_model = manifest.family, manifest.model
             self.registration = model_store.bento_registration(models[self.default_key])
             self.scorers = model_store.bento_models(models)

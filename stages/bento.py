@@ -7,7 +7,9 @@ and every file the bento includes, so an unchanged set of models and service bui
 The store is BentoML's own (BENTOML_HOME, default ~/bentoml).
 Writes the bento manifest, models/bento.json (reception.serving.bento_manifest), before the build and
 ships it inside the bento: the service serves the tags it names, never the store's `latest`, which is
-whatever was imported last (e.g. by a `dvc exp run` in another checkout).
+whatever was imported last (e.g. by a `dvc exp run` in another checkout), and loads each only once its
+folder in the store matches the sha256 of every file the manifest records, hashed here from the
+DVC-tracked folder it was imported from.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from reception.models.artifact_hashes import folder_hashes
 from reception.params import load_params
 from reception.paths import BENTO_FILE, CHAMPION_DIR, COMPARISON_JSON, LOCK_FILE, SERVED_DIR
 from reception.serving.bento_manifest import BentoManifest
@@ -97,7 +100,9 @@ def main() -> None:
                                                                                       Path("requirements.lock")]
     bento_version = content_version(json.dumps([model_tag, models, unavailable], sort_keys=True), sources)
     bento_tag = f"{params['bento_name']}:{bento_version}"
-    BentoManifest(bento_tag, model_tag, champion_md5, family, models, unavailable).write(BENTO_FILE)
+    files = {key: folder_hashes(CHAMPION_DIR if entry["champion"] else SERVED_DIR / key)
+             for key, entry in models.items()}
+    BentoManifest(bento_tag, model_tag, champion_md5, family, models, unavailable, files).write(BENTO_FILE)
     try:
         bentoml.bentos.get(bento_tag)
         print(f"bento: {bento_tag} already built")

@@ -4,7 +4,9 @@ The champion rule (the README states it too) is reception.models.champion; the p
 export and the registration are reception.serving.registration.
 Writes models/champion/ (DVC-tracked, locked in dvc.lock), models/served/<family>/ for every other servable
 family, and metrics/register.json (name, version, alias decision with the holder comparison, encoder export
-error); models/champion/registration.json adds the training threads.
+error); models/champion/registration.json adds the training threads. Adds the registered version's file
+hashes to models/registered.json (git-tracked, every version's kept: commit it with dvc.lock), against which
+the service and the next register check the version before they load it.
 """
 from __future__ import annotations
 
@@ -15,12 +17,19 @@ from pathlib import Path
 import pandas as pd
 
 from reception.data.splits import read_split
-from reception.models import tracking
+from reception.models import artifact_hashes, tracking
 from reception.models.champion import DECIDING_METRIC, pick_winner
 from reception.models.families import declared
 from reception.outputs import write_json
 from reception.params import load_params
-from reception.paths import CHAMPION_DIR, COMPARISON_JSON, COMPARISON_MD, EMBEDDINGS_METADATA, REGISTER_METRICS
+from reception.paths import (
+    CHAMPION_DIR,
+    COMPARISON_JSON,
+    COMPARISON_MD,
+    EMBEDDINGS_METADATA,
+    REGISTER_METRICS,
+    REGISTERED_MODELS,
+)
 from reception.serving.registration import ExportedEncoder, register, save_served
 
 
@@ -34,9 +43,10 @@ def main() -> None:
     tags = tracking.run_tags()
     with tempfile.TemporaryDirectory() as export_dir:
         encoder = ExportedEncoder(json.loads(EMBEDDINGS_METADATA.read_text()), Path(export_dir) / "encoder")
-        report, threads = register(params, rows, winner, families, encoder, train_val, mlflow, tags)
+        report, threads, files = register(params, rows, winner, families, encoder, train_val, mlflow, tags)
         save_served(rows, winner["family"], families, encoder)
-    write_json(REGISTER_METRICS, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_uri")})
+    artifact_hashes.record_version(REGISTERED_MODELS, params["name"], report["version"], winner["family"], files)
+    write_json(REGISTER_METRICS, {k: v for k, v in report.items() if k not in ("mlflow_run_id", "tracking_scheme")})
     write_json(CHAMPION_DIR / "registration.json", {**report, "training_threads": threads})
     print(COMPARISON_MD.read_text())
     print(f"winner: {winner['family']} ({DECIDING_METRIC} {winner[DECIDING_METRIC]}, test F1 {winner['test_f1']}, "

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from test_models_unit import rows
 
 from reception import paths
-from reception.models import champion
+from reception.models import artifact_hashes, champion
 from reception.outputs import write_json
 from reception.serving.scored_record import ScoredRecord
 
@@ -161,6 +161,9 @@ def test_the_holder_is_loaded_from_a_real_store_and_scored_on_the_new_threads(tm
                   "score": 1.0 - frame["well_received"]}).to_parquet(predictions)
     try:
         client = register_holder(tmp_path, ["t0", "t1", "t2", "t3"])
+        # As `register` records a version it registers: the holder is loaded only if its files match
+        files = artifact_hashes.folder_hashes(artifact_hashes.download_version("reception-test", "1", tmp_path / "v1"))
+        artifact_hashes.record_version(paths.REGISTERED_MODELS, "reception-test", "1", family, files)
         current = champion.current_champion(client, "reception-test", "champion")
         assert current["threads"] == {"t0", "t1", "t2", "t3"} and current["metric"] == 0.9
         current.update(champion.compare_with_holder(current, "reception-test", family, frame, seed=0))

@@ -38,6 +38,9 @@ MODELS_DIR = Path("models")
 CHAMPION_DIR = MODELS_DIR / "champion"
 SERVED_DIR = MODELS_DIR / "served"  # every other trained family, packaged as the champion is, for the service
 BENTO_FILE = MODELS_DIR / "bento.json"
+# The sha256 of every file of each registered model version, by name and version: git-tracked, written by
+# register and read before a version is loaded from the registry (reception.models.artifact_hashes).
+REGISTERED_MODELS = MODELS_DIR / "registered.json"
 
 # Metrics and plots
 METRICS_DIR = Path("metrics")

@@ -14,9 +14,11 @@ Each registered version records the threads (post_id) it was trained on. The thr
 train+val data that are not among the holder's arrived after it was trained: neither model was fitted on
 them (the challenger's thread-CV scores are out of fold). The holder scores those comments from their raw
 bodies and metadata, as a client would send them; the challenger's out-of-fold scores sit beside them.
-Comparing both on those rows replaces comparing metrics that were computed on different data. Where there
-are none, or the holder recorded none, the rule falls back to the holder's deciding metric, computed on the
-data it was trained on, and says so.
+Comparing both on those rows replaces comparing metrics that were computed on different data. The holder is
+loaded only after its files match the sha256 `register` recorded in git for that version (REGISTERED_MODELS;
+a mismatch stops the registration). Where there are no such rows, the holder recorded no threads or git
+records no hashes for it (it is then not loaded at all), the rule falls back to the holder's deciding metric,
+computed on the data it was trained on, and says so.
 """
 from __future__ import annotations
 
@@ -28,9 +30,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from reception.models import artifact_hashes
 from reception.models.evaluation import paired_difference_interval
 from reception.models.families import declared
-from reception.paths import LIVE_COMMENTS, predictions_file
+from reception.paths import LIVE_COMMENTS, REGISTERED_MODELS, predictions_file
 
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
 TRAINING_THREADS = "training_threads.json"  # the run artifact listing the post_ids the version was trained on
@@ -180,12 +183,16 @@ def recorded_threads(client, run_id: str | None) -> set[str] | None:
         return set(json.loads(Path(client.download_artifacts(run_id, TRAINING_THREADS, tmp)).read_text()))
 
 
-def holder_scores(name: str, version: str, records: list[dict]) -> np.ndarray:
-    """The registered version's scores of raw-text requests, loaded from the registry as a client would."""
+def holder_scores(name: str, version: str, record: dict, records: list[dict]) -> np.ndarray:
+    """The registered version's scores of raw-text requests, loaded from the registry as a client would, once
+    its files match `record` (its file hashes in git, REGISTERED_MODELS): raises ArtifactMismatch otherwise,
+    before anything in it is unpickled."""
     import mlflow
 
-    scorer = mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
-    return np.array([scored.score for scored in scorer.score_records(records)], dtype="float64")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = artifact_hashes.checked_version(name, version, record, Path(tmp), REGISTERED_MODELS)
+        scorer = mlflow.pyfunc.load_model(str(folder)).unwrap_python_model()
+        return np.array([scored.score for scored in scorer.score_records(records)], dtype="float64")
 
 
 def compare_with_holder(current: dict, name: str, family: str, train_val: pd.DataFrame, seed: int) -> dict:
@@ -196,11 +203,15 @@ def compare_with_holder(current: dict, name: str, family: str, train_val: pd.Dat
     rows = unseen_rows(train_val, current["threads"])
     if rows.empty:
         return {"fallback": f"no thread has arrived since version {current['version']} was trained"}
+    record = artifact_hashes.recorded_version(REGISTERED_MODELS, name, current["version"])
+    if record is None:  # nothing to check its files against: it is not loaded
+        return {"fallback": f"version {current['version']} has no file hashes in {REGISTERED_MODELS} (registered "
+                            "elsewhere or before they were recorded), so it was not loaded"}
     challenger = challenger_scores(rows, pd.read_parquet(predictions_file(declared()[family].stage, family)))
     records = requests(rows, pd.read_parquet(LIVE_COMMENTS, columns=["comment_id", "body"]))
     comparison = paired_comparison(rows["well_received"].to_numpy(), challenger,
-                                          holder_scores(name, current["version"], records),
-                                          rows["post_id"].to_numpy(), seed)
+                                   holder_scores(name, current["version"], record, records),
+                                   rows["post_id"].to_numpy(), seed)
     if comparison is None:
         return {"fallback": f"the {len(rows)} comments of the new threads hold one class only"}
     return {"comparison": comparison}

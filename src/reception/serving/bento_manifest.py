@@ -3,14 +3,17 @@
 The `bento` stage writes it before it builds and ships it inside the bento, so the service serves the
 tags it names, never the store's `latest` (whatever was imported last, e.g. by a `dvc exp run` in another
 checkout). It holds the bento's tag, the locked winner's tag, hash and family, every served family with its
-tag, kind and thread-CV ROC-AUC, and the declared trained families not trained here with why.
+tag, kind and thread-CV ROC-AUC, the declared trained families not trained here with why, and the sha256 of
+every file of each served model's folder, which the service checks before it loads anything from the folder
+(reception.models.artifact_hashes).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from reception.models import artifact_hashes
 from reception.outputs import write_json
 
 MISSING = "run `dvc repro bento` (or `make run`): it imports the locked winner and writes it"
@@ -24,6 +27,8 @@ class BentoManifest:
     family: str  # its family
     models: dict[str, dict]  # key -> {tag, family, kind, thread_cv_roc_auc, champion}
     unavailable: dict[str, str]  # declared trained family not trained here -> why
+    # served key -> {file relative to the model's folder: sha256}; none in a manifest written before hashes
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def served(self) -> dict[str, dict]:
@@ -33,7 +38,13 @@ class BentoManifest:
 
     def write(self, path: Path) -> None:
         write_json(path, {"bento": self.bento, "model": self.model, "champion_md5": self.champion_md5,
-                          "family": self.family, "models": self.models, "unavailable": self.unavailable})
+                          "family": self.family, "models": self.models, "unavailable": self.unavailable,
+                          "files": self.files})
+
+    def check(self, key: str, folder: Path, where: Path) -> None:
+        """Raises ArtifactMismatch unless the served model `key`'s folder holds exactly the files this
+        manifest (read from `where`) records: none changed, missing or added."""
+        artifact_hashes.verify(folder, self.files.get(key), f"model '{key}' ({self.models[key]['tag']})", str(where))
 
 
 def read(path: Path) -> BentoManifest | None:

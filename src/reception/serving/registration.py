@@ -5,19 +5,21 @@ service serves each by its key).
 The embedding families ship their encoder as an ONNX export of the hash-checked weights (faster on CPU); it
 must reproduce the training embeddings of the val split within EXPORT_TOLERANCE. The alias follows the
 champion rule (reception.models.champion); each version records its training threads for the next holder
-comparison.
+comparison, and the sha256 of each of its files as the registry serves them, which `register` commits to git
+(reception.models.artifact_hashes). The report names the tracking store's scheme only, never its URI.
 """
 from __future__ import annotations
 
 import json
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from reception.data.features import training_defaults
 from reception.data.splits import read_embeddings, read_split
-from reception.models import onnx_encoder, tracking
+from reception.models import artifact_hashes, onnx_encoder, tracking
 from reception.models.champion import (
     DECIDING_METRIC,
     TRAINING_THREADS,
@@ -109,9 +111,9 @@ def save_served(rows: list[dict], champion: str, families: dict[str, Family], en
 
 
 def register(params: dict, rows: list[dict], winner: dict, families: dict[str, Family], encoder: ExportedEncoder,
-             train_val: pd.DataFrame, mlflow, tags: dict) -> tuple[dict, list[str]]:
-    """Logs and registers the winner, decides the alias, saves models/champion/; returns the report and the
-    training threads."""
+             train_val: pd.DataFrame, mlflow, tags: dict) -> tuple[dict, list[str], dict[str, str]]:
+    """Logs and registers the winner, decides the alias, saves models/champion/; returns the report, the
+    training threads and the sha256 of each file of the registered version (for REGISTERED_MODELS)."""
     threads = training_threads(train_val)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"register_{winner['family']}",
                                                                 tags=tags) as run:
@@ -131,6 +133,10 @@ def register(params: dict, rows: list[dict], winner: dict, families: dict[str, F
                                                params["base"]["seed"]))
         info = mlflow.pyfunc.log_model(name="model", registered_model_name=params["name"], **kwargs)
         version = str(info.registered_model_version)
+        # The files as the registry serves them (MLmodel differs from the saved copy's: run and time), hashed
+        # for git: the service and the next register load this version only if they still match.
+        files = artifact_hashes.folder_hashes(artifact_hashes.download_version(params["name"], version,
+                                                                               Path(tmp) / "registered"))
         champion, reason = alias_decision(rows, winner, current)
         for tag, value in {DECIDING_METRIC: str(winner[DECIDING_METRIC]), "family": winner["family"],
                            "training_threads": str(len(threads)), "alias_decision": reason, **tags}.items():
@@ -146,6 +152,12 @@ def register(params: dict, rows: list[dict], winner: dict, families: dict[str, F
     report = {"registered_name": params["name"], "version": version, "family": winner["family"],
               "deciding_metric": DECIDING_METRIC, "alias": params["alias"] if champion else None,
               "alias_set": champion, "reason": reason, "training_thread_count": len(threads), "holder": held,
-              "mlflow_run_id": run_id, "tracking_uri": tracking.tracking_uri(),
+              "mlflow_run_id": run_id, "tracking_scheme": tracking_scheme(tracking.tracking_uri()),
               **{k: logged[k] for k in ("encoder_backend", "encoder_export_max_abs_error") if k in logged}}
-    return report, threads
+    return report, threads, files
+
+
+def tracking_scheme(uri: str) -> str:
+    """Which kind of store a version went to ("sqlite", "http", "https", "file", ...): never the URI itself,
+    which may carry a user and password, a host or a local path."""
+    return urlsplit(uri).scheme or "file"
