@@ -239,3 +239,18 @@ def service(model_repo, pipeline_env, tmp_path_factory):
     command = [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
     with serving(command, model_repo, pipeline_env, f"http://127.0.0.1:{port}", log) as url:
         yield {"url": url, "repo": model_repo}
+
+
+@pytest.fixture
+def log_folder(tmp_path):
+    """BentoML's default monitor writing under a fresh folder, as the service configures it."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from bentoml._internal.monitoring import api as bentoml_monitoring
+
+    options = BentoMLContainer.config.monitoring.options.log_path
+    before = options.get()
+    options.set(str(tmp_path / "predictions"))
+    bentoml_monitoring._MONITOR_INSTANCES.clear()  # monitors keep the folder they were created with
+    yield tmp_path / "predictions"
+    options.set(before)
+    bentoml_monitoring._MONITOR_INSTANCES.clear()

@@ -183,21 +183,6 @@ def scored_request(texts: list[str]):
               "inputs_used": used} for _ in texts])
 
 
-@pytest.fixture
-def log_folder(tmp_path):
-    """BentoML's default monitor writing under a fresh folder, as the service configures it."""
-    from bentoml._internal.configuration.containers import BentoMLContainer
-    from bentoml._internal.monitoring import api as bentoml_monitoring
-
-    options = BentoMLContainer.config.monitoring.options.log_path
-    before = options.get()
-    options.set(str(tmp_path / "predictions"))
-    bentoml_monitoring._MONITOR_INSTANCES.clear()  # monitors keep the folder they were created with
-    yield tmp_path / "predictions"
-    options.set(before)
-    bentoml_monitoring._MONITOR_INSTANCES.clear()
-
-
 def test_a_record_that_cannot_be_written_is_skipped_and_counted_and_the_log_goes_on(log_folder):
     log = prediction_log.PredictionLog(SERVED, log_text=False, min_free_mb=0)
     log.write(*scored_request(["fine", "bad \ud800", "also fine"]))  # its hash cannot be taken

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from bentoml._internal.configuration.containers import BentoMLContainer
-from bentoml._internal.monitoring import api as bentoml_monitoring
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score
 
@@ -37,18 +35,6 @@ USED = {"text": {"source": "request"}, "created_utc": {"value": 1762796919.0, "s
         "post_created_utc": {"value": 1762795419.0, "source": "default: 25.0 min before created_utc"},
         "is_submitter": {"value": False, "source": "default: training majority"},
         "is_top_level": {"value": True, "source": "request"}, "parent_id": {"value": "t3_p1", "source": "request"}}
-
-
-@pytest.fixture
-def log_folder(tmp_path):
-    """BentoML's default monitor writing under a fresh folder, as the service configures it."""
-    options = BentoMLContainer.config.monitoring.options.log_path
-    before = options.get()
-    options.set(str(tmp_path / "predictions"))
-    bentoml_monitoring._MONITOR_INSTANCES.clear()  # monitors keep the folder they were created with
-    yield tmp_path / "predictions"
-    options.set(before)
-    bentoml_monitoring._MONITOR_INSTANCES.clear()
 
 
 def request(texts: list[str], model_key: str = "hybrid", projection: bool = True):
