@@ -22,9 +22,12 @@ bento's throughput at concurrency 32 as a fraction of the batched in-process cei
 and its single-request p50 against the in-process single-call p50; the load average before and after.
 Then bench/soak.py runs against the bento for SOAK_S seconds at concurrency 32 with its memory tracked.
 Results: bench/results.json and Markdown tables. Run after `make run`:  .venv/bin/python bench/serve_bench.py
+With --from-source the checkout's service (service/, src/) is served instead of the bento, with the models the
+bento names (models/bento.json, models/champion): for a checkout whose code is newer than its last bento.
 """
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -194,9 +197,14 @@ def main() -> None:
     load_before = os.getloadavg()
     texts = comments()
     payloads = {TEXT_ONLY: text_payload(texts), WITH_THREAD: thread_payload()}
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from-source", action="store_true",
+                        help="serve the checkout's service/ with the bento's models instead of the bento")
+    from_source = parser.parse_args().from_source
     bento = json.loads(BENTO_FILE.read_text())["bento"]
+    served_as = "service.service:RedditReception" if from_source else bento
     servers = {
-        BENTO: [str(BIN / "bentoml"), "serve", bento, "--host", "127.0.0.1", "--port"],
+        BENTO: [str(BIN / "bentoml"), "serve", served_as, "--host", "127.0.0.1", "--port"],
         NAIVE: [sys.executable, "bench/naive_server.py"],
     }
     served = {TEXT_ONLY: [BENTO, NAIVE], WITH_THREAD: [BENTO]}  # the naive server reads no thread
@@ -240,7 +248,8 @@ def main() -> None:
     results = {"machine": f"{os.cpu_count()} CPU cores",
                "load_average_1_5_15_min": {"before": [round(x, 2) for x in load_before],
                                            "after": [round(x, 2) for x in os.getloadavg()]},
-               "bento": bento, **text,
+               "bento": bento, "service": "the checkout's service/ with the bento's models" if from_source else
+               "the bento", **text,
                "throughput_ratio_to_naive_at_32": float(np.median(ratios)),
                "throughput_ratio_to_naive_at_32_per_round": ratios,
                "with_thread": {"payload": f"each comment of the sample thread {THREAD_POST} with its parent_id and "
