@@ -69,3 +69,66 @@ def test_a_request_draft_uses_only_the_comments_before_it():
     # written at the same second as c1: c1 is not "before" it
     assert tuple(ctx.iloc[1][["depth", "earlier_replies_to_parent", "comments_so_far"]]) == (0, 0, 0)
     assert thread_context(comments.iloc[:0], drafts).iloc[0].isna()[["depth", "parent_position"]].all()
+
+
+def reference_context(comments: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
+    """The module's rule read literally, one target at a time, in plain loops over the comments."""
+    listed = list(comments.itertuples(index=False))
+
+    def earlier(post_id: str, time: float) -> list:
+        return [c for c in listed if c.post_id == post_id and c.created_utc < time]
+
+    def parent_of(post_id: str, parent_id: str, time: float):
+        return next((c for c in earlier(post_id, time) if "t1_" + c.comment_id == parent_id), None)
+
+    def depth(post_id: str, parent_id: str, time: float) -> float:
+        if parent_id.startswith("t3_"):
+            return 0.0
+        parent = parent_of(post_id, parent_id, time)
+        return np.nan if parent is None else depth(post_id, parent.parent_id, parent.created_utc) + 1
+
+    rows = []
+    for t in targets.itertuples(index=False):
+        before = earlier(t.post_id, t.created_utc)
+        parent = parent_of(t.post_id, t.parent_id, t.created_utc)
+        if t.parent_id.startswith("t3_"):
+            parent_values = (0.0, max(t.created_utc - t.thread_start_utc, 0) / 60, 0.0)
+        elif parent is None:
+            parent_values = (np.nan, np.nan, np.nan)
+        else:
+            parent_values = (depth(t.post_id, t.parent_id, t.created_utc), (t.created_utc - parent.created_utc) / 60,
+                             1.0 + len(earlier(t.post_id, parent.created_utc)))
+        so_far = float(len(before))
+        rows.append((*parent_values, float(sum(c.parent_id == t.parent_id for c in before)), so_far,
+                     so_far / max((t.created_utc - t.thread_start_utc) / 3600, 1 / 60)))
+    return pd.DataFrame(rows, columns=list(CONTEXT_COLUMNS), index=targets.index, dtype="float64")
+
+
+def random_threads(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A few threads reusing one another's comment ids, with times drawn from few values (ties), parents
+    that are the post, a comment listed earlier or later (the comment itself included), or not listed;
+    and drafts (no comment_id) at any of those times, with parents of the same kinds."""
+    frames, drafts = [], []
+    for thread in range(rng.integers(1, 4)):
+        post, start, size = f"p{thread}", 1000.0 * thread, int(rng.integers(0, 12))
+        ids = [f"c{i}" for i in range(size)]
+
+        def parents(k: int, post: str = post, ids: list[str] = ids) -> list[str]:
+            return [f"t3_{post}" if kind == 0 else f"t1_{rng.choice(ids)}" if kind == 1 and ids else "t1_gone"
+                    for kind in rng.integers(0, 3, k)]
+
+        frames.append(pd.DataFrame({"post_id": post, "comment_id": pd.Series(ids, dtype=object),
+                                    "parent_id": pd.Series(parents(size), dtype=object),
+                                    "created_utc": start + 60.0 * rng.integers(0, 6, size), "thread_start_utc": start}))
+        k = int(rng.integers(0, 4))
+        drafts.append(pd.DataFrame({"post_id": post, "comment_id": None, "parent_id": parents(k),
+                                    "created_utc": start + 60.0 * rng.integers(0, 7, k), "thread_start_utc": start}))
+    comments = pd.concat(frames, ignore_index=True).sample(frac=1, random_state=int(rng.integers(1000)))
+    return comments, pd.concat(drafts, ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_context_is_the_rule_read_literally(seed):
+    comments, drafts = random_threads(np.random.default_rng(seed))
+    pd.testing.assert_frame_equal(thread_context(comments), reference_context(comments, comments))
+    pd.testing.assert_frame_equal(thread_context(comments, drafts), reference_context(comments, drafts))

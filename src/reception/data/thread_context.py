@@ -33,67 +33,98 @@ POST_PREFIX, COMMENT_PREFIX = "t3_", "t1_"
 def thread_context(comments: pd.DataFrame, targets: pd.DataFrame | None = None) -> pd.DataFrame:
     """CONTEXT_COLUMNS for each row of `targets` (default: `comments` themselves), on targets' index.
 
-    Both frames need INPUT_COLUMNS (a target's comment_id may be null: a draft has none yet). Threads
-    are independent: a partition holding whole threads gives the same values as the whole table. Counts
-    of earlier comments are as-of joins on time that exclude equal times (`allow_exact_matches=False`).
+    Both frames need INPUT_COLUMNS (a target's comment_id may be null: a draft has none yet; a comment
+    without an id is nobody's parent); ids compare as strings. Threads are independent: a partition
+    holding whole threads gives the same values as the whole table. The rule is array arithmetic (sorts,
+    binary searches, one pass over the comments for their depths), so a training partition and a
+    request's thread run the same code at the cost of their own size: data-frame joins would add a fixed
+    cost of several milliseconds to every request.
     """
-    targets = comments if targets is None else targets
-    context = _ordered_context(comments)
-    rows = targets[list(INPUT_COLUMNS)].assign(
-        _row=np.arange(len(targets)), created_utc=targets["created_utc"].astype("float64"),
-        thread_start_utc=targets["thread_start_utc"].astype("float64"),
-        post_id=targets["post_id"].astype(str), parent_id=targets["parent_id"].astype(str),
-    ).sort_values(["created_utc", "_row"], kind="stable")
+    own = targets is None
+    targets = comments if own else targets
+    frames = (comments,) if own else (comments, targets)
+    n = len(comments)
+    at = slice(0, n) if own else slice(n, None)  # the targets' rows in the arrays below
 
-    def count_before(by: list[str], counted: str) -> np.ndarray:
-        found = pd.merge_asof(rows[["created_utc", "_row", *by]], context[["created_utc", *by, counted]],
-                              on="created_utc", by=by, allow_exact_matches=False)
-        return found.sort_values("_row")[counted].fillna(0).to_numpy(dtype="float64")
+    def column(name: str, convert) -> np.ndarray:
+        return np.concatenate([convert(frame[name]) for frame in frames])
 
-    so_far = count_before(["post_id"], "_nth_in_thread")
-    replies = count_before(["post_id", "parent_id"], "_nth_reply")
-    rows = rows.sort_values("_row")
-    parent = rows[["post_id", "parent_id", "created_utc"]].merge(
-        context[["post_id", "_as_parent", "created_utc", "_depth", "_position"]],
-        left_on=["post_id", "parent_id"], right_on=["post_id", "_as_parent"], how="left", suffixes=("", "_parent"),
-        validate="many_to_one")
-    created, start = rows["created_utc"].to_numpy(), rows["thread_start_utc"].to_numpy()
-    parent_time = parent["created_utc_parent"].to_numpy(dtype="float64")
-    seen = parent_time < created  # NaN (no such comment) compares False
-    to_post = rows["parent_id"].str.startswith(POST_PREFIX).to_numpy()
-    values = {
-        "depth": np.where(to_post, 0.0, np.where(seen, parent["_depth"].to_numpy(dtype="float64") + 1, np.nan)),
-        "minutes_since_parent": np.where(to_post, np.maximum(created - start, 0) / 60,
-                                         np.where(seen, (created - parent_time) / 60, np.nan)),
-        "parent_position": np.where(to_post, 0.0,
-                                    np.where(seen, parent["_position"].to_numpy(dtype="float64"), np.nan)),
-        "earlier_replies_to_parent": replies,
-        "comments_so_far": so_far,
-        "comments_per_hour_so_far": so_far / np.maximum((created - start) / 3600, 1 / 60),
-    }
-    return pd.DataFrame(values, columns=list(CONTEXT_COLUMNS), index=targets.index)
+    times = column("created_utc", _times)
+    if np.isnan(times).any():
+        raise ValueError("thread_context needs every comment's and every target's created_utc")
+    rank = np.unique(times, return_inverse=True)[1].reshape(-1)  # equal times, equal ranks
+    thread = pd.factorize(column("post_id", _strings), use_na_sentinel=False)[0].astype(np.int64)
+    # Parents and the comments' own t1_ ids in one code space, so that a parent finds its comment by code.
+    comment_id = _strings(comments["comment_id"])
+    no_id = pd.isna(comment_id)
+    ids, names = pd.factorize(np.concatenate([column("parent_id", _strings),
+                                              COMMENT_PREFIX + np.where(no_id, "", comment_id)]),
+                              use_na_sentinel=False)
+    parent, own_id = ids[:len(ids) - n], ids[len(ids) - n:]
+    to_post = np.array([isinstance(name, str) and name.startswith(POST_PREFIX) for name in names], dtype=bool)[parent]
+
+    id_key = np.where(no_id, -1, thread[:n] * len(names) + own_id)
+    parent_row = _rows_of(id_key, thread * len(names) + parent)  # among the comments; -1: not given
+    parent_time = np.where(parent_row >= 0, times[parent_row], np.nan)
+    seen = parent_time < times  # NaN (no such comment) compares False
+    position = _count_before(thread[:n], rank[:n], thread[:n], rank[:n]) + 1.0
+    depth = _depths(parent_row[:n], seen[:n] & ~to_post[:n], to_post[:n], times[:n])
+    depth, position = np.append(depth, np.nan), np.append(position, np.nan)  # row -1: no such parent
+
+    so_far = _count_before(thread[:n], rank[:n], thread[at], rank[at])
+    pair = pd.factorize(thread * len(names) + parent)[0].astype(np.int64)
+    replies = _count_before(pair[:n], rank[:n], pair[at], rank[at])
+    created, start = times[at], _times(targets["thread_start_utc"])
+    row, seen, to_post = parent_row[at], seen[at], to_post[at]
+    values = (  # in the order of CONTEXT_COLUMNS
+        np.where(to_post, 0.0, np.where(seen, depth[row] + 1, np.nan)),
+        np.where(to_post, np.maximum(created - start, 0) / 60,
+                 np.where(seen, (created - parent_time[at]) / 60, np.nan)),
+        np.where(to_post, 0.0, np.where(seen, position[row], np.nan)),
+        replies,
+        so_far,
+        so_far / np.maximum((created - start) / 3600, 1 / 60),
+    )
+    return pd.DataFrame(np.column_stack(values), columns=list(CONTEXT_COLUMNS), index=targets.index)
 
 
-def _ordered_context(comments: pd.DataFrame) -> pd.DataFrame:
-    """The context comments in time order (the as-of joins need it) with, per comment: its running count
-    in its thread and among its parent's replies, its position (1 + comments strictly before it), its
-    `t1_` id as a parent, and its depth (unknown when its own parent was not written before it)."""
-    context = comments[list(INPUT_COLUMNS)].assign(
-        created_utc=comments["created_utc"].astype("float64"), post_id=comments["post_id"].astype(str),
-        parent_id=comments["parent_id"].astype(str), comment_id=comments["comment_id"].astype(str),
-    ).sort_values(["created_utc", "comment_id"], kind="stable").reset_index(drop=True)
-    by_thread = context.groupby("post_id", sort=False)["created_utc"]
-    context["_nth_in_thread"] = by_thread.cumcount() + 1
-    context["_position"] = by_thread.rank(method="min")
-    context["_nth_reply"] = context.groupby(["post_id", "parent_id"], sort=False).cumcount() + 1
-    context["_as_parent"] = COMMENT_PREFIX + context["comment_id"]
-    depth: dict[str, tuple[float, float]] = {}  # t1_ id -> (time, depth); filled in time order
-    for as_parent, parent_id, time in zip(context["_as_parent"], context["parent_id"], context["created_utc"],
-                                          strict=True):
-        if parent_id.startswith(POST_PREFIX):
-            depth[as_parent] = (time, 0.0)
-            continue
-        parent_time, parent_depth = depth.get(parent_id, (np.inf, np.nan))
-        depth[as_parent] = (time, parent_depth + 1 if parent_time < time else np.nan)
-    context["_depth"] = [depth[p][1] for p in context["_as_parent"]]
-    return context
+def _times(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _strings(values: pd.Series) -> np.ndarray:
+    """The values as strings (missing ones stay missing), as an object array."""
+    if not pd.api.types.is_string_dtype(values):  # ids given as numbers compare as their strings
+        values = values.astype(str)
+    return values.to_numpy(dtype=object, na_value=np.nan)
+
+
+def _rows_of(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each wanted key, the row of `keys` holding it, or -1 (a key of -1 is never found)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    if (np.diff(ordered[ordered >= 0]) == 0).any():
+        raise ValueError("thread_context: two comments of one thread have the same comment_id")
+    if not len(keys):
+        return np.full(len(wanted), -1)
+    found = np.minimum(np.searchsorted(ordered, wanted), len(keys) - 1)
+    return np.where(ordered[found] == wanted, order[found], -1)
+
+
+def _count_before(groups: np.ndarray, ranks: np.ndarray, at_groups: np.ndarray, at_ranks: np.ndarray) -> np.ndarray:
+    """For each (at_group, at_rank): how many (group, rank) pairs share its group with a lower rank."""
+    span = int(max(ranks.max(initial=0), at_ranks.max(initial=0))) + 1
+    ordered = np.sort(groups * span + ranks)
+    return (np.searchsorted(ordered, at_groups * span + at_ranks)
+            - np.searchsorted(ordered, at_groups * span)).astype("float64")
+
+
+def _depths(parent_row: np.ndarray, parent_seen: np.ndarray, to_post: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Each comment's depth: 0 for a reply to the post, its parent's + 1 when the parent was written
+    before it, else unknown (NaN). In time order, a parent's depth is known before its replies'."""
+    depth = np.where(to_post, 0.0, np.nan).tolist()
+    parents = parent_row.tolist()
+    replies = np.flatnonzero(parent_seen)
+    for row in replies[np.argsort(times[replies], kind="stable")].tolist():
+        depth[row] = depth[parents[row]] + 1
+    return np.array(depth, dtype="float64")
