@@ -120,7 +120,11 @@ def test_thread_context_reaches_the_model(page, service):
     assert used["is_top_level"] == {"value": False, "source": "request"}
     # every input the champion reads was given (is_submitter is not read, so not listed, and has no control)
     assert used["post_created_utc"]["source"] == "request" and "is_submitter" not in used
-    assert "Defaults used" not in page.inner_text("#inputs") and page.locator("#submitter").count() == 0
+    # the page has no thread to send: only what the thread would give takes its default
+    defaults = page.inner_text("#inputs").removeprefix("Defaults used for: ").split(", ")
+    assert set(defaults) <= {"parent_id", "earlier_replies_to_parent", "comments_so_far"}
+    assert not {"created_utc", "post_created_utc", "is_top_level"} & set(defaults)
+    assert page.locator("#submitter").count() == 0
     # the reasons say the timing in words, and "when to post" draws the curve for this thread context
     assert "written 30 min after the thread started: " in page.inner_text("#reasons")
     page.wait_for_selector("#when:not([hidden])")
