@@ -99,15 +99,18 @@ def requests_with_threads(rows: pd.DataFrame, comments: pd.DataFrame) -> list[di
     parent_id, and the thread listing every comment of `comments` (comment_id, parent_id, created_utc,
     post_id: the silver comments, deleted ones included, as training builds the context) in the row's
     thread; one checked GivenThread per thread, shared by its records (one thread_context call serves them)."""
-    threads = {}
-    for post_id, listed in comments[comments["post_id"].isin(rows["post_id"])].groupby("post_id", sort=False):
-        start = float(rows.loc[rows["post_id"] == post_id, "thread_start_utc"].iloc[0])
-        threads[post_id] = given_thread(start, *(listed[c].astype(str).tolist() for c in ("comment_id", "parent_id")),
-                                        listed["created_utc"].astype("float64").tolist())
-    records = []
-    for row in rows.itertuples():
-        record = {"comment_id": str(row.comment_id), "text": row.body, "created_utc": float(row.created_utc),
+    rows, records = rows.reset_index(drop=True), {}
+    listed_by_thread = comments[comments["post_id"].isin(rows["post_id"])].groupby("post_id", sort=False)
+    for post_id, own in rows.groupby("post_id", sort=False):  # one check of each thread's listing
+        thread = None
+        if post_id in listed_by_thread.groups:
+            listed = listed_by_thread.get_group(post_id)
+            thread = given_thread(float(own["thread_start_utc"].iloc[0]),
+                                  *(listed[c].astype(str).tolist() for c in ("comment_id", "parent_id")),
+                                  listed["created_utc"].astype("float64").tolist())
+        texts = [{"comment_id": str(row.comment_id), "text": row.body, "created_utc": float(row.created_utc),
                   "post_created_utc": float(row.thread_start_utc), "is_top_level": bool(row.is_top_level),
-                  "parent_id": str(row.parent_id)}
-        records += with_thread([record], threads.get(row.post_id), [f"{row.comment_id}."])
-    return records
+                  "parent_id": str(row.parent_id)} for row in own.itertuples()]
+        checked = with_thread(texts, thread, [f"{text['comment_id']}." for text in texts])
+        records.update(zip(own.index, checked, strict=True))
+    return [records[i] for i in rows.index]
