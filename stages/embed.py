@@ -1,8 +1,15 @@
-"""embed: encode clean_text of each split once; every later stage reads these arrays.
+"""embed: the vector of each split's clean_text, every distinct text encoded once across runs.
 
 Writes data/embeddings/{train,val,test}.npy (float32, one row per split row, in split order) and
-metadata.json (model, weights sha256, dimension, rows, batch size, device). Progress: the texts encoded,
-their rate and an ETA on stderr, per split.
+metadata.json (model, weights sha256, dimension, rows, batch size, device). The vectors come from the
+embedding cache in data/embedding_cache (reception.models.embedding_cache): only the distinct texts it
+lacks for this encoder, device kind and precision are encoded, and added to it. What was encoded and
+reused goes to stdout, not into metadata.json: it depends on what earlier runs left in the cache, and
+metadata.json is hashed into dvc.lock, which must not differ between a fresh and an incremental run.
+Progress: the texts encoded, their rate and an ETA on stderr.
+
+With DASK_SCHEDULER_ADDRESS set (reception.data.dask_runtime) the missing texts are encoded by the
+cluster's workers, on a GPU when a worker advertises one (`embed.device: auto`); without it, here.
 
 When no declared family reads the embedding (params.yaml families, `reads`), nothing is encoded (390k
 texts take half an hour on 2 cores): each split's array has its rows and no column, and metadata.json says
@@ -16,12 +23,13 @@ import time
 
 import numpy as np
 
+from reception.data.dask_runtime import LOCAL_SCHEDULER, dask_scheduler
 from reception.data.splits import SPLITS, read_split
-from reception.models.encoder import encode, load_encoder, resolve_device, resolve_model_dir
+from reception.models.embedding_cache import embed_texts
 from reception.models.families import declared
 from reception.outputs import fresh_dir, write_json
 from reception.params import load_params
-from reception.paths import EMBEDDINGS_DIR, EMBEDDINGS_METADATA, embeddings_file
+from reception.paths import EMBEDDING_CACHE_DIR, EMBEDDINGS_DIR, EMBEDDINGS_METADATA, embeddings_file
 
 NOT_ENCODED = "no declared family reads the embedding (params.yaml families, reads)"
 
@@ -29,6 +37,7 @@ NOT_ENCODED = "no declared family reads the embedding (params.yaml families, rea
 def main() -> None:
     params, encoder_params = load_params("embed"), load_params("encoder")
     settings = {"model": encoder_params["model"], "weights_sha256": encoder_params["sha256"]}
+    EMBEDDING_CACHE_DIR.mkdir(parents=True, exist_ok=True)  # a DVC output even when nothing is encoded
     if not any(family.uses_embedding for family in declared().values()):
         fresh_dir(EMBEDDINGS_DIR)
         rows = {split: len(read_split(split, ["comment_id"])) for split in SPLITS}
@@ -38,27 +47,31 @@ def main() -> None:
                                          "device": None, "not_encoded": NOT_ENCODED})
         print(f"embed: nothing encoded, {NOT_ENCODED}: {sum(rows.values())} rows of width 0")
         return
-    device = resolve_device(params["device"])
-    encoder = load_encoder(resolve_model_dir(encoder_params["model"]), encoder_params["sha256"], device)
+    texts = {split: read_split(split, ["clean_text"])["clean_text"].tolist() for split in SPLITS}
+    every_text = [text for split in SPLITS for text in texts[split]]
+    started = time.perf_counter()
+    with dask_scheduler("embed") as where:
+        client = None
+        if where != LOCAL_SCHEDULER:
+            from distributed import default_client
+
+            client = default_client()
+        embedded = embed_texts(every_text, EMBEDDING_CACHE_DIR, encoder_params["model"], encoder_params["sha256"],
+                               params["device"], params["batch_size"], client)
     fresh_dir(EMBEDDINGS_DIR)
-    rows, started = {}, time.perf_counter()
+    rows, start = {}, 0
     for split in SPLITS:
-        texts = read_split(split, ["clean_text"])["clean_text"].tolist()
-        print(f"embed {split}: {len(texts)} texts on {device}")
-        vectors = encode(encoder, texts, params["batch_size"], progress=f"embed {split}")
-        np.save(embeddings_file(split), vectors)
-        rows[split] = len(vectors)
+        rows[split] = len(texts[split])
+        np.save(embeddings_file(split), embedded.vectors[embedded.row[start:start + rows[split]]])
+        start += rows[split]
+    write_json(EMBEDDINGS_METADATA, {**settings, "dimension": int(embedded.vectors.shape[1]), "rows": rows,
+                                     "batch_size": params["batch_size"], "device": embedded.device})
+    # Printed, not written: the timing changes run to run and the counts depend on the cache's history.
     seconds = time.perf_counter() - started
-    write_json(EMBEDDINGS_METADATA, {
-        **settings,
-        "dimension": int(encoder.get_sentence_embedding_dimension()),
-        "rows": rows,
-        "batch_size": params["batch_size"],
-        "device": device,
-    })
-    # Timing is printed, not written: it changes run to run and would make dvc.lock irreproducible.
-    print(f"embed: {sum(rows.values())} texts in {seconds:.1f} s on {device} "
-          f"({sum(rows.values()) / seconds:.0f} texts/s)")
+    run = embedded.run
+    print(f"embed: {run.summary()} in {EMBEDDING_CACHE_DIR}")
+    print(f"embed: {sum(rows.values()):,} rows in {seconds:.1f} s on {embedded.device}"
+          + (f" ({run.encoded / seconds:.0f} texts encoded/s)" if run.encoded else ""))
 
 
 if __name__ == "__main__":

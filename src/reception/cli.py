@@ -16,7 +16,8 @@ os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
 
 SUBCOMMANDS = {
     "extract": ("reception.reddit.extract", "pull fresh Reddit data into an append-only source folder"),
-    "prune": ("reception.reddit.prune", "delete raw batches older than the retention set in params.yaml"),
+    "prune": ("reception.reddit.prune", "delete raw batches older than the retention set in params.yaml, "
+                                         "and cached embeddings of texts no longer in the data"),
     "monitor": ("reception.monitor", "drift, estimated and realized performance of the served model"),
     "profile": ("reception.profiles", "write a profile (profiles/NAME.yaml: sample, corpus) into params.yaml"),
 }

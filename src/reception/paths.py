@@ -31,6 +31,9 @@ PROCESSED_DIR = Path("data/processed")
 THREAD_FOLDS_FILE = PROCESSED_DIR / "thread_folds.parquet"
 EMBEDDINGS_DIR = Path("data/embeddings")
 EMBEDDINGS_METADATA = EMBEDDINGS_DIR / "metadata.json"
+# Every vector embed has computed, by encoder and text hash (reception.models.embedding_cache): a DVC output
+# of embed that persists between runs, so that each text is encoded once.
+EMBEDDING_CACHE_DIR = Path("data/embedding_cache")
 PREDICTIONS_DIR = Path("data/predictions")
 
 # Models

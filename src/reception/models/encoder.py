@@ -10,6 +10,9 @@ from reception.progress import Progress
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
+# The precision load_encoder runs the weights in: as shipped, torch's default float32. Vectors from another
+# precision differ, so the embedding cache keys it (reception.models.embedding_cache).
+PRECISION = "float32"
 
 
 class WeightsMismatch(RuntimeError):
@@ -64,6 +67,17 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_kind(device: str) -> str:
+    """The kind of a torch device name: "cuda:1" -> "cuda". Devices of one kind give the same vectors."""
+    return device.split(":", 1)[0]
+
+
+def encoder_signature(encoder) -> tuple[str, str]:
+    """(device kind, precision) that a loaded encoder computes in, e.g. ("cpu", "float32")."""
+    dtype = next(encoder.parameters()).dtype
+    return encoder.device.type, str(dtype).removeprefix("torch.")
 
 
 def load_encoder(model_dir: Path, expected_sha256: str, device: str = "auto"):

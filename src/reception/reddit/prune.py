@@ -6,6 +6,15 @@ the batches that `reception extract` wrote (those with a manifest) and, in a fol
 did not write (such as the sample in data/sample/reddit) deletes nothing. A batch's files go first and its manifest
 last, so an interrupted prune is finished by the next one. After a prune, `dvc add` the source folder
 again and `dvc repro`: the comments of the deleted batches leave every derived layer.
+
+The embedding cache (data/embedding_cache, reception.models.embedding_cache) is pruned next: it keeps
+the vectors of texts that no derived layer holds any more, so prune removes every vector whose text is
+in none of the current processed splits (data/processed/{train,val,test}.parquet, their clean_text: the
+texts embed encodes), unless another comment still there has the same text. The splits only lose the
+deleted batches' comments at the next `dvc repro`, so their vectors go at the prune after it:
+prune, `dvc add`, `dvc repro`, prune again (which finds no batch left to delete), `dvc repro` (embed
+re-runs, encodes nothing and records the pruned cache in dvc.lock).
+Without all three splits there is no live set and the cache is left as it is.
 """
 from __future__ import annotations
 
@@ -15,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reception.params import load_params
-from reception.paths import PARAMS_FILE, SOURCE_DIR
+from reception.paths import EMBEDDING_CACHE_DIR, PARAMS_FILE, SOURCE_DIR, split_file
 from reception.reddit.batches import ENTITIES, MANIFEST_DIR, batch_time, entity_file, manifests
 
 
@@ -26,6 +35,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    status = prune_batches(args)
+    if status == 0:
+        prune_embedding_cache(args.dry_run)
+    return status
+
+
+def prune_batches(args: argparse.Namespace) -> int:
     try:
         days = retention_days(load_params("extract").get("retention_days"))
     except ValueError as error:
@@ -52,7 +68,32 @@ def run(args: argparse.Namespace) -> int:
     kept = len(manifests(args.source)) - (len(expired) if args.dry_run else 0)
     print(f"reception prune: {len(expired)} batches and {len(orphans)} orphaned part files older than {days} days "
           f"{'to delete' if args.dry_run else 'deleted'}, {kept} batches kept in {args.source}")
+    if (expired or orphans) and not args.dry_run:
+        print("reception prune: the processed splits hold the deleted comments until `dvc repro`: run "
+              "`reception prune` again after it to remove their vectors from the embedding cache")
     return 0
+
+
+def prune_embedding_cache(dry_run: bool) -> None:
+    """Remove from EMBEDDING_CACHE_DIR the vectors of texts in none of the processed splits (see above)."""
+    # Imported here: the cache's code and the split tables are needed only when there is a cache to prune.
+    from reception.data.splits import SPLITS, read_split
+    from reception.models.embedding_cache import live_keys, prune_cache, shard_paths
+
+    if not shard_paths(EMBEDDING_CACHE_DIR):
+        return
+    absent = [str(split_file(split)) for split in SPLITS if not split_file(split).is_file()]
+    if absent:
+        print(f"reception prune: embedding cache {EMBEDDING_CACHE_DIR} left as it is: no live set without "
+              f"{', '.join(absent)}")
+        return
+    texts = {text for split in SPLITS for text in read_split(split, ["clean_text"])["clean_text"]}
+    pruned = prune_cache(EMBEDDING_CACHE_DIR, live_keys(EMBEDDING_CACHE_DIR, texts), dry_run)
+    print(f"reception prune: {pruned.removed} vectors of texts in no processed split "
+          f"{'to remove' if dry_run else 'removed'} from {EMBEDDING_CACHE_DIR} ({len(pruned.rewritten)} shards "
+          f"{'to rewrite' if dry_run else 'rewritten'}), {pruned.kept} kept")
+    if pruned.removed and not dry_run:
+        print("reception prune: `dvc repro` records the pruned cache in dvc.lock (embed re-runs and encodes nothing)")
 
 
 def retention_days(value: object) -> int | None:
