@@ -4,15 +4,18 @@ FLOOD_CLIENTS clients (params service.max_concurrency of them) each send, back t
 connection, predict-batch requests of service.max_batch comments and send the next at once, whatever the
 answer (a hostile or careless client: a 503's Retry-After is not honoured). Beside them SINGLE_CLIENTS
 clients send one comment per request, each PAUSE_S after the previous answer: the ordinary users the
-service's limits are there for. Reported (bench/flood.json):
+service's limits are there for; before the flood they run ALONE_S alone, for comparison. The flood sends
+for --seconds; the scored flood requests then in flight are waited for. Reported (bench/flood.json):
   - single requests: statuses and latency p50/p95/p99 (target: p99 <= TARGET_SINGLE_P99_S)
   - flood requests: how many were scored (200) and refused (503, the queue bound service.max_queued_texts),
     other statuses, and the latency of each kind (a refusal should be quick: its p99)
   - 5xx other than the queue's 503, and connection errors (target: none)
-  - the resident memory of every service process before the flood, after FLOOD_WARM_S of it and at its end
-    (target: each within 10 % from FLOOD_WARM_S on, after the first batches' buffers are allocated)
-  - the service's own counters (the detailed /health: refused requests) and the load average before and
-    after (the machine is shared: read the numbers with it)
+  - the resident memory of every service process before the flood, every SAMPLE_S during it, at its end and
+    once it has drained (target: each within 10 % from FLOOD_WARM_S on, after the first batches' buffers
+    are allocated)
+  - the CPU seconds the service's processes used per second of flood, the service's own counters (the
+    detailed /health: refused requests) and the load average before and after (the machine is shared:
+    read the numbers with it)
 Run from the repository root after `make run`:  .venv/bin/python bench/flood.py [--seconds 75] [--from-source]
 (--from-source serves the checkout's service/ with the bento's models, as bench/serve_bench.py does).
 """
@@ -39,8 +42,7 @@ RESULTS = Path("bench/flood.json")
 SETTINGS = load_params("service")
 FLOOD_CLIENTS, BATCH = SETTINGS["max_concurrency"], SETTINGS["max_batch"]
 SINGLE_CLIENTS, PAUSE_S = 2, 0.05
-FLOOD_WARM_S = 15
-WARMUP = 20
+FLOOD_WARM_S, SAMPLE_S, ALONE_S = 15, 5, 15
 TARGET_SINGLE_P99_S, TARGET_RSS_GROWTH = 2.0, 0.10
 SINGLE, FLOOD = "single", "flood"
 
@@ -76,6 +78,14 @@ def percentiles_ms(seconds: list[float]) -> dict:
         "max": round(max(seconds) * 1000, 1)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) the service's processes have used so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
 def detailed_health(port: int, token: str) -> dict:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request("GET", "/health", headers={"Authorization": f"Bearer {token}"})
@@ -88,7 +98,16 @@ def flood(port: int, pid: int, texts: list[str], seconds: float) -> dict:
                for start in range(0, 8 * BATCH, BATCH)]
     warm: list = []
     client(port, SINGLE, singles, time.monotonic() + 5, 0, warm)
+    alone: list = []  # the single clients without the flood, for comparison on the same machine, minutes apart
+    alone_threads = [threading.Thread(target=client, args=(port, SINGLE, singles[i::SINGLE_CLIENTS],
+                                                           time.monotonic() + ALONE_S, PAUSE_S, alone))
+                     for i in range(SINGLE_CLIENTS)]
+    for thread in alone_threads:
+        thread.start()
+    for thread in alone_threads:
+        thread.join()
     memory = {"before": rss_mb(pid)}
+    cpu_before = cpu_seconds(pid)
     log: list = []
     started = time.monotonic()
     deadline = started + seconds
@@ -98,13 +117,20 @@ def flood(port: int, pid: int, texts: list[str], seconds: float) -> dict:
                                                       log)) for i in range(SINGLE_CLIENTS)]
     for thread in threads:
         thread.start()
-    time.sleep(FLOOD_WARM_S)
-    memory[f"at_{FLOOD_WARM_S}s"] = rss_mb(pid)
-    time.sleep(max(0.0, deadline - time.monotonic()))
+    series = []  # (seconds into the flood, RSS MiB of each process), every SAMPLE_S
+    while (now := time.monotonic()) < deadline:
+        series.append((round(now - started), rss_mb(pid)))
+        if now - started >= FLOOD_WARM_S and f"at_{FLOOD_WARM_S}s" not in memory:
+            memory[f"at_{FLOOD_WARM_S}s"] = series[-1][1]
+        time.sleep(min(SAMPLE_S, max(0.0, deadline - time.monotonic())))
     memory["at_end"] = rss_mb(pid)
-    for thread in threads:
+    cpu_at_end = cpu_seconds(pid)
+    sending = time.monotonic() - started
+    for thread in threads:  # the scored flood requests in flight when sending stopped finish first
         thread.join()
     elapsed = time.monotonic() - started
+    time.sleep(SAMPLE_S)
+    memory["after_drain"] = rss_mb(pid)
     by_kind = {}
     for kind in (SINGLE, FLOOD):
         entries = [(status, s) for k, status, s, _ in log if k == kind]
@@ -120,14 +146,20 @@ def flood(port: int, pid: int, texts: list[str], seconds: float) -> dict:
               for name in memory["at_end"] if name in memory[f"at_{FLOOD_WARM_S}s"]}
     growth_from_before = {name: round(memory["at_end"][name] / memory["before"][name] - 1, 3)
                           for name in memory["at_end"] if name in memory["before"]}
-    return {"seconds": round(elapsed, 1), "flood_clients": FLOOD_CLIENTS, "texts_per_flood_request": BATCH,
+    singles_alone = [s for _, status, s, _ in alone if status == 200]
+    return {"sending_s": round(sending, 1), "seconds": round(elapsed, 1),
+            "single_alone": {"seconds": ALONE_S, "requests": len(alone), "ok": len(singles_alone),
+                             "latency_ms": percentiles_ms(singles_alone)},
+            "service_cpu_s_per_s_while_sending": round((cpu_at_end - cpu_before) / sending, 2),
+            "flood_clients": FLOOD_CLIENTS, "texts_per_flood_request": BATCH,
             "single_clients": SINGLE_CLIENTS, "single_pause_s": PAUSE_S, **by_kind,
             "texts_scored_per_s": round((by_kind[SINGLE]["statuses"].get("200", 0)
                                          + BATCH * by_kind[FLOOD]["statuses"].get("200", 0)) / elapsed, 1),
             "server_errors_other_than_queue_503": len(unexpected), "server_error_details": sorted(
                 {f"{kind} {status}: {detail}" for kind, status, detail in unexpected})[:10],
             "connection_errors": sum(1 for _, status, _, _ in log if status is None),
-            "rss_mb": memory, f"rss_growth_from_{FLOOD_WARM_S}s": growth, "rss_growth_from_before": growth_from_before}
+            "rss_mb": memory, "rss_mb_series": series, f"rss_growth_from_{FLOOD_WARM_S}s": growth,
+            "rss_growth_from_before": growth_from_before}
 
 
 def main() -> None:
