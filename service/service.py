@@ -17,7 +17,6 @@ the error answers in service/errors.py. Serve the built bento with `make serve`,
 """
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import sys
@@ -28,8 +27,7 @@ import bentoml
 from fastapi import FastAPI, Header
 from fastapi.responses import HTMLResponse
 
-from reception.data.text import clean_text
-from reception.paths import REGISTERED_MODELS
+from reception.paths import PARAMS_FILE, REGISTERED_MODELS
 from reception.serving import answers, bento_manifest, explain, health, model_store, prediction_log
 from reception.serving.body_limit import BodyLimit
 from reception.serving.inference_thread import InferenceThread, QueueFull
@@ -90,12 +88,17 @@ class RedditReception:
             self.registration = model_store.bento_registration(models[self.default_key])
             self.scorers = model_store.bento_models(models)
         torch.set_num_threads(SETTINGS["torch_threads"])
-        self.inference = InferenceThread(
-            {key: partial(scorer.score_records, batch_size=SETTINGS["encode_batch_size"], with_contributions=True)
-             for key, scorer in self.scorers.items()}, SETTINGS["model_batch"], SETTINGS["max_queued_texts"])
-        self.model_keys = [*self.scorers, *UNAVAILABLE, *ZERO_SHOT]
         loading = config.ZERO_SHOT_LOADING
-        self.zero_shot = ZeroShotCache(ZERO_SHOT, loading["max_length"], loading["batch_size"])
+        self.zero_shot = ZeroShotCache(ZERO_SHOT, config.ROOT, PARAMS_FILE.name, loading["max_length"],
+                                       loading["batch_size"])
+        # The zero-shot keys are scored on the same thread, once loaded (ZeroShotCache): their tokenizers are
+        # no more thread-safe than the others'.
+        self.inference = InferenceThread(
+            {**{key: partial(scorer.score_records, batch_size=SETTINGS["encode_batch_size"], with_contributions=True)
+                for key, scorer in self.scorers.items()},
+             **{key: partial(self.zero_shot.score_records, key) for key in ZERO_SHOT}},
+            SETTINGS["model_batch"], SETTINGS["max_queued_texts"])
+        self.model_keys = [*self.scorers, *UNAVAILABLE, *ZERO_SHOT]
         self.prediction_log = prediction_log.PredictionLog(
             {"model_key": self.default_key, "bento_model": self.bento_model,
              "model_version": self.registration.get("version")}, SETTINGS["log_text"], SETTINGS["log_min_free_mb"])
@@ -128,18 +131,16 @@ class RedditReception:
 
     async def scores(self, records: list[dict], model_key: str) -> list:
         """One ScoredRecord per record ({"text", optional metadata}), in order."""
-        if model_key in self.scorers:
+        if model_key in ZERO_SHOT:
             try:
-                scoring = self.inference.score(model_key, records)
-            except QueueFull as error:
-                raise busy(error) from error
-            return await scoring
+                await self.zero_shot.model(model_key)  # its one load, the first time
+            except Unavailable as error:
+                raise ApiError(503, str(error)) from error
         try:
-            model = await asyncio.to_thread(self.zero_shot.model, model_key)
-        except Unavailable as error:
-            raise ApiError(503, str(error)) from error
-        cleaned = [clean_text(r["text"]) for r in records]
-        return answers.text_only(await asyncio.to_thread(model.predict_proba, cleaned))
+            scoring = self.inference.score(model_key, records)
+        except QueueFull as error:
+            raise busy(error) from error
+        return await scoring
 
     async def answer(self, texts: list[str], records: list[dict], model_key: str) -> list[dict]:
         """Scores, answers and logs one request's records."""

@@ -107,13 +107,32 @@ def test_health_without_the_token_tells_no_paths_or_errors(service):
     status, public = call(f"{service['url']}/health")
     assert status == 200 and public["status"] == "ok" and public["model_keys"]
     assert "prediction_log" not in public and "inference" not in public
-    assert {model["status"] for model in public["models"].values()} <= {"loaded", "not loaded yet", "unavailable"}
+    assert {model["status"] for model in public["models"].values()} <= {"loaded", "not loaded yet", "loading",
+                                                                        "unavailable"}
     assert all(set(model) == {*health.PUBLIC_MODEL_FIELDS, "status"} for model in public["models"].values())
     assert set(public["champion"]) == set(health.PUBLIC_DEFAULT_FIELDS)
     assert "/" not in json.dumps({k: v for k, v in public.items() if k != "champion"})  # no path anywhere
     request = urllib.request.Request(f"{service['url']}/health", headers={"Authorization": "Bearer guessed"})
     with urllib.request.urlopen(request) as response:  # a wrong token gets the public view, nothing more
         assert json.loads(response.read()) == public
+
+
+@pytest.mark.integration
+def test_concurrent_first_requests_to_a_zero_shot_key(service):
+    """The bento ships no zero-shot folder (params.yaml's local_dir): every request of a concurrent first wave is
+    a quick 503 naming the folder, none a 500, and /health remembers why."""
+    key = "bert_nlptown"
+    local_dir = yaml.safe_load((service["repo"] / "params.yaml").read_text())["families"]["baselines"][key]["local_dir"]
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda i: call(f"{service['url']}/api/v1/predict-sentiment",
+                                               {"text": f"first wave {i}", "model_key": key}), range(16)))
+    assert time.monotonic() - started < 10
+    assert {status for status, _ in answers} == {503}
+    assert all(f"its folder {local_dir} is absent" in body["detail"] for _, body in answers)
+    reason = answers[0][1]["detail"].split(" is unavailable: ", 1)[1]
+    assert detailed_health(service["url"])["zero_shot"][key] == f"unavailable: {reason}"
+    assert call(f"{service['url']}/api/v1/predict-sentiment", {"text": "still answering"})[0] == 200
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """The service's parts without a server: its module imports with or without a bento manifest, the models it
-declares to BentoML, what /health calls the default model, and the zero-shot cache's retry."""
+declares to BentoML and what /health calls the default model."""
 import json
 import os
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reception.serving import bento_manifest, health, zero_shot_cache
+from reception.serving import bento_manifest, health
 from reception.serving.model_store import RegistryUri
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,22 +87,3 @@ def test_registry_uri_by_alias_or_version():
     assert RegistryUri.parse("models:/reddit-reception/8").version == "8"
     with pytest.raises(ValueError, match="not a registry URI"):
         RegistryUri.parse("runs:/abc/model")
-
-
-def test_a_checkpoint_that_failed_to_load_is_not_retried_at_once(monkeypatch):
-    tries = []
-
-    class Offline:
-        def __init__(self, checkpoint, *args):
-            tries.append(checkpoint)
-            raise zero_shot.ModelUnavailable("no network")
-
-    from reception.models import zero_shot
-
-    cache = zero_shot_cache.ZeroShotCache({"bert": {"checkpoint": "org/bert", "positive_labels": [1]}}, 16, 2)
-    monkeypatch.setattr(zero_shot, "ZeroShotClassifier", Offline)
-    assert cache.status("bert") == "not loaded yet"
-    for _ in range(2):
-        with pytest.raises(zero_shot_cache.Unavailable, match="model_key 'bert' is unavailable: no network"):
-            cache.model("bert")
-    assert tries == ["org/bert"] and cache.status("bert").startswith("unavailable: ")

@@ -57,7 +57,8 @@ def report(model_keys: list[str], models: dict[str, dict], default: dict, zero_s
 
 
 def state(status: str) -> str:
-    """A model's status in one word, without its reason: "loaded", "not loaded yet" or "unavailable"."""
+    """A model's status in one word, without its reason: "loaded", "not loaded yet", "loading" (a zero-shot
+    key's first load) or "unavailable"."""
     return status.split(":", 1)[0]
 
 
