@@ -133,22 +133,25 @@ def bronze_entity(raw_dir: Path, entity: str, out: Path, key: bytes, part_rows: 
     rows = sum(n for _, n in typed)
     if not rows and entity not in OPTIONAL_ENTITIES:
         raise SystemExit(f"bronze: no valid {entity} records left after ingest (see metrics/ingest.json)")
+    target.mkdir(parents=True)
+    if not rows:  # e.g. a dump folder, which holds no subreddit metadata: an empty table of the schema's columns
+        frame = typed_frame(pd.DataFrame(), entity, key)
+        frame.to_parquet(target / "part-0.parquet", index=False)
+        shutil.rmtree(staging)
+        return {"rows": 0, "columns": len(frame.columns)}
     schema = common_schema([s for s, n in typed if n])
-    if not rows or "created_dt" not in schema.names:  # hot lists: a short list each, small enough to hold
-        frame = (pd.concat([conformed_part(path, schema) for path in staged], ignore_index=True) if rows
-                 else typed_frame(pd.DataFrame(), entity, key))
-        target.mkdir(parents=True)
+    if "created_dt" not in schema.names:  # hot lists: a short list each, small enough to hold
+        frame = pd.concat([conformed_part(path, schema) for path in staged], ignore_index=True)
         frame.sort_values(ENTITIES[entity], kind="stable").reset_index(drop=True).to_parquet(
             target / "part-0.parquet", index=False)
     else:
-        target.mkdir(parents=True)
         meta = conformed_part_meta(schema)
         frames = dd.from_map(conformed_part, staged, schema=schema, meta=meta)
         frames.shuffle(list(DAY_COLUMNS), npartitions=math.ceil(rows / part_rows)).map_partitions(
             write_days, target, ENTITIES[entity], meta=pd.DataFrame({"days": pd.Series(dtype="int64"),
                                                                      "rows": pd.Series(dtype="int64")})).compute()
     shutil.rmtree(staging)
-    return {"rows": rows, "columns": len(schema.names) if rows else len(frame.columns)}
+    return {"rows": rows, "columns": len(schema.names)}
 
 
 def conformed_part_meta(schema: pa.Schema) -> pd.DataFrame:
