@@ -13,6 +13,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -106,12 +107,17 @@ def conformed_part(staged: Path, schema: pa.Schema) -> pd.DataFrame:
 def write_days(part: pd.DataFrame, out: Path, sort_key: list[str]) -> pd.DataFrame:
     """Every day in `part` (all of its rows, after the shuffle by day) sorted by `sort_key` into
     out/YYYY=/MM=/DD=/part-0.parquet; how many days and rows."""
-    for (year, month, day), rows in part.groupby(list(DAY_COLUMNS), sort=True, observed=True):
-        folder = out / f"YYYY={year}" / f"MM={month}" / f"DD={day}"
+    part = part.sort_values([*DAY_COLUMNS, *sort_key], kind="stable").reset_index(drop=True)
+    # One Arrow table sliced by day: years of dumps hold thousands of days, too many for a frame each.
+    table = pa.Table.from_pandas(part.drop(columns=list(DAY_COLUMNS)), preserve_index=False)
+    day = (part["YYYY"] + "/" + part["MM"] + "/" + part["DD"]).to_numpy()
+    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]]) if len(day) else np.array([], dtype=int)
+    for start, end in zip(starts, [*starts[1:], len(day)], strict=True):
+        year, month, date = day[start].split("/")
+        folder = out / f"YYYY={year}" / f"MM={month}" / f"DD={date}"
         folder.mkdir(parents=True)
-        rows = rows.drop(columns=list(DAY_COLUMNS)).sort_values(sort_key, kind="stable").reset_index(drop=True)
-        pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), folder / "part-0.parquet")
-    return pd.DataFrame({"days": [part[list(DAY_COLUMNS)].drop_duplicates().shape[0]], "rows": [len(part)]})
+        pq.write_table(table.slice(start, end - start), folder / "part-0.parquet")
+    return pd.DataFrame({"days": [len(starts)], "rows": [len(part)]})
 
 
 def bronze_entity(raw_dir: Path, entity: str, out: Path, key: bytes, part_rows: int) -> dict:
