@@ -11,7 +11,7 @@ import zstandard
 
 from reception.data.pseudonyms import DEVELOPMENT_KEY
 from reception.data.raw_records import SCHEMAS, DumpScope, ingest_entity, ingest_source, kept_records, validate
-from reception.data.typed_tables import ENTITIES, bronze_entities
+from reception.data.typed_tables import ENTITIES, bronze_entities, write_days
 
 COMMENT_FIELDS = SCHEMAS["comments"][1]
 GOOD = {"comment_id": "c1", "post_id": "p1", "author": None, "body": "hola 😀", "created_utc": 1.7e9,
@@ -311,3 +311,10 @@ def test_ingest_and_bronze_write_the_same_bytes_run_after_run_and_part_rows_chan
     comments = pd.read_parquet(tmp_path / "a" / "bronze" / "comments")
     assert str(comments["is_submitter"].dtype) == "bool[pyarrow]" and comments["is_submitter"].sum() == 1
     assert comments.set_index("comment_id").loc["c2", "body"] == "[removed]"
+
+
+def test_an_empty_partition_writes_no_day(tmp_path):
+    """A shuffle by day can leave a partition empty (few days, more partitions): it writes nothing."""
+    empty = pd.DataFrame({name: pd.Series(dtype="str") for name in ("YYYY", "MM", "DD", "comment_id")})
+    assert write_days(empty, tmp_path, ["comment_id"]).to_dict("records") == [{"days": 0, "rows": 0}]
+    assert list(tmp_path.iterdir()) == []

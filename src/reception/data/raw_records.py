@@ -226,7 +226,8 @@ def ingest_entity(source: Path, entity: str, out: Path, scope: DumpScope = DumpS
     if not exports and not all_dumps:
         raise SystemExit(f"ingest: no *.ndjson files in '{source / entity}' and no dump files in '{source}' "
                          "(set params.yaml: ingest.source to your export or dump folder)")
-    staging = fresh_dir(out / f"{STAGING_PREFIX}{entity}")
+    # Absolute: Dask workers on a cluster write the parts, from their own working folder.
+    staging = fresh_dir(out / f"{STAGING_PREFIX}{entity}").resolve()
     counts, reasons = _read_entity(source, entity, exports, dump_files, scope, out, staging, part_rows)
     counts.update(_resolve_copies(entity, staging, out, counts["valid"], part_rows))
     shutil.rmtree(staging)
@@ -312,7 +313,7 @@ def _resolve_copies(entity: str, staging: Path, out: Path, valid: int, part_rows
     """Shuffle the chunks by key into ceil(valid / part_rows) partitions, so that every copy of an id lands
     in one partition, and resolve each partition (`resolve_partition`) into out/<entity>/part-NNNNNN.parquet
     and its share of the audit trail; then append the shares to out/duplicates.ndjson in partition order."""
-    kept_dir = fresh_dir(out / entity)
+    kept_dir = fresh_dir(out / entity).resolve()
     if not valid:
         return Counter()
     import dask.dataframe as dd  # the data stages' engine; imported here, so `validate` and friends stay light

@@ -111,8 +111,8 @@ def write_days(part: pd.DataFrame, out: Path, sort_key: list[str]) -> pd.DataFra
     # One Arrow table sliced by day: years of dumps hold thousands of days, too many for a frame each.
     table = pa.Table.from_pandas(part.drop(columns=list(DAY_COLUMNS)), preserve_index=False)
     day = (part["YYYY"] + "/" + part["MM"] + "/" + part["DD"]).to_numpy()
-    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]]) if len(day) else np.array([], dtype=int)
-    for start, end in zip(starts, [*starts[1:], len(day)], strict=True):
+    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]]) if len(day) else []
+    for start, end in zip(starts, [*starts[1:], len(day)][:len(starts)], strict=True):
         year, month, date = day[start].split("/")
         folder = out / f"YYYY={year}" / f"MM={month}" / f"DD={date}"
         folder.mkdir(parents=True)
@@ -130,9 +130,10 @@ def bronze_entity(raw_dir: Path, entity: str, out: Path, key: bytes, part_rows: 
     import dask
     import dask.dataframe as dd
 
-    parts = kept_parts(raw_dir, entity)
-    target = out / entity
-    staging = fresh_dir(out / f"{STAGING_PREFIX}{entity}")
+    parts = kept_parts(raw_dir.resolve(), entity)
+    # Absolute: Dask workers on a cluster read and write the parts, from their own working folder.
+    target = (out / entity).resolve()
+    staging = fresh_dir(out / f"{STAGING_PREFIX}{entity}").resolve()
     staged = [staging / path.name for path in parts]
     typed = dask.compute(*[dask.delayed(stage_part)(path, to, entity, key) for path, to in zip(parts, staged,
                                                                                                  strict=True)])
