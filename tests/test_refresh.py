@@ -158,7 +158,8 @@ def test_three_daily_batches_append_and_rebuild(tmp_path, pipeline_env):
     for path in (repo / paths.RAW_DIR).glob("*.ndjson"):
         assert deleted["body"] not in path.read_text(), path.name
     for entity in SCHEMAS:
-        assert not any(deleted["body"] in json.dumps(r, ensure_ascii=False) for r in kept_records(repo / paths.RAW_DIR, entity)), entity
+        kept = kept_records(repo / paths.RAW_DIR, entity)
+        assert not any(deleted["body"] in json.dumps(r, ensure_ascii=False) for r in kept), entity
     interim = pd.read_parquet(repo / paths.LIVE_COMMENTS)
     assert deleted["comment_id"] not in set(interim["comment_id"])
     authors = set(pd.read_parquet(repo / "data/silver/reddit/dim_author.parquet")["author"])
