@@ -13,9 +13,9 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from reception.data.pseudonyms import pseudonymise
@@ -36,6 +36,7 @@ OPTIONAL_ENTITIES = ("subreddits", "hot_sublists")
 SOURCE_COLUMNS = ("_source_file", "_source_line")  # where ingest read each record
 DERIVED_COLUMNS = ("edited_utc", "created_dt")  # what `to_typed_frame` adds, after the raw fields
 DAY_COLUMNS = ("YYYY", "MM", "DD")  # the hive folders, from created_dt in UTC
+PARTITIONING = ds.partitioning(pa.schema([(name, pa.string()) for name in DAY_COLUMNS]), flavor="hive")
 
 
 def to_typed_frame(raw: pd.DataFrame, sort_key: list[str]) -> pd.DataFrame:
@@ -87,8 +88,6 @@ def _pandas_type(arrow_type: pa.DataType):
     """The pandas dtype `to_typed_frame` gives a column of this Arrow type (None: pyarrow's default)."""
     if pa.types.is_timestamp(arrow_type):
         return None  # created_dt: numpy datetime64 with its time zone, as pd.to_datetime makes it
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return pd.StringDtype("pyarrow")
     return pd.ArrowDtype(arrow_type)
 
 
@@ -107,17 +106,16 @@ def conformed_part(staged: Path, schema: pa.Schema) -> pd.DataFrame:
 def write_days(part: pd.DataFrame, out: Path, sort_key: list[str]) -> pd.DataFrame:
     """Every day in `part` (all of its rows, after the shuffle by day) sorted by `sort_key` into
     out/YYYY=/MM=/DD=/part-0.parquet; how many days and rows."""
-    part = part.sort_values([*DAY_COLUMNS, *sort_key], kind="stable").reset_index(drop=True)
-    # One Arrow table sliced by day: years of dumps hold thousands of days, too many for a frame each.
-    table = pa.Table.from_pandas(part.drop(columns=list(DAY_COLUMNS)), preserve_index=False)
-    day = (part["YYYY"] + "/" + part["MM"] + "/" + part["DD"]).to_numpy()
-    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]]) if len(day) else []
-    for start, end in zip(starts, [*starts[1:], len(day)][:len(starts)], strict=True):
-        year, month, date = day[start].split("/")
-        folder = out / f"YYYY={year}" / f"MM={month}" / f"DD={date}"
-        folder.mkdir(parents=True)
-        pq.write_table(table.slice(start, end - start), folder / "part-0.parquet")
-    return pd.DataFrame({"days": [len(starts)], "rows": [len(part)]})
+    days = part[list(DAY_COLUMNS)].astype("str")  # as strftime gives them, whatever the shuffle made of them
+    part = part.assign(**days).sort_values([*DAY_COLUMNS, *sort_key], kind="stable").reset_index(drop=True)
+    count = part[list(DAY_COLUMNS)].drop_duplicates().shape[0]
+    if count:
+        # Rows of a day together, so each day is written, then closed, once; one thread keeps the row order.
+        ds.write_dataset(pa.Table.from_pandas(part, preserve_index=False), out, format="parquet",
+                         partitioning=PARTITIONING, max_partitions=max(count, 1024),
+                         basename_template="part-{i}.parquet", use_threads=False,
+                         existing_data_behavior="overwrite_or_ignore")
+    return pd.DataFrame({"days": [count], "rows": [len(part)]})
 
 
 def bronze_entity(raw_dir: Path, entity: str, out: Path, key: bytes, part_rows: int) -> dict:
