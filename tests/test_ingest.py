@@ -300,6 +300,7 @@ def test_ingest_and_bronze_write_the_same_bytes_run_after_run_and_part_rows_chan
                                  part_rows)
         runs[name] = report, tables
     assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
+    assert files_of(tmp_path / "a" / "bronze") == files_of(tmp_path / "large" / "bronze")  # part_rows: no byte
     assert len(list((tmp_path / "a" / "raw" / "comments").glob("part-*.parquet"))) == 6  # ceil(17 valid / 3)
     assert runs["a"] == runs["large"]
     assert by_key(kept_records(tmp_path / "a" / "raw", "comments")) == by_key(

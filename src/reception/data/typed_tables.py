@@ -111,7 +111,9 @@ def write_days(part: pd.DataFrame, out: Path, sort_key: list[str]) -> pd.DataFra
     count = part[list(DAY_COLUMNS)].drop_duplicates().shape[0]
     if count:
         # Rows of a day together, so each day is written, then closed, once; one thread keeps the row order.
-        ds.write_dataset(pa.Table.from_pandas(part, preserve_index=False), out, format="parquet",
+        # One chunk: the shuffle's pieces would otherwise become row groups, and the bytes depend on them.
+        table = pa.Table.from_pandas(part, preserve_index=False).combine_chunks()
+        ds.write_dataset(table, out, format="parquet",
                          partitioning=PARTITIONING, max_partitions=max(count, 1024),
                          basename_template="part-{i}.parquet", use_threads=False,
                          existing_data_behavior="overwrite_or_ignore")
