@@ -36,6 +36,7 @@ OPTIONAL_ENTITIES = ("subreddits", "hot_sublists")
 SOURCE_COLUMNS = ("_source_file", "_source_line")  # where ingest read each record
 DERIVED_COLUMNS = ("edited_utc", "created_dt")  # what `to_typed_frame` adds, after the raw fields
 DAY_COLUMNS = ("YYYY", "MM", "DD")  # the hive folders, from created_dt in UTC
+ROW_GROUP_ROWS = 1 << 20  # Arrow's default largest row group
 PARTITIONING = ds.partitioning(pa.schema([(name, pa.string()) for name in DAY_COLUMNS]), flavor="hive")
 
 
@@ -111,10 +112,11 @@ def write_days(part: pd.DataFrame, out: Path, sort_key: list[str]) -> pd.DataFra
     count = part[list(DAY_COLUMNS)].drop_duplicates().shape[0]
     if count:
         # Rows of a day together, so each day is written, then closed, once; one thread keeps the row order.
-        # One chunk: the shuffle's pieces would otherwise become row groups, and the bytes depend on them.
-        table = pa.Table.from_pandas(part, preserve_index=False).combine_chunks()
-        ds.write_dataset(table, out, format="parquet",
+        # Row groups of a fixed size: else they follow the batches the partition arrives in (the shuffle's
+        # pieces), and a day's bytes would depend on part_rows and on the other days of its partition.
+        ds.write_dataset(pa.Table.from_pandas(part, preserve_index=False), out, format="parquet",
                          partitioning=PARTITIONING, max_partitions=max(count, 1024),
+                         min_rows_per_group=ROW_GROUP_ROWS, max_rows_per_group=ROW_GROUP_ROWS,
                          basename_template="part-{i}.parquet", use_threads=False,
                          existing_data_behavior="overwrite_or_ignore")
     return pd.DataFrame({"days": [count], "rows": [len(part)]})
