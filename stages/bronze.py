@@ -1,7 +1,8 @@
 """bronze: typed Parquet per entity, partitioned by the UTC date of created_utc (YYYY=/MM=/DD=).
 
-Typing: reception.data.typed_tables. Author names are pseudonymised (reception.data.pseudonyms) with the key
-in the environment variable RECEPTION_AUTHOR_KEY. Without it bronze refuses to run, before it writes
+Typing, on Dask (DASK_SCHEDULER_ADDRESS: reception.data.dask_runtime), in partitions of about
+ingest.part_rows rows: reception.data.typed_tables. Author names are pseudonymised (reception.data.pseudonyms)
+with the key in the environment variable RECEPTION_AUTHOR_KEY. Without it bronze refuses to run, before it writes
 anything, unless every file ingest read from params ingest.source is listed in data/public_sources.json
 (public data whose authors are already pseudonyms: the sample, the corpus); then metrics/bronze.json says
 "public development key". DVC does not see the key: after changing it, rebuild with
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reception.data.dask_runtime import dask_scheduler
 from reception.data.pseudonyms import author_key
 from reception.data.raw_records import DumpScope, read_files
 from reception.data.reports import write_report
-from reception.data.typed_tables import ENTITIES, typed_entity, write_partitioned
-from reception.outputs import fresh_dir
+from reception.data.typed_tables import bronze_entities
 from reception.params import load_params
 from reception.paths import BRONZE_DIR, RAW_DIR
 
@@ -24,13 +25,9 @@ def main() -> None:
     ingest = load_params("ingest")
     source = Path(ingest["source"])
     key, key_source = author_key(source, read_files(source, DumpScope.from_params(ingest)))
-    fresh_dir(BRONZE_DIR)
-    report = {"author_key": key_source}
-    for entity in ENTITIES:
-        frame = typed_entity(RAW_DIR / f"{entity}.ndjson", entity, key)
-        write_partitioned(frame, BRONZE_DIR / entity)
-        report[entity] = {"rows": len(frame), "columns": len(frame.columns)}
-    write_report("bronze", report)
+    with dask_scheduler("bronze"):
+        tables = bronze_entities(RAW_DIR, BRONZE_DIR, key, ingest["part_rows"])
+    write_report("bronze", {"author_key": key_source, **tables})
 
 
 if __name__ == "__main__":

@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import zstandard
 
-from reception.data.raw_records import SCHEMAS, DumpScope, ingest_entity, ingest_source, validate
+from reception.data.pseudonyms import DEVELOPMENT_KEY
+from reception.data.raw_records import SCHEMAS, DumpScope, ingest_entity, ingest_source, kept_records, validate
+from reception.data.typed_tables import ENTITIES, bronze_entities, write_days
 
 COMMENT_FIELDS = SCHEMAS["comments"][1]
 GOOD = {"comment_id": "c1", "post_id": "p1", "author": None, "body": "hola 😀", "created_utc": 1.7e9,
@@ -71,8 +74,8 @@ def test_ingest_entity_accounts_for_every_line(tmp_path):
     assert counts["quarantine_reasons"] == {"empty line": 1, "malformed JSON": 1, "wrong type: score": 1}
     assert counts["lines_read"] == counts["kept"] + counts["duplicates"] + counts["quarantined"]
 
-    kept = [json.loads(x) for x in (out / "comments.ndjson").read_text().splitlines()]
-    assert [r["comment_id"] for r in kept] == ["c1", "c2", "c3"]
+    kept = list(kept_records(out, "comments"))
+    assert [r["comment_id"] for r in kept] == ["c1", "c2", "c3"]  # one partition: in the order first read
     assert kept[2]["_source_file"] == "comments/part-2.ndjson" and kept[2]["_source_line"] == 1
     quarantined = [json.loads(x) for x in (out / "quarantine.ndjson").read_text().splitlines()]
     assert {(q["line"], q["reason"]) for q in quarantined} == {(3, "malformed JSON"), (4, "wrong type: score"),
@@ -84,7 +87,7 @@ def test_ingest_entity_accounts_for_every_line(tmp_path):
 
 
 def run_ingest(repo: Path, source: str) -> subprocess.CompletedProcess:
-    (repo / "params.yaml").write_text(f"base: {{seed: 1}}\ningest:\n  source: {source}\n")
+    (repo / "params.yaml").write_text(f"base: {{seed: 1}}\ningest:\n  source: {source}\n  part_rows: 1000\n")
     script = Path(__file__).resolve().parents[1] / "stages" / "ingest.py"
     return subprocess.run([sys.executable, str(script)], cwd=repo, capture_output=True, text=True)
 
@@ -108,17 +111,17 @@ def test_a_source_without_exports_fails_in_one_line_naming_the_folder_and_the_pa
     assert named in message and "ingest.source" in message
 
 
-def ingest_lines(tmp_path, entity: str, *files: list[bytes]) -> tuple[dict, list[dict], list[dict]]:
+def ingest_lines(tmp_path, entity: str, *files: list[bytes], part_rows: int = 100_000,
+                 name: str = "out") -> tuple[dict, list[dict], list[dict]]:
     """Ingest one entity from the given files (one list of lines each): counts, kept rows, duplicates."""
-    source, out = tmp_path / "raw", tmp_path / "out"
-    (source / entity).mkdir(parents=True)
+    source, out = tmp_path / "raw", tmp_path / name
+    (source / entity).mkdir(parents=True, exist_ok=True)
     out.mkdir()
     for number, lines in enumerate(files, start=1):
         (source / entity / f"part-{number}.ndjson").write_bytes(b"\n".join(lines) + b"\n")
-    counts = ingest_entity(source, entity, out)
-    read = [[json.loads(x) for x in (out / name).read_text().splitlines()]
-            for name in (f"{entity}.ndjson", "duplicates.ndjson")]
-    return counts, read[0], read[1]
+    counts = ingest_entity(source, entity, out, part_rows=part_rows)
+    duplicates = [json.loads(x) for x in (out / "duplicates.ndjson").read_text().splitlines()]
+    return counts, list(kept_records(out, entity)), duplicates
 
 
 def test_the_latest_observation_is_kept_and_earlier_ones_are_the_audit_trail(tmp_path):
@@ -202,13 +205,13 @@ def test_a_dump_folder_with_real_dumps_quirks_accounts_for_every_line(tmp_path):
     total = report["total"]
     assert total["lines_read"] == total["kept"] + total["duplicates"] + total["quarantined"] + total["out_of_scope"]
 
-    kept = {r["comment_id"]: r for r in map(json.loads, (out / "comments.ndjson").read_text().splitlines())}
+    kept = {r["comment_id"]: r for r in kept_records(out, "comments")}
     assert set(kept) == {"c1", "c2", "c4"}
     assert kept["c1"]["score"] == 9 and kept["c1"]["observed_utc"] == 1_634_500_000  # the latest reading
     assert kept["c1"]["created_utc"] == 1_600_000_100 and kept["c1"]["post_id"] == "p1"
     assert kept["c2"]["body"] == "[removed]" and kept["c2"]["author"] is None
     assert kept["c4"]["post_id"] == "p9" and kept["c1"]["_source_file"] == "College_comments.zst"
-    [post] = map(json.loads, (out / "posts.ndjson").read_text().splitlines())
+    [post] = kept_records(out, "posts")
     assert post["created_utc"] == 1_600_000_000 and post["observed_utc"] == 1_634_000_000
 
 
@@ -229,3 +232,90 @@ def test_dump_scope_reads_days_from_params():
     scope = DumpScope.from_params({"subreddits": ["College"], "since": "2021-01-01", "until": None})
     assert scope.subreddits == {"college"} and scope.since == 1_609_459_200 and scope.until is None
     assert DumpScope.from_params({"subreddits": None, "since": None, "until": None}) == DumpScope()
+
+
+def by_key(records: list[dict]) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True) for r in records)
+
+
+def test_copies_read_in_different_chunks_are_resolved_as_in_one(tmp_path):
+    """Copies of one id far apart in the read order land in different chunks of 2 lines, and partitions of
+    about 2 rows: the same kept records, audit trail and counts as when everything is one chunk."""
+    files = [[line(comment_id="c1", score=1, observed_utc=10.0), line(comment_id="c2"), line(comment_id="c3")],
+             [line(comment_id="c4"), line(comment_id="c1", body="[deleted]", observed_utc=5.0), b"{oops"],
+             [line(comment_id="c5"), line(comment_id="c3", score=7), line(comment_id="c1", score=3, observed_utc=20.0),
+              line(comment_id="c2"), line(comment_id="c6", observed_utc=1.0)],
+             [line(comment_id="c6", score=8, observed_utc=1.0)]]  # a tie: the first read stays
+    one = ingest_lines(tmp_path, "comments", *files, name="one")
+    small = ingest_lines(tmp_path, "comments", *files, part_rows=2, name="small")
+    assert len(list((tmp_path / "small" / "comments").glob("part-*.parquet"))) == 6  # ceil(11 valid / 2)
+    counts, kept, duplicates = small
+    assert counts == one[0] and by_key(kept) == by_key(one[1]) and by_key(duplicates) == by_key(one[2])
+    assert counts["lines_read"] == 12 == counts["kept"] + counts["duplicates"] + counts["quarantined"]
+    assert (counts["kept"], counts["duplicates"], counts["duplicates_conflicting"], counts["deleted"]) == (6, 5, 4, 1)
+    kept = {r["comment_id"]: r for r in kept}
+    assert (kept["c1"]["score"], kept["c1"]["body"], kept["c1"]["_source_line"]) == (3, "[deleted]", 3)
+    # without observed_utc, or tied on it: the first read
+    assert (kept["c3"]["score"], kept["c3"]["_source_file"]) == (-3, "comments/part-1.ndjson")
+    assert (kept["c6"]["score"], kept["c6"]["_source_file"]) == (-3, "comments/part-3.ndjson")
+    trail = {(d["key"][0], d["record"]["_source_file"], d["record"]["_source_line"]): d for d in duplicates}
+    assert set(trail) == {("c1", "comments/part-1.ndjson", 1), ("c1", "comments/part-2.ndjson", 2),
+                          ("c3", "comments/part-3.ndjson", 2), ("c2", "comments/part-3.ndjson", 4),
+                          ("c6", "comments/part-4.ndjson", 1)}
+    assert trail[("c2", "comments/part-3.ndjson", 4)]["identical"]
+    assert all(d["record"]["body"] == "[deleted]" for k, d in trail.items() if k[0] == "c1")
+    assert trail[("c1", "comments/part-1.ndjson", 1)]["first_line"] == 1
+    assert trail[("c1", "comments/part-1.ndjson", 1)]["kept_source_file"] == "comments/part-3.ndjson"
+
+
+def small_source(folder):
+    """Every entity, with copies, a deletion, a broken line and a column null in most records."""
+    for entity in ENTITIES:
+        (folder / entity).mkdir(parents=True)
+    comments = [line(comment_id=f"c{i}", post_id=f"p{i % 3}", created_utc=1.7e9 + 40_000 * i, score=i,
+                     is_submitter=True if i == 7 else ..., observed_utc=float(i % 4)) for i in range(12)]
+    (folder / "comments" / "part-1.ndjson").write_bytes(b"\n".join(comments[:8]) + b"\n{broken\n")
+    (folder / "comments" / "part-2.ndjson").write_bytes(b"\n".join([*comments[4:], line(comment_id="c2",
+                                                        body="[removed]", observed_utc=0.5)]) + b"\n")
+    posts = [json.dumps({"id": f"p{i}", "subreddit": "r", "created_utc": 1.7e9 + 90_000 * i, "author": f"a{i}",
+                         "edited": [False, 1.7e9 + 5][i % 2], "score": i}).encode() for i in range(5)]
+    (folder / "posts" / "part-1.ndjson").write_bytes(b"\n".join(posts + posts[:2]) + b"\n")
+    (folder / "subreddits" / "part-1.ndjson").write_text(json.dumps({"subreddit": "r", "subscribers": 3}) + "\n")
+    (folder / "hot_sublists" / "part-1.ndjson").write_text(
+        "".join(json.dumps({"subreddit": s}) + "\n" for s in ("r", "q", "r")))
+
+
+def files_of(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_ingest_and_bronze_write_the_same_bytes_run_after_run_and_part_rows_changes_no_row(tmp_path):
+    small_source(tmp_path / "source")
+    runs = {}
+    for name, part_rows in (("a", 3), ("b", 3), ("large", 100_000)):
+        report = ingest_source(tmp_path / "source", tmp_path / name / "raw", part_rows=part_rows)
+        total = report["total"]
+        assert total["lines_read"] == 29 == total["kept"] + total["duplicates"] + total["quarantined"]
+        tables = bronze_entities(tmp_path / name / "raw", tmp_path / name / "bronze", DEVELOPMENT_KEY.encode(),
+                                 part_rows)
+        runs[name] = report, tables
+    assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
+    assert files_of(tmp_path / "a" / "bronze") == files_of(tmp_path / "large" / "bronze")  # part_rows: no byte
+    assert len(list((tmp_path / "a" / "raw" / "comments").glob("part-*.parquet"))) == 6  # ceil(17 valid / 3)
+    assert runs["a"] == runs["large"]
+    assert by_key(kept_records(tmp_path / "a" / "raw", "comments")) == by_key(
+        kept_records(tmp_path / "large" / "raw", "comments"))
+    for entity, key in ENTITIES.items():  # one schema for all partitions: as typed whole
+        small, large = (pd.read_parquet(tmp_path / name / "bronze" / entity).sort_values(key, ignore_index=True)
+                        for name in ("a", "large"))
+        pd.testing.assert_frame_equal(small, large, check_categorical=False)
+    comments = pd.read_parquet(tmp_path / "a" / "bronze" / "comments")
+    assert str(comments["is_submitter"].dtype) == "bool[pyarrow]" and comments["is_submitter"].sum() == 1
+    assert comments.set_index("comment_id").loc["c2", "body"] == "[removed]"
+
+
+def test_an_empty_partition_writes_no_day(tmp_path):
+    """A shuffle by day can leave a partition empty (few days, more partitions): it writes nothing."""
+    empty = pd.DataFrame({name: pd.Series(dtype="str") for name in ("YYYY", "MM", "DD", "comment_id")})
+    assert write_days(empty, tmp_path, ["comment_id"]).to_dict("records") == [{"days": 0, "rows": 0}]
+    assert list(tmp_path.iterdir()) == []

@@ -13,7 +13,7 @@ from conftest import REPO, SAMPLE_RAW
 from reception.data import pseudonyms
 from reception.data.pseudonyms import AUTHOR_KEY_VAR, MIN_KEY_CHARS, pseudonymise, unlisted_files
 from reception.data.raw_records import SCHEMAS, ingest_entity, ingest_source, read_files
-from reception.data.typed_tables import typed_entity
+from reception.data.typed_tables import typed_frame
 from reception.paths import BRONZE_DIR, PUBLIC_SOURCES, RAW_DIR, stage_metrics
 
 NAME = "alice_real_name"  # an author name as an extract would read it
@@ -28,7 +28,7 @@ def pipeline_folder(tmp_path, monkeypatch, source_files: dict[str, bytes]):
     """A working folder as bronze sees it: params.yaml naming `source`, the manifest, the source files, and
     raw as ingest made it from them."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(json.dumps({"ingest": {"source": "source"}}))
+    (tmp_path / "params.yaml").write_text(json.dumps({"ingest": {"source": "source", "part_rows": 1000}}))
     PUBLIC_SOURCES.parent.mkdir(parents=True)
     shutil.copy(REPO / PUBLIC_SOURCES, PUBLIC_SOURCES)
     for rel, data in source_files.items():
@@ -148,9 +148,7 @@ def test_bronze_pseudonymises_a_dumps_account_id_and_drops_the_other_author_fiel
     record = {"comment_id": "c1", "post_id": "p1", "body": "hi", "score": 1, "created_utc": 1.7e9, "author": NAME,
               "author_fullname": "t2_abc", "author_flair_text": "my flair", "author_premium": True,
               "_source_file": "x", "_source_line": 1}
-    raw = tmp_path / "comments.ndjson"
-    raw.write_text(json.dumps(record) + "\n")
-    frame = typed_entity(raw, "comments", KEY.encode())
+    frame = typed_frame(pd.DataFrame([record]), "comments", KEY.encode())
     assert frame.loc[0, "author"] == pseudonymise(pd.Series([NAME]), KEY.encode())[0]
     assert frame.loc[0, "author_fullname"] == pseudonymise(pd.Series(["t2_abc"]), KEY.encode())[0]
     assert {c for c in frame.columns if c.startswith("author")} == {"author", "author_fullname"}

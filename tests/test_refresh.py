@@ -22,6 +22,7 @@ import yaml
 from conftest import SAMPLE_RAW, SMALL_FINETUNE, copy_repo, run, set_params
 from reception import paths
 from reception.data.pseudonyms import AUTHOR_KEY_VAR
+from reception.data.raw_records import SCHEMAS, kept_records
 from reception.models.encoder import WEIGHTS_FILE, bundled_model_dir, sha256_file
 from reception.paths import SOURCE_DIR
 from reddit_standin import RedditStandIn, extract
@@ -110,7 +111,7 @@ def test_three_daily_batches_append_and_rebuild(tmp_path, pipeline_env):
             assert ingest["duplicates"] == lines_read - len(expected)
             manifests = [json.loads(p.read_text()) for p in sorted((source / "manifests").glob("*.json"))]
             assert sum(m["rows"]["comments"] for m in manifests) == lines_read  # every batch's comments, counted
-            kept = [json.loads(line) for line in (repo / "data/raw/reddit/comments.ndjson").read_text().splitlines()]
+            kept = list(kept_records(repo / paths.RAW_DIR, "comments"))
             assert {c["comment_id"] for c in kept} == expected
             # the latest observation wins: every kept score is today's
             assert Counter(c["score"] - sample_scores[c["comment_id"]] for c in kept) == {day: len(expected)}
@@ -154,8 +155,11 @@ def test_three_daily_batches_append_and_rebuild(tmp_path, pipeline_env):
 
     # What its writer took back is gone from every derived layer, the audit trail included; the source
     # keeps it until `reception prune`. No author name is left beyond raw.
-    for path in (repo / "data/raw/reddit").glob("*.ndjson"):
+    for path in (repo / paths.RAW_DIR).glob("*.ndjson"):
         assert deleted["body"] not in path.read_text(), path.name
+    for entity in SCHEMAS:
+        kept = kept_records(repo / paths.RAW_DIR, entity)
+        assert not any(deleted["body"] in json.dumps(r, ensure_ascii=False) for r in kept), entity
     interim = pd.read_parquet(repo / paths.LIVE_COMMENTS)
     assert deleted["comment_id"] not in set(interim["comment_id"])
     authors = set(pd.read_parquet(repo / "data/silver/reddit/dim_author.parquet")["author"])
