@@ -11,10 +11,13 @@ a worker or the local shuffle spills to disk.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dask
+import dask.dataframe as dd
+import pandas as pd
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 # The local scheduler when no cluster is named. Partitions are pandas frames, and pandas' string work
@@ -37,3 +40,54 @@ def dask_scheduler(stage: str) -> Iterator[str]:
         return
     with dask.config.set(scheduler=LOCAL_SCHEDULER):
         yield LOCAL_SCHEDULER
+
+
+PART_TEMPLATE = "part.{:05d}.parquet"  # zero-padded: a folder's parts read back in their order, by name
+
+
+def partitions_for(rows: int, partition_rows: int) -> int:
+    """How many partitions hold `rows` at about `partition_rows` each (a stage's params `partition_rows`):
+    a function of the data alone, so that a re-run cuts the same partitions."""
+    if partition_rows < 1:
+        raise SystemExit(f"partition_rows must be a whole number >= 1, got {partition_rows}")
+    return max(1, -(-rows // partition_rows))
+
+
+def read_parts(folder: Path, columns: list[str] | None = None) -> dd.DataFrame:
+    """A folder of Parquet parts (or a hive-partitioned folder), one partition per file, in name order."""
+    return dd.read_parquet(folder, columns=columns, split_row_groups=False)
+
+
+def by_thread(frame: dd.DataFrame, npartitions: int, key: str = "post_id", order: str = "comment_id") -> dd.DataFrame:
+    """Every row of a `key` (a whole thread) in one of `npartitions` partitions, chosen by a hash of the key
+    (pandas' fixed hash: the same partition on any machine, in any run), each partition sorted by `order`."""
+    return frame.shuffle(on=key, npartitions=npartitions).map_partitions(sorted_by, order)
+
+
+def sorted_by(frame: pd.DataFrame, order: str | list[str]) -> pd.DataFrame:
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def write_parts(frame: dd.DataFrame, folder: Path, stats: Callable[[pd.DataFrame], dict] | None = None) -> list:
+    """Write each partition as folder/part.NNNNN.parquet (pandas' to_parquet, without its index) and return,
+    per part, `stats(part)` (what the stage reports, computed while the part is in memory) or None."""
+    return dask.compute(*write_parts_later(frame, folder, stats))
+
+
+def write_parts_later(frame: dd.DataFrame, folder: Path, stats: Callable[[pd.DataFrame], dict] | None = None) -> list:
+    """write_parts' work as delayed values, to compute with other work that shares their input."""
+    folder = folder.resolve()  # a worker of a cluster runs elsewhere: it writes where this process means
+    folder.mkdir(parents=True, exist_ok=True)
+    return [dask.delayed(_write_part)(part, folder / PART_TEMPLATE.format(i), stats)
+            for i, part in enumerate(frame.to_delayed())]
+
+
+def _write_part(part: pd.DataFrame, path: Path, stats) -> dict | None:
+    part.to_parquet(path, index=False)
+    return stats(part) if stats else None
+
+
+def map_parts(frame: dd.DataFrame, func: Callable[..., pd.DataFrame], *args) -> dd.DataFrame:
+    """func(partition, *args) on every partition. Its columns are func's on the frame's empty partition: Dask
+    would otherwise call func on made-up rows, which a real step may reject."""
+    return frame.map_partitions(func, *args, meta=func(frame._meta, *args))
