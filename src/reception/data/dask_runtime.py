@@ -18,6 +18,8 @@ from pathlib import Path
 import dask
 import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 # The local scheduler when no cluster is named. Partitions are pandas frames, and pandas' string work
@@ -78,8 +80,26 @@ def write_parts_later(frame: dd.DataFrame, folder: Path, stats: Callable[[pd.Dat
     """write_parts' work as delayed values, to compute with other work that shares their input."""
     folder = folder.resolve()  # a worker of a cluster runs elsewhere: it writes where this process means
     folder.mkdir(parents=True, exist_ok=True)
-    return [dask.delayed(_write_part)(part, folder / PART_TEMPLATE.format(i), stats)
+    return [dask.delayed(_write_part)(part, part_file(folder, i), stats)
             for i, part in enumerate(frame.to_delayed())]
+
+
+def part_file(folder: Path, number: int) -> Path:
+    return folder / PART_TEMPLATE.format(number)
+
+
+def concat_parts(parts: list[Path], out: Path) -> None:
+    """The rows of `parts` (written by write_parts), in their order, as one Parquet file, one part in memory
+    at a time; one part alone gives the bytes pandas' to_parquet gives."""
+    writer = None
+    try:
+        for path in parts:
+            table = pa.Table.from_pandas(pd.read_parquet(path), preserve_index=False)
+            writer = writer or pq.ParquetWriter(out, table.schema, compression="snappy")
+            writer.write_table(table)
+    finally:
+        if writer:
+            writer.close()
 
 
 def _write_part(part: pd.DataFrame, path: Path, stats) -> dict | None:
