@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from reception.data.dask_runtime import dask_scheduler, read_parts
 from reception.data.reports import data_report, write_report
-from reception.data.splits import fractions_of, label_rows, split_rows, thread_folds, train_val_rows, write_split_files
+from reception.data.split_files import label_rows, write_split_files
+from reception.data.splits import fractions_of, split_rows, thread_folds, train_val_rows
 from reception.outputs import fresh_dir
 from reception.params import load_params
 from reception.paths import CLEAN_COMMENTS, DATA_METRICS, PROCESSED_DIR, THREAD_FOLDS_FILE, split_file
