@@ -57,7 +57,8 @@ def partitions_for(rows: int, partition_rows: int) -> int:
 
 def read_parts(folder: Path, columns: list[str] | None = None) -> dd.DataFrame:
     """A folder of Parquet parts (or a hive-partitioned folder), one partition per file, in name order."""
-    return dd.read_parquet(folder, columns=columns, split_row_groups=False)
+    # An absolute path: a worker of a cluster runs elsewhere, it reads what this process means.
+    return dd.read_parquet(Path(folder).resolve(), columns=columns, split_row_groups=False)
 
 
 def by_thread(frame: dd.DataFrame, npartitions: int, key: str = "post_id", order: str = "comment_id") -> dd.DataFrame:
@@ -78,7 +79,7 @@ def write_parts(frame: dd.DataFrame, folder: Path, stats: Callable[[pd.DataFrame
 
 def write_parts_later(frame: dd.DataFrame, folder: Path, stats: Callable[[pd.DataFrame], dict] | None = None) -> list:
     """write_parts' work as delayed values, to compute with other work that shares their input."""
-    folder = folder.resolve()  # a worker of a cluster runs elsewhere: it writes where this process means
+    folder = folder.resolve()  # as in read_parts: where this process means
     folder.mkdir(parents=True, exist_ok=True)
     return [dask.delayed(_write_part)(part, part_file(folder, i), stats)
             for i, part in enumerate(frame.to_delayed())]
