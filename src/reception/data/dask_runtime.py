@@ -40,8 +40,9 @@ def dask_scheduler(stage: str) -> Iterator[str]:
             print(f"{stage}: on the Dask cluster at {address} ({workers} workers)")
             yield address
         return
-    with dask.config.set(scheduler=LOCAL_SCHEDULER):
-        yield LOCAL_SCHEDULER
+    local = dask.config.get("scheduler", None) or LOCAL_SCHEDULER  # Dask's own setting (DASK_SCHEDULER) first
+    with dask.config.set(scheduler=local):
+        yield local
 
 
 PART_TEMPLATE = "part.{:05d}.parquet"  # zero-padded: a folder's parts read back in their order, by name
@@ -59,6 +60,36 @@ def read_parts(folder: Path, columns: list[str] | None = None) -> dd.DataFrame:
     """A folder of Parquet parts (or a hive-partitioned folder), one partition per file, in name order."""
     # An absolute path: a worker of a cluster runs elsewhere, it reads what this process means.
     return dd.read_parquet(Path(folder).resolve(), columns=columns, split_row_groups=False)
+
+
+def read_grouped(folder: Path, partition_rows: int,
+                 columns: list[str] | None = None) -> tuple[dd.DataFrame, int]:
+    """A folder of many small Parquet files (bronze: one per day) as partitions of whole files, consecutive in
+    path order, of about `partition_rows` rows each (from the files' footers): one partition per file would
+    cost a task per day at every step. The hive folder names (YYYY=/MM=/DD=) are not read as columns.
+    Returns the frame and its rows."""
+    files = sorted(Path(folder).resolve().rglob("*.parquet"))
+    if not files:
+        raise SystemExit(f"{folder} holds no Parquet file")
+    groups, rows, total = [[]], 0, 0
+    for path in files:
+        size = pq.ParquetFile(path).metadata.num_rows
+        if groups[-1] and rows + size > partition_rows:
+            groups.append([])
+            rows = 0
+        groups[-1].append(path)
+        rows, total = rows + size, total + size
+    frame = dd.from_map(_read_files, groups, columns=columns, meta=_read_files(files[:1], columns).iloc[:0],
+                        enforce_metadata=False)
+    return frame, total
+
+
+HIVE_COLUMNS = ("YYYY", "MM", "DD")  # what pyarrow reads from bronze's folder names
+
+
+def _read_files(paths: list[Path], columns: list[str] | None) -> pd.DataFrame:
+    frame = pd.read_parquet([str(path) for path in paths], columns=columns)  # pyarrow reads the files in parallel
+    return frame.drop(columns=[c for c in HIVE_COLUMNS if c in frame])
 
 
 def by_thread(frame: dd.DataFrame, npartitions: int, key: str = "post_id", order: str = "comment_id") -> dd.DataFrame:

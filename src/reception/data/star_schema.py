@@ -12,24 +12,22 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import dask
 import dask.dataframe as dd
 import pandas as pd
 
-from reception.data.dask_runtime import by_thread, map_parts, partitions_for, read_parts, sorted_by
+from reception.data.dask_runtime import HIVE_COLUMNS, by_thread, map_parts, partitions_for, read_grouped, sorted_by
 
-PARTITION_COLUMNS = ["YYYY", "MM", "DD"]
 TABLES = ("fact_comments", "fact_posts", "dim_subreddit", "dim_author")  # in the order the report counts them
 
 
-def read_bronze(bronze_dir: Path, entity: str, columns: list[str] | None = None) -> dd.DataFrame:
-    frame = read_parts(bronze_dir / entity, columns=columns)
-    return frame.drop(columns=[c for c in PARTITION_COLUMNS if c in frame.columns])
+def read_bronze(bronze_dir: Path, entity: str, partition_rows: int) -> tuple[dd.DataFrame, int]:
+    """A bronze entity's day files as partitions of about `partition_rows` rows, and its rows."""
+    return read_grouped(bronze_dir / entity, partition_rows)
 
 
 def read_small(bronze_dir: Path, entity: str, columns: list[str] | None = None) -> pd.DataFrame:
     frame = pd.read_parquet(bronze_dir / entity, columns=columns)
-    return frame.drop(columns=[c for c in PARTITION_COLUMNS if c in frame])
+    return frame.drop(columns=[c for c in HIVE_COLUMNS if c in frame])
 
 
 def build_fact_comments(comments: pd.DataFrame, posts: pd.DataFrame) -> pd.DataFrame:
@@ -68,11 +66,11 @@ def build_dim_author(comments: dd.DataFrame, posts: dd.DataFrame, npartitions: i
 def silver_tables(bronze_dir: Path, partition_rows: int) -> dict[str, dd.DataFrame]:
     """Every silver table by name (TABLES), from the bronze entities under `bronze_dir`, in partitions of
     about `partition_rows` rows (params silver.partition_rows)."""
-    comments, posts = read_bronze(bronze_dir, "comments"), read_bronze(bronze_dir, "posts")
+    (comments, n_comments), (posts, n_posts) = (read_bronze(bronze_dir, entity, partition_rows)
+                                                for entity in ("comments", "posts"))
     # The small tables are read whole, by pandas (no graph to plan for a few rows in many files).
     subreddits, hot = read_small(bronze_dir, "subreddits"), read_small(bronze_dir, "hot_sublists")
     threads = read_small(bronze_dir, "posts", ["id", "subreddit", "created_utc"])
-    n_comments, n_posts = dask.compute(comments.shape[0], posts.shape[0])
     join = partial(build_fact_comments, posts=threads)
     fact = by_thread(comments, partitions_for(n_comments, partition_rows), order="comment_id")
     return {
