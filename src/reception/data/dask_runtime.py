@@ -102,18 +102,21 @@ def sorted_by(frame: pd.DataFrame, order: str | list[str]) -> pd.DataFrame:
     return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def write_parts(frame: dd.DataFrame, folder: Path, stats: Callable[[pd.DataFrame], dict] | None = None) -> list:
+def write_parts(frame: dd.DataFrame | pd.DataFrame, folder: Path,
+                stats: Callable[[pd.DataFrame], dict] | None = None) -> list:
     """Write each partition as folder/part.NNNNN.parquet (pandas' to_parquet, without its index) and return,
     per part, `stats(part)` (what the stage reports, computed while the part is in memory) or None."""
     return dask.compute(*write_parts_later(frame, folder, stats))
 
 
-def write_parts_later(frame: dd.DataFrame, folder: Path, stats: Callable[[pd.DataFrame], dict] | None = None) -> list:
+def write_parts_later(frame: dd.DataFrame | pd.DataFrame, folder: Path,
+                      stats: Callable[[pd.DataFrame], dict] | None = None) -> list:
     """write_parts' work as delayed values, to compute with other work that shares their input."""
     folder = folder.resolve()  # as in read_parts: where this process means
     folder.mkdir(parents=True, exist_ok=True)
-    return [dask.delayed(_write_part)(part, part_file(folder, i), stats)
-            for i, part in enumerate(frame.to_delayed())]
+    # A small table built by pandas is one part: Dask's from_pandas would turn its object columns to strings.
+    parts = frame.to_delayed() if isinstance(frame, dd.DataFrame) else [frame]
+    return [dask.delayed(_write_part)(part, part_file(folder, i), stats) for i, part in enumerate(parts)]
 
 
 def part_file(folder: Path, number: int) -> Path:

@@ -63,9 +63,9 @@ def build_dim_author(comments: dd.DataFrame, posts: dd.DataFrame, npartitions: i
     return dim.reset_index().map_partitions(sorted_by, "author")
 
 
-def silver_tables(bronze_dir: Path, partition_rows: int) -> dict[str, dd.DataFrame]:
+def silver_tables(bronze_dir: Path, partition_rows: int) -> dict[str, dd.DataFrame | pd.DataFrame]:
     """Every silver table by name (TABLES), from the bronze entities under `bronze_dir`, in partitions of
-    about `partition_rows` rows (params silver.partition_rows)."""
+    about `partition_rows` rows (params silver.partition_rows); dim_subreddit, small, as one pandas frame."""
     (comments, n_comments), (posts, n_posts) = (read_bronze(bronze_dir, entity, partition_rows)
                                                 for entity in ("comments", "posts"))
     # The small tables are read whole, by pandas (no graph to plan for a few rows in many files).
@@ -76,7 +76,7 @@ def silver_tables(bronze_dir: Path, partition_rows: int) -> dict[str, dd.DataFra
     return {
         "fact_comments": map_parts(fact, join),
         "fact_posts": by_thread(posts, partitions_for(n_posts, partition_rows), key="id", order="id"),
-        "dim_subreddit": dd.from_pandas(build_dim_subreddit(subreddits, threads, hot), npartitions=1),
+        "dim_subreddit": build_dim_subreddit(subreddits, threads, hot),
         "dim_author": build_dim_author(comments, posts, partitions_for(n_comments + n_posts, partition_rows)),
     }
 
