@@ -7,6 +7,9 @@ with nothing to start. docs/scaling.md says how to run a cluster and what each s
 
 Dask's own settings apply as usual (its config files or DASK_* variables): DASK_TEMPORARY_DIRECTORY is where
 a worker or the local shuffle spills to disk.
+
+The helpers below keep the stages' outputs deterministic: partitions fixed by the data and the params (rows
+per partition, a fixed hash of a key), each sorted before it is written as one Parquet part.
 """
 from __future__ import annotations
 
@@ -22,8 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
-# The local scheduler when no cluster is named. Partitions are pandas frames, and pandas' string work
-# (cleaning, JSON parsing) holds the GIL: see docs/scaling.md for the measured choice.
+# The local scheduler when no cluster is named (Dask's own DASK_SCHEDULER overrides it). Partitions are pandas
+# frames and pandas' string work holds the GIL, yet on the corpus threads were the fastest (pyarrow's reads,
+# writes and shuffles release it); processes took 2-2.5x the time and 2-3x the memory, partitions pickled
+# between them; synchronous took 1.2-1.4x the time for the least memory. docs/scaling.md has the numbers.
 LOCAL_SCHEDULER = "threads"
 
 
