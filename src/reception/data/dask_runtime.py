@@ -23,6 +23,7 @@ import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from dask.base import named_schedulers
 
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 # The local scheduler when no cluster is named (Dask's own DASK_SCHEDULER overrides it). Partitions are pandas
@@ -46,7 +47,10 @@ def dask_scheduler(stage: str) -> Iterator[str]:
             yield address
         return
     local = dask.config.get("scheduler", None) or LOCAL_SCHEDULER  # Dask's own setting (DASK_SCHEDULER) first
-    with dask.config.set(scheduler=local):
+    # The scheduler's function and the shuffle named, not looked up: the lookups import distributed to look
+    # for a client (0.4 s). Locally a shuffle goes through disk (DASK_TEMPORARY_DIRECTORY), never all in memory.
+    shuffle = dask.config.get("dataframe.shuffle.method", None) or "disk"
+    with dask.config.set({"scheduler": named_schedulers.get(local, local), "dataframe.shuffle.method": shuffle}):
         yield local
 
 
