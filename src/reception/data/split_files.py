@@ -42,16 +42,27 @@ def split_partitions(clean: dd.DataFrame, splits: dict[str, pd.DataFrame], thres
     `splits`: label_rows' rows by split."""
     keys, spans = [], {}
     for name in SPLITS:
-        ids = splits[name]["comment_id"].sort_values(kind="stable").reset_index(drop=True)
+        ids = splits[name]["comment_id"].sort_values(kind="stable").to_numpy()
         parts, start = partitions_for(len(ids), partition_rows), sum(map(len, spans.values()))
-        keys.append(pd.DataFrame({"comment_id": ids, "_part": start + np.arange(len(ids)) * parts // max(len(ids), 1)}))
+        keys.append(pd.Series(start + np.arange(len(ids)) * parts // max(len(ids), 1), index=ids))
         spans[name] = range(start, start + parts)
-    total = sum(map(len, spans.values()))
-    keys = dd.from_pandas(pd.concat(keys, ignore_index=True), npartitions=clean.npartitions, sort=False)
-    rows = map_parts(clean, labelled, threshold).merge(keys, on="comment_id", how="inner")
-    # Partition i holds the rows whose _part is i: boundaries given, nothing estimated.
-    rows = rows.set_index("_part", divisions=list(range(total + 1)))
+    # comment_id -> its partition, one object that every partition's task reads (ids and numbers only): a
+    # lookup, where a join would shuffle the whole rows once more.
+    part_of = dask.delayed(pd.concat(keys), pure=True)
+    rows = clean.map_partitions(with_partition, threshold, part_of,
+                                meta=with_partition(clean._meta, threshold, pd.Series([], dtype="int64")))
+    # Partition i holds the rows whose partition number is i: boundaries given, nothing estimated.
+    rows = rows.set_index(PARTITION, divisions=list(range(sum(map(len, spans.values())) + 1)))
     return map_parts(rows, sorted_by, "comment_id"), spans
+
+
+PARTITION = "_partition"
+
+
+def with_partition(comments: pd.DataFrame, threshold: float, part_of: pd.Series) -> pd.DataFrame:
+    """The labelled rows (COLUMNS) of clean comments and the partition (PARTITION) each goes to."""
+    rows = labelled(comments, threshold)
+    return rows.assign(**{PARTITION: rows["comment_id"].map(part_of).astype("int64")})
 
 
 def write_split_files(clean: dd.DataFrame, splits: dict[str, pd.DataFrame], threshold: float, partition_rows: int,
