@@ -71,8 +71,7 @@ def read_parts(folder: Path, columns: list[str] | None = None) -> dd.DataFrame:
     return dd.read_parquet(Path(folder).resolve(), columns=columns, split_row_groups=False)
 
 
-def read_grouped(folder: Path, partition_rows: int,
-                 columns: list[str] | None = None) -> tuple[dd.DataFrame, int]:
+def read_grouped(folder: Path, partition_rows: int) -> tuple[dd.DataFrame, int]:
     """A folder of many small Parquet files (bronze: one per day) as partitions of whole files, consecutive in
     path order, of about `partition_rows` rows each (from the files' footers): one partition per file would
     cost a task per day at every step. The hive folder names (YYYY=/MM=/DD=) are not read as columns.
@@ -88,16 +87,15 @@ def read_grouped(folder: Path, partition_rows: int,
             rows = 0
         groups[-1].append(path)
         rows, total = rows + size, total + size
-    frame = dd.from_map(_read_files, groups, columns=columns, meta=_read_files(files[:1], columns).iloc[:0],
-                        enforce_metadata=False)
+    frame = dd.from_map(_read_files, groups, meta=_read_files(files[:1]).iloc[:0], enforce_metadata=False)
     return frame, total
 
 
 HIVE_COLUMNS = ("YYYY", "MM", "DD")  # what pyarrow reads from bronze's folder names
 
 
-def _read_files(paths: list[Path], columns: list[str] | None) -> pd.DataFrame:
-    frame = pd.read_parquet([str(path) for path in paths], columns=columns)  # pyarrow reads the files in parallel
+def _read_files(paths: list[Path]) -> pd.DataFrame:
+    frame = pd.read_parquet([str(path) for path in paths])  # pyarrow reads the files in parallel
     return frame.drop(columns=[c for c in HIVE_COLUMNS if c in frame])
 
 
