@@ -50,6 +50,8 @@ def dask_scheduler(stage: str) -> Iterator[str]:
     # The scheduler's function and the shuffle named, not looked up: the lookups import distributed to look
     # for a client (0.4 s). Locally a shuffle goes through disk (DASK_TEMPORARY_DIRECTORY), never all in memory.
     shuffle = dask.config.get("dataframe.shuffle.method", None) or "disk"
+    if spill := dask.config.get("temporary-directory", None):  # DASK_TEMPORARY_DIRECTORY: Dask does not create it
+        Path(spill).mkdir(parents=True, exist_ok=True)
     with dask.config.set({"scheduler": named_schedulers.get(local, local), "dataframe.shuffle.method": shuffle}):
         yield local
 
