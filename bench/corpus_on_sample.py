@@ -41,7 +41,7 @@ from reception.models.evaluation import (
     within_thread_roc_auc,
 )
 from reception.params import all_params
-from reception.paths import CHAMPION_DIR, LIVE_COMMENTS, PARAMS_FILE, SILVER_COMMENTS, SILVER_DIR, split_file
+from reception.paths import CHAMPION_DIR, LIVE_COMMENTS, PARAMS_FILE, SILVER_COMMENTS, silver_table, split_file
 from reception.serving.thread_request import requests_with_threads
 
 RESULTS = Path("bench/corpus_on_sample.json")
@@ -129,7 +129,7 @@ def main() -> None:
                                            subreddit=("subreddit", "first"))
     # The post's own count of its comments (the largest listing's), where the post is known: how much of a
     # thread the export holds (the API lists at most 500 comments of a thread).
-    posts = pd.read_parquet(args.sample / SILVER_DIR / "fact_posts.parquet", columns=["id", "num_comments"])
+    posts = pd.read_parquet(args.sample / silver_table("fact_posts"), columns=["id", "num_comments"])
     num_comments = posts.groupby("id")["num_comments"].max()
     labelled = rows.groupby("post_id").agg(labelled=("comment_id", "size"), positive_share=("well_received", "mean"))
     out = {

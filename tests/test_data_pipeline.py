@@ -34,7 +34,7 @@ def test_every_raw_line_is_accounted_for(data_repo, sample_raw):
 
 def test_splits_are_disjoint_complete_and_follow_the_label_rule(data_repo):
     splits = load_splits(data_repo)
-    interim = pd.read_parquet(data_repo / "data/interim/comments_clean_text.parquet")
+    interim = pd.read_parquet(data_repo / "data/interim/comments_clean_text")
     ids = [set(s["comment_id"]) for s in splits.values()]
     assert sum(map(len, ids)) == len(set().union(*ids)) == len(interim)
     data = json.loads((data_repo / "metrics/data.json").read_text())

@@ -162,7 +162,7 @@ def test_three_daily_batches_append_and_rebuild(tmp_path, pipeline_env):
         assert not any(deleted["body"] in json.dumps(r, ensure_ascii=False) for r in kept), entity
     interim = pd.read_parquet(repo / paths.LIVE_COMMENTS)
     assert deleted["comment_id"] not in set(interim["comment_id"])
-    authors = set(pd.read_parquet(repo / "data/silver/reddit/dim_author.parquet")["author"])
+    authors = set(pd.read_parquet(repo / paths.silver_table("dim_author"))["author"])
     assert all(a.startswith("u_") for a in authors) and deleted["author"] not in authors
 
     set_params(repo, split={"strategy": "time"})

@@ -1,4 +1,5 @@
 """bronze, silver, interim and processed transforms on small frames built here."""
+import dask.dataframe as dd
 import pandas as pd
 import pytest
 
@@ -7,7 +8,15 @@ from reception.data.splits import random_split, thread_split, time_split
 from reception.data.star_schema import build_dim_author, build_fact_comments
 from reception.data.thread_order import forward_split
 from reception.data.typed_tables import to_typed_frame
-from reception.data.wrangling import add_clean_text, add_features, is_immature, live_comments_in_context, winsorise
+from reception.data.wrangling import (
+    add_clean_text,
+    add_features,
+    is_immature,
+    live_comments_in_context,
+    winsor_bounds,
+    winsor_counts,
+    winsorise,
+)
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -50,7 +59,8 @@ def test_silver_keeps_comments_without_post():
     assert len(fact) == 2
     assert fact.set_index("comment_id")["post_known"].to_dict() == {"c1": True, "c2": False}
     assert fact.set_index("comment_id").loc["c1", "subreddit"] == "r1"
-    authors = build_dim_author(comments, posts)
+    authors = build_dim_author(dd.from_pandas(comments, npartitions=2), dd.from_pandas(posts, npartitions=1),
+                               npartitions=2).compute()
     assert authors.to_dict("records") == [{"author": "a", "n_comments": 1, "n_posts": 1,
                                            "first_seen_utc": 1.0, "last_seen_utc": 2.0}]
 
@@ -65,7 +75,10 @@ def test_interim_steps_follow_the_seed():
     step2 = add_features(step1, min_text_len=2)
     assert "ok" not in step2["text"].tolist()  # text_len 2 <= 2
     assert step2.set_index("text").loc["Nice one!", "has_exclamation"]
-    step3 = winsorise(step2, [0.01, 0.99], 0.99)
+    bounds = winsor_bounds([winsor_counts(step2.iloc[:3]), winsor_counts(step2.iloc[3:])], [0.01, 0.99], 0.99)
+    assert (bounds.score_low, bounds.score_high) == tuple(step2["score"].quantile([0.01, 0.99]))
+    assert bounds.text_len_high == step2["text_len"].quantile(0.99)
+    step3 = winsorise(step2, bounds)
     assert step3["score_clipped"].max() < 1000 and step3["score_clipped"].min() >= 2
     assert (step3["text_len_clipped"] <= step3["text_len"]).all()
     step4 = add_clean_text(step3, min_clean_len=3)

@@ -18,14 +18,23 @@ RAW_DIR = Path("data/raw/reddit")
 # The sha256 of public source files whose authors are already pseudonyms: bronze runs on them without a key.
 PUBLIC_SOURCES = Path("data/public_sources.json")
 BRONZE_DIR = Path("data/bronze/reddit")
+# Silver and interim tables are folders of Parquet parts (part.NNNNN.parquet, written by Dask partitions);
+# pd.read_parquet(folder) reads one whole, dask.dataframe.read_parquet(folder) one partition per part.
 SILVER_DIR = Path("data/silver/reddit")
-SILVER_COMMENTS = SILVER_DIR / "fact_comments.parquet"
+
+
+def silver_table(name: str) -> Path:
+    """A silver table's folder of parts: fact_comments, fact_posts, dim_subreddit, dim_author."""
+    return SILVER_DIR / name
+
+
+SILVER_COMMENTS = silver_table("fact_comments")
 INTERIM_DIR = Path("data/interim")
 # The interim stage's steps, each table named for what it holds:
-LIVE_COMMENTS = INTERIM_DIR / "comments_live.parquet"  # mature, not deleted: raw body, normalised text
-FEATURE_COMMENTS = INTERIM_DIR / "comments_features.parquet"  # + length and punctuation features
-WINSORISED_COMMENTS = INTERIM_DIR / "comments_winsorised.parquet"  # + score_clipped, text_len_clipped
-CLEAN_COMMENTS = INTERIM_DIR / "comments_clean_text.parquet"  # + clean_text: what processed labels and splits
+LIVE_COMMENTS = INTERIM_DIR / "comments_live"  # mature, not deleted: raw body, normalised text
+FEATURE_COMMENTS = INTERIM_DIR / "comments_features"  # + length and punctuation features
+WINSORISED_COMMENTS = INTERIM_DIR / "comments_winsorised"  # + score_clipped, text_len_clipped
+CLEAN_COMMENTS = INTERIM_DIR / "comments_clean_text"  # + clean_text: what processed labels and splits
 INTERIM_STEPS = (LIVE_COMMENTS, FEATURE_COMMENTS, WINSORISED_COMMENTS, CLEAN_COMMENTS)  # in the order they are made
 PROCESSED_DIR = Path("data/processed")
 THREAD_FOLDS_FILE = PROCESSED_DIR / "thread_folds.parquet"

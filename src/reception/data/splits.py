@@ -11,6 +11,7 @@ Split (params split.strategy):
 Thread folds (split.thread_cv_folds): train+val rows in k folds by thread (post_id), stratified on the
 label and seeded; every family's grouped cross-validation uses these folds.
 `score` and the columns derived from it are kept for analysis only: they are never model inputs.
+The processed stage writes the split files without holding the comments whole: reception.data.split_files.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from reception.data.text import well_received_label, well_received_threshold
+from reception.data.text import well_received_label
 from reception.data.thread_context import CONTEXT_COLUMNS
 from reception.data.thread_order import by_start
 from reception.paths import THREAD_FOLDS_FILE, embeddings_file, split_file
@@ -30,12 +31,9 @@ COLUMNS = ["comment_id", "post_id", "parent_id", "subreddit", "clean_text", "sco
            "is_top_level", *CONTEXT_COLUMNS, "well_received"]
 
 
-def labelled(comments: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-    """The processed columns of the clean comments with their label, in comment_id order; and the label's
-    threshold."""
-    threshold = well_received_threshold(comments["score_clipped"])
-    comments = comments.assign(well_received=well_received_label(comments["score_clipped"], threshold))
-    return comments[COLUMNS].sort_values("comment_id", kind="stable").reset_index(drop=True), threshold
+def labelled(comments: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The processed columns (COLUMNS) of clean comments, with their label."""
+    return comments.assign(well_received=well_received_label(comments["score_clipped"], threshold))[COLUMNS]
 
 
 def fractions_of(settings: dict) -> dict[str, float]:

@@ -10,6 +10,11 @@
 3. winsorised         winsorise score at its low/high quantiles, text_len at its high quantile
 4. with clean text    clean_text (shared cleaning); drop clean_text of length <= min
 
+Each step is the same pandas function on every Dask partition (`interim_partitions` puts each thread whole in
+one partition: a comment's context reads its thread only). The winsorisation quantiles are the whole step 2
+table's, exact (reception.data.counted_quantiles, from the value counts of each partition), never Dask's
+approximate ones.
+
 A score read minutes after the comment was written says little about its reception: a comment whose
 (latest) observation came less than `label.min_age_hours` after it was written is no label yet and is
 dropped (counted as dropped_immature); a later batch brings it back with a mature score. Rows without
@@ -17,8 +22,13 @@ dropped (counted as dropped_immature); a later batch brings it back with a matur
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import dask.dataframe as dd
 import pandas as pd
 
+from reception.data.counted_quantiles import is_arrow_backed, linear_quantiles
+from reception.data.dask_runtime import by_thread, partitions_for
 from reception.data.features import comments_before, is_top_level, thread_start_utc
 from reception.data.text import clean_text, is_deleted, normalize, text_features
 from reception.data.thread_context import CONTEXT_COLUMNS, thread_context
@@ -54,12 +64,42 @@ def add_features(step1: pd.DataFrame, min_text_len: int) -> pd.DataFrame:
     return step2.loc[step2["text_len"] > min_text_len]
 
 
-def winsorise(step2: pd.DataFrame, score_quantiles: list[float], text_len_quantile: float) -> pd.DataFrame:
-    low, high = step2["score"].quantile(score_quantiles)
+def interim_partitions(comments: dd.DataFrame, partition_rows: int) -> dd.DataFrame:
+    """The silver comments with every thread whole in one partition of about `partition_rows` rows
+    (params interim.partition_rows), each sorted by comment_id: what step 1's thread context needs."""
+    return by_thread(comments, partitions_for(int(comments.shape[0].compute()), partition_rows))
+
+
+WINSORISED = ("score", "text_len")  # the columns step 3 clips, by their quantiles over the whole step 2 table
+
+
+@dataclass(frozen=True)
+class WinsorBounds:
+    score_low: float
+    score_high: float
+    text_len_high: float
+
+
+def winsor_counts(step2: pd.DataFrame) -> dict:
+    """What winsor_bounds needs of a part of step 2: each clipped column's value counts and backing."""
+    return {column: (step2[column].value_counts(), is_arrow_backed(step2[column].dtype)) for column in WINSORISED}
+
+
+def winsor_bounds(parts: list[dict], score_quantiles: list[float], text_len_quantile: float) -> WinsorBounds:
+    """Series.quantile's bounds on the whole step 2 table (score at score_quantiles, text_len at
+    text_len_quantile: params interim), exactly, from winsor_counts of each of its parts."""
+    def quantiles(column: str, qs: list[float]) -> list[float]:
+        counts = pd.concat([part[column][0] for part in parts]).groupby(level=0).sum()
+        return linear_quantiles(counts, qs, arrow=any(part[column][1] for part in parts))
+    low, high = quantiles("score", score_quantiles)
+    (text_len_high,) = quantiles("text_len", [text_len_quantile])
+    return WinsorBounds(low, high, text_len_high)
+
+
+def winsorise(step2: pd.DataFrame, bounds: WinsorBounds) -> pd.DataFrame:
     step3 = step2.copy()
-    step3["score_clipped"] = step2["score"].astype("float64").clip(low, high)
-    step3["text_len_clipped"] = step2["text_len"].astype("float64").clip(
-        upper=step2["text_len"].quantile(text_len_quantile))
+    step3["score_clipped"] = step2["score"].astype("float64").clip(bounds.score_low, bounds.score_high)
+    step3["text_len_clipped"] = step2["text_len"].astype("float64").clip(upper=bounds.text_len_high)
     return step3
 
 
@@ -69,27 +109,29 @@ def add_clean_text(step3: pd.DataFrame, min_clean_len: int) -> pd.DataFrame:
     return step4.loc[step4["clean_text"].str.len() > min_clean_len]
 
 
-def interim_steps(comments: pd.DataFrame, settings: dict, min_age_hours: float) -> list[pd.DataFrame]:
-    """The four steps' tables, in order; `settings`: params.yaml `interim`."""
-    step1 = live_comments_in_context(comments, min_age_hours)
-    step2 = add_features(step1, settings["min_text_len"])
-    step3 = winsorise(step2, settings["score_quantiles"], settings["text_len_quantile"])
-    step4 = add_clean_text(step3, settings["min_clean_text_len"])
-    return [step1, step2, step3, step4]
+def step_counts(step: pd.DataFrame) -> dict:
+    """What interim_report adds up of a part of a step: its rows and, of step 3, its clipped extremes."""
+    counts = {"rows": len(step)}
+    if "score_clipped" in step and len(step):
+        counts.update(score_clip=[float(step["score_clipped"].min()), float(step["score_clipped"].max())],
+                      text_len_clip_max=float(step["text_len_clipped"].max()))
+    return counts
 
 
-def interim_report(comments: pd.DataFrame, steps: list[pd.DataFrame], min_age_hours: float) -> dict:
-    """How many comments each step dropped, and the winsorising bounds."""
-    step1, step2, step3, step4 = steps
-    immature = int(is_immature(comments, min_age_hours).sum())
+def interim_report(rows_in: int, immature: int, steps: list[list[dict]], min_age_hours: float) -> dict:
+    """How many comments each step dropped, and the winsorising bounds, from step_counts of every part of
+    the four steps."""
+    step1, step2, step3, step4 = (sum(part["rows"] for part in parts) for parts in steps)
+    clipped = [part for part in steps[2] if "score_clip" in part]
     return {
-        "rows_in": len(comments),
+        "rows_in": rows_in,
         "min_age_hours": min_age_hours,
         "dropped_immature": immature,
-        "dropped_deleted": len(comments) - immature - len(step1),
-        "dropped_short_text": len(step1) - len(step2),
-        "dropped_short_clean_text": len(step3) - len(step4),
-        "rows_out": len(step4),
-        "score_clip": [float(step3["score_clipped"].min()), float(step3["score_clipped"].max())],
-        "text_len_clip_max": float(step3["text_len_clipped"].max()),
+        "dropped_deleted": rows_in - immature - step1,
+        "dropped_short_text": step1 - step2,
+        "dropped_short_clean_text": step3 - step4,
+        "rows_out": step4,
+        "score_clip": [min((part["score_clip"][0] for part in clipped), default=float("nan")),
+                       max((part["score_clip"][1] for part in clipped), default=float("nan"))],
+        "text_len_clip_max": max((part["text_len_clip_max"] for part in clipped), default=float("nan")),
     }
