@@ -48,11 +48,11 @@ def test_text_features():
 
 def test_label_rule_with_negative_scores():
     scores = pd.Series([-5.0, -1.0, 0.0, 3.0, 10.0])
-    threshold = well_received_threshold(scores)
+    threshold = well_received_threshold(scores.value_counts())
     assert threshold == 0.0
     assert well_received_label(scores, threshold).tolist() == [0, 0, 1, 1, 1]
 
 
 def test_label_threshold_counts_ties_as_positive():
     scores = pd.Series([1.0, 5.0, 5.0, 5.0, 9.0])
-    assert well_received_label(scores, well_received_threshold(scores)).tolist() == [0, 1, 1, 1, 1]
+    assert well_received_label(scores, well_received_threshold(scores.value_counts())).tolist() == [0, 1, 1, 1, 1]

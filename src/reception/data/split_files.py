@@ -16,10 +16,9 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from reception.data.counted_quantiles import median
 from reception.data.dask_runtime import concat_parts, map_parts, part_file, partitions_for, sorted_by, write_parts
 from reception.data.splits import SPLITS, labelled
-from reception.data.text import well_received_label
+from reception.data.text import well_received_label, well_received_threshold
 
 # What the split strategies, the folds and the report read of every comment (label_rows): held in memory.
 LABEL_INPUTS = ["comment_id", "post_id", "thread_start_utc", "score_clipped"]
@@ -29,7 +28,7 @@ def label_rows(clean: dd.DataFrame) -> tuple[pd.DataFrame, float]:
     """comment_id, post_id, thread_start_utc and well_received of every clean comment, in comment_id order;
     and the label's threshold: np.median of score_clipped (IMEDIA's rule), exactly, from its value counts."""
     rows, counts = dask.compute(clean[LABEL_INPUTS], clean["score_clipped"].value_counts())
-    threshold = median(counts)
+    threshold = well_received_threshold(counts)
     rows["well_received"] = well_received_label(rows["score_clipped"], threshold)
     rows = rows.drop(columns="score_clipped")
     return rows.sort_values("comment_id", kind="stable").reset_index(drop=True), threshold

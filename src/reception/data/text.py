@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import numpy as np
 import pandas as pd
+
+from reception.data.counted_quantiles import median
 
 DELETED_BODIES = frozenset({"[deleted]", "[removed]"})
 
@@ -52,9 +53,10 @@ def text_features(text: pd.Series) -> pd.DataFrame:
     )
 
 
-def well_received_threshold(score_clipped: pd.Series) -> float:
-    """IMEDIA's label threshold: the median of the winsorised score."""
-    return float(np.median(score_clipped.to_numpy(dtype="float64")))
+def well_received_threshold(score_clipped_counts: pd.Series) -> float:
+    """IMEDIA's label threshold: the median of the winsorised score, exactly (np.median's value), from its
+    value counts (score_clipped -> rows): a table too large to hold in one process gives them too."""
+    return median(score_clipped_counts)
 
 
 def well_received_label(score_clipped: pd.Series, threshold: float) -> pd.Series:
