@@ -104,11 +104,13 @@ def conformed_part(staged: Path, schema: pa.Schema) -> pd.DataFrame:
     return frame
 
 
-def write_days(part: pd.DataFrame, out: Path, sort_key: list[str]) -> pd.DataFrame:
+def write_days(part: pd.DataFrame, out: Path, sort_key: list[str], dtypes: dict) -> pd.DataFrame:
     """Every day in `part` (all of its rows, after the shuffle by day) sorted by `sort_key` into
-    out/YYYY=/MM=/DD=/part-0.parquet; how many days and rows."""
-    days = part[list(DAY_COLUMNS)].astype("str")  # as strftime gives them, whatever the shuffle made of them
-    part = part.assign(**days).sort_values([*DAY_COLUMNS, *sort_key], kind="stable").reset_index(drop=True)
+    out/YYYY=/MM=/DD=/part-0.parquet, its columns of `dtypes` (conformed_part's); how many days and rows."""
+    # In conformed_part's dtypes whatever the shuffle made of them: a cluster's shuffle hands string columns
+    # back as objects, and the dtypes are written into each file (pandas' metadata), so into its bytes.
+    part = part.astype(dtypes)
+    part = part.sort_values([*DAY_COLUMNS, *sort_key], kind="stable").reset_index(drop=True)
     count = part[list(DAY_COLUMNS)].drop_duplicates().shape[0]
     if count:
         # Rows of a day together, so each day is written, then closed, once; one thread keeps the row order.
@@ -157,7 +159,7 @@ def bronze_entity(raw_dir: Path, entity: str, out: Path, key: bytes, part_rows: 
         meta = conformed_part_meta(schema)
         frames = dd.from_map(conformed_part, staged, schema=schema, meta=meta)
         frames.shuffle(list(DAY_COLUMNS), npartitions=math.ceil(rows / part_rows)).map_partitions(
-            write_days, target, ENTITIES[entity], meta=pd.DataFrame({"days": pd.Series(dtype="int64"),
+            write_days, target, ENTITIES[entity], meta.dtypes.to_dict(), meta=pd.DataFrame({"days": pd.Series(dtype="int64"),
                                                                      "rows": pd.Series(dtype="int64")})).compute()
     shutil.rmtree(staging)
     return {"rows": rows, "columns": len(schema.names)}
