@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pid", type=int)
     args = parser.parse_args()
-    if not LIVE_COMMENTS.is_file():
+    if not LIVE_COMMENTS.is_dir():
         raise SystemExit("run from the repository root after `make run` (it reads the comments)")
     print(json.dumps(soak(args.url, args.seconds, args.concurrency, args.pid), indent=2))
 
