@@ -158,9 +158,9 @@ def bronze_entity(raw_dir: Path, entity: str, out: Path, key: bytes, part_rows: 
     else:
         meta = conformed_part_meta(schema)
         frames = dd.from_map(conformed_part, staged, schema=schema, meta=meta)
+        counts = pd.DataFrame({"days": pd.Series(dtype="int64"), "rows": pd.Series(dtype="int64")})
         frames.shuffle(list(DAY_COLUMNS), npartitions=math.ceil(rows / part_rows)).map_partitions(
-            write_days, target, ENTITIES[entity], meta.dtypes.to_dict(), meta=pd.DataFrame({"days": pd.Series(dtype="int64"),
-                                                                     "rows": pd.Series(dtype="int64")})).compute()
+            write_days, target, ENTITIES[entity], meta.dtypes.to_dict(), meta=counts).compute()
     shutil.rmtree(staging)
     return {"rows": rows, "columns": len(schema.names)}
 
