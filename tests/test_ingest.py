@@ -317,5 +317,6 @@ def test_ingest_and_bronze_write_the_same_bytes_run_after_run_and_part_rows_chan
 def test_an_empty_partition_writes_no_day(tmp_path):
     """A shuffle by day can leave a partition empty (few days, more partitions): it writes nothing."""
     empty = pd.DataFrame({name: pd.Series(dtype="str") for name in ("YYYY", "MM", "DD", "comment_id")})
-    assert write_days(empty, tmp_path, ["comment_id"]).to_dict("records") == [{"days": 0, "rows": 0}]
+    written = write_days(empty, tmp_path, ["comment_id"], empty.dtypes.to_dict())
+    assert written.to_dict("records") == [{"days": 0, "rows": 0}]
     assert list(tmp_path.iterdir()) == []
