@@ -318,7 +318,9 @@ def _resolve_copies(entity: str, staging: Path, out: Path, valid: int, part_rows
         return Counter()
     import dask.dataframe as dd  # the data stages' engine; imported here, so `validate` and friends stay light
 
-    partitions = math.ceil(valid / part_rows)
+    from reception.data.dask_runtime import partitions_for
+
+    partitions = partitions_for(valid, part_rows)
     chunks = dd.read_parquet(sorted(staging.glob("chunk-*.parquet")))
     # In pandas per partition after the shuffle: groupby().apply on Dask frames misbehaves under pandas 3.
     shares = chunks.shuffle("key", npartitions=partitions).map_partitions(

@@ -9,7 +9,6 @@ the person and are dropped.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from reception.data.dask_runtime import partitions_for
 from reception.data.pseudonyms import pseudonymise
 from reception.data.raw_records import SCHEMAS, STAGING_PREFIX, kept_parts
 from reception.outputs import fresh_dir
@@ -159,7 +159,7 @@ def bronze_entity(raw_dir: Path, entity: str, out: Path, key: bytes, part_rows: 
         meta = conformed_part_meta(schema)
         frames = dd.from_map(conformed_part, staged, schema=schema, meta=meta)
         counts = pd.DataFrame({"days": pd.Series(dtype="int64"), "rows": pd.Series(dtype="int64")})
-        frames.shuffle(list(DAY_COLUMNS), npartitions=math.ceil(rows / part_rows)).map_partitions(
+        frames.shuffle(list(DAY_COLUMNS), npartitions=partitions_for(rows, part_rows)).map_partitions(
             write_days, target, ENTITIES[entity], meta.dtypes.to_dict(), meta=counts).compute()
     shutil.rmtree(staging)
     return {"rows": rows, "columns": len(schema.names)}
