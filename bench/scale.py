@@ -4,6 +4,12 @@ SYNTHETIC: replica r of the corpus is every thread again under new ids (`<id>r<r
 parents rewritten to match), same texts, times and scores. It measures how the stages' time and memory grow
 with rows; it says nothing about model quality and is never used for it.
 
+The embedding (`stages/embed.py`, the sample profile's families read it) shares one cache across the scales
+of a run: at the first scale every distinct text is encoded, at the next ones the replicas' texts are all in
+the cache and only the lookup and the assembly of the arrays are left. After the largest scale, one new day
+of NEW_DAY_TEXTS texts no run has seen (copies of train rows with a marker appended to the text: SYNTHETIC too)
+is added to its train split and embed runs again: the cost of a day's new comments on top of a large store.
+
 Each stage runs as `python stages/<stage>.py`, exactly what DVC runs, but in a scratch folder outside the
 repository (its params.yaml a copy of the repository's, ingest.source the replicas), so that DVC's cache
 does not hold a second copy of tens of GB. Peak RSS is the largest sum over the stage's process tree
@@ -11,6 +17,7 @@ does not hold a second copy of tens of GB. Peak RSS is the largest sum over the 
 
     python bench/scale.py --scales 1 5 25 --workdir /big/disk/scale     # results: bench/scale.json
     python bench/scale.py --scales 1 --subreddits CollegeRant           # a quick look
+    python bench/scale.py --scales 1 5 --no-embed                        # the data stages alone
 
 Results and the targets they are held to: docs/benchmarks.md, "Scale".
 """
@@ -28,6 +35,8 @@ import time
 from pathlib import Path
 
 import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 import zstandard
 
@@ -40,6 +49,7 @@ DATA_STAGES = ["ingest", "bronze", "silver", "interim", "processed"]
 ID_FIELDS = ("id", "name", "link_id", "parent_id")  # every field that names a post or a comment
 # A key for bronze's pseudonyms: the replicas are public data under new ids, not in data/public_sources.json.
 BENCH_AUTHOR_KEY = "scale-benchmark-key-not-a-secret-0123456789"
+NEW_DAY_TEXTS = 20_000
 
 
 def renamed(record: dict, replica: int) -> dict:
@@ -66,10 +76,13 @@ def write_replicas(corpus: Path, out: Path, scale: int, subreddits: list[str] | 
 
 
 def run_stage(stage: str, workdir: Path, env: dict) -> dict:
-    """Wall time and peak RSS (the process tree's sum) of one stage script run in `workdir`."""
+    """Wall time and peak RSS (the process tree's sum) of one stage script run in `workdir`; for embed, the
+    line that says what it encoded and reused."""
+    log = workdir / f"{stage}.log"  # a file, not a pipe: a half-hour encoding writes progress for all of it
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=workdir, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(log, "w") as sink:
+        process = subprocess.Popen([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=workdir, env=env,
+                                   stdout=sink, stderr=subprocess.STDOUT, text=True)
     root, peak = psutil.Process(process.pid), 0
     while process.poll() is None:
         try:
@@ -79,12 +92,38 @@ def run_stage(stage: str, workdir: Path, env: dict) -> dict:
             pass  # the process ended between listing and reading
         time.sleep(0.2)
     seconds = time.perf_counter() - started
+    output = log.read_text()
     if process.returncode:
-        raise SystemExit(f"{stage} failed ({process.returncode}):\n{process.stderr.read()[-3000:]}")
-    return {"seconds": round(seconds, 1), "peak_rss_gb": round(peak / 2**30, 2)}
+        raise SystemExit(f"{stage} failed ({process.returncode}):\n{output[-3000:]}")
+    result = {"seconds": round(seconds, 1), "peak_rss_gb": round(peak / 2**30, 2)}
+    said = [line for line in output.splitlines() if line.startswith("embed: encoded")]
+    return {**result, "said": said[-1]} if said else result
 
 
-def bench_scale(scale: int, args: argparse.Namespace) -> dict:
+def add_new_day(split_path: Path, texts: int) -> int:
+    """SYNTHETIC: up to `texts` more rows at the end of the split file (as many as it has, on a quick look),
+    copies of its first rows under new ids with a marker appended to each text, so that no cache holds them.
+    Streamed: the file is never read whole. Returns the rows added."""
+    source = pq.ParquetFile(split_path)
+    batches, held = [], 0
+    for batch in source.iter_batches(batch_size=texts):
+        batches.append(batch)
+        held += batch.num_rows
+        if held >= texts:
+            break
+    day = pa.Table.from_batches(batches, schema=source.schema_arrow).slice(0, texts).to_pydict()
+    day["comment_id"] = [f"{cid}d{i}" for i, cid in enumerate(day["comment_id"])]
+    day["clean_text"] = [f"{text} (new day {i})" for i, text in enumerate(day["clean_text"])]
+    grown = split_path.with_suffix(".grown")
+    with pq.ParquetWriter(grown, source.schema_arrow) as writer:
+        for batch in source.iter_batches(batch_size=65_536):
+            writer.write_batch(batch)
+        writer.write_table(pa.Table.from_pydict(day, schema=source.schema_arrow))
+    os.replace(grown, split_path)
+    return len(day["comment_id"])
+
+
+def bench_scale(scale: int, args: argparse.Namespace, new_day: bool) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"scale-{scale}x-", dir=args.workdir))
     try:
         started = time.perf_counter()
@@ -98,11 +137,21 @@ def bench_scale(scale: int, args: argparse.Namespace) -> dict:
         for stage in DATA_STAGES:
             stages[stage] = run_stage(stage, workdir, env)
             print(f"{scale}x {stage}: {stages[stage]}", flush=True)
+        if args.embed:
+            (workdir / "data").mkdir(exist_ok=True)
+            (workdir / "data/embedding_cache").symlink_to(args.embedding_cache)  # one cache for every scale
+            stages["embed"] = run_stage("embed", workdir, env)
+            print(f"{scale}x embed: {stages['embed']}", flush=True)
+        if args.embed and new_day:
+            added = add_new_day(workdir / "data/processed/train.parquet", NEW_DAY_TEXTS)
+            stages["embed_new_day"] = {"texts": added, **run_stage("embed", workdir, env)}
+            print(f"{scale}x embed, one new day of {added:,} texts: {stages['embed_new_day']}", flush=True)
         rows = json.loads((workdir / "metrics/ingest.json").read_text())["comments"]["lines_read"]
+        data = {stage: stages[stage] for stage in DATA_STAGES}
         return {"scale": scale, "synthetic": True, "comment_lines": rows, "replica_files": replicas,
                 "replicas_made_s": round(made, 1), "stages": stages,
-                "total_s": round(sum(s["seconds"] for s in stages.values()), 1),
-                "peak_rss_gb": max(s["peak_rss_gb"] for s in stages.values())}
+                "data_stages_s": round(sum(s["seconds"] for s in data.values()), 1),
+                "data_stages_peak_rss_gb": max(s["peak_rss_gb"] for s in data.values())}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -114,12 +163,19 @@ def main() -> None:
     parser.add_argument("--subreddits", nargs="+", help="only these subreddits' files (a quick look)")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: the system's temp)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/scale.json")
+    parser.add_argument("--no-embed", dest="embed", action="store_false", help="the data stages only")
     args = parser.parse_args()
-    results = [bench_scale(scale, args) for scale in args.scales]
+    args.workdir = Path(args.workdir or tempfile.gettempdir())
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    args.embedding_cache = Path(tempfile.mkdtemp(prefix="scale-embedding-cache-", dir=args.workdir))
+    try:
+        results = [bench_scale(scale, args, new_day=scale == max(args.scales)) for scale in args.scales]
+    finally:
+        shutil.rmtree(args.embedding_cache, ignore_errors=True)
     base = next((r for r in results if r["scale"] == 1), None)
     for result in results:  # the growth target: k times the corpus within 1.3 x k times the 1x time
         if base:
-            result["time_vs_linear"] = round(result["total_s"] / (result["scale"] * base["total_s"]), 2)
+            result["time_vs_linear"] = round(result["data_stages_s"] / (result["scale"] * base["data_stages_s"]), 2)
     args.out.write_text(json.dumps({
         "synthetic": "replicas of the corpus's threads under new ids: time and memory only, never quality",
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

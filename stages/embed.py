@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from reception.data.dask_runtime import LOCAL_SCHEDULER, dask_scheduler
-from reception.data.splits import SPLITS, read_split
+from reception.data.splits import SPLITS, split_length, stream_split_column
 from reception.models.embedding_cache import embed_texts
 from reception.models.families import declared
 from reception.outputs import fresh_dir, write_json
@@ -34,21 +34,31 @@ from reception.paths import EMBEDDING_CACHE_DIR, EMBEDDINGS_DIR, EMBEDDINGS_META
 NOT_ENCODED = "no declared family reads the embedding (params.yaml families, reads)"
 
 
+def write_rows(path, vectors: np.ndarray, row: np.ndarray, chunk_rows: int = 100_000) -> None:
+    """An .npy file of vectors[row], written `chunk_rows` rows at a time (the same bytes as np.save): a split
+    of ten million rows is 15 GB of float32, never held whole."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype="float32", shape=(len(row), vectors.shape[1]))
+    for start in range(0, len(row), chunk_rows):
+        out[start:start + chunk_rows] = vectors[row[start:start + chunk_rows]]
+    out.flush()
+    del out
+
+
 def main() -> None:
     params, encoder_params = load_params("embed"), load_params("encoder")
     settings = {"model": encoder_params["model"], "weights_sha256": encoder_params["sha256"]}
     EMBEDDING_CACHE_DIR.mkdir(parents=True, exist_ok=True)  # a DVC output even when nothing is encoded
+    rows = {split: split_length(split) for split in SPLITS}
     if not any(family.uses_embedding for family in declared().values()):
         fresh_dir(EMBEDDINGS_DIR)
-        rows = {split: len(read_split(split, ["comment_id"])) for split in SPLITS}
         for split, count in rows.items():
             np.save(embeddings_file(split), np.zeros((count, 0), dtype="float32"))
         write_json(EMBEDDINGS_METADATA, {**settings, "dimension": 0, "rows": rows, "batch_size": params["batch_size"],
                                          "device": None, "not_encoded": NOT_ENCODED})
         print(f"embed: nothing encoded, {NOT_ENCODED}: {sum(rows.values())} rows of width 0")
         return
-    texts = {split: read_split(split, ["clean_text"])["clean_text"].tolist() for split in SPLITS}
-    every_text = [text for split in SPLITS for text in texts[split]]
+    # A stream: only the distinct texts are held, not one string per row (ten million rows are gigabytes).
+    every_text = (text for split in SPLITS for text in stream_split_column(split, "clean_text"))
     started = time.perf_counter()
     with dask_scheduler("embed") as where:
         client = None
@@ -59,10 +69,9 @@ def main() -> None:
         embedded = embed_texts(every_text, EMBEDDING_CACHE_DIR, encoder_params["model"], encoder_params["sha256"],
                                params["device"], params["batch_size"], client)
     fresh_dir(EMBEDDINGS_DIR)
-    rows, start = {}, 0
+    start = 0
     for split in SPLITS:
-        rows[split] = len(texts[split])
-        np.save(embeddings_file(split), embedded.vectors[embedded.row[start:start + rows[split]]])
+        write_rows(embeddings_file(split), embedded.vectors, embedded.row[start:start + rows[split]])
         start += rows[split]
     write_json(EMBEDDINGS_METADATA, {**settings, "dimension": int(embedded.vectors.shape[1]), "rows": rows,
                                      "batch_size": params["batch_size"], "device": embedded.device})

@@ -15,8 +15,11 @@ The processed stage writes the split files without holding the comments whole: r
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from reception.data.text import well_received_label
@@ -131,9 +134,21 @@ def read_split(split: str, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.read_parquet(split_file(split), columns=columns)
 
 
+def split_length(split: str) -> int:
+    """The split file's rows, from its Parquet footer (nothing else is read)."""
+    return pq.ParquetFile(split_file(split)).metadata.num_rows
+
+
+def stream_split_column(split: str, column: str, batch_rows: int = 100_000) -> Iterator:
+    """The values of one column of the split file, in its order, read `batch_rows` at a time."""
+    for batch in pq.ParquetFile(split_file(split)).iter_batches(batch_size=batch_rows, columns=[column]):
+        yield from batch.column(0).to_pylist()
+
+
 def read_embeddings(split: str) -> np.ndarray:
-    """The embed stage's vectors, one row per row of the split file, in its order."""
-    return np.load(embeddings_file(split))
+    """The embed stage's vectors, one row per row of the split file, in its order: memory-mapped, read-only.
+    Only the rows a caller indexes are read from disk (ten million rows of 384 float32 are 15 GB)."""
+    return np.load(embeddings_file(split), mmap_mode="r")
 
 
 def read_train_val_folds() -> pd.DataFrame:

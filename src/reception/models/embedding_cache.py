@@ -128,15 +128,16 @@ class CacheRun:
                 f"{self.texts:,} rows); cache: {self.shards} shards, {len(self.new_shards)} new")
 
 
-def vectors_for(texts: Sequence[str], cache_dir: Path, producer_id: str,
+def vectors_for(texts: Iterable[str], cache_dir: Path, producer_id: str,
                 encode_missing: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, np.ndarray, CacheRun]:
-    """(vectors, row, run): texts[i]'s vector is vectors[row[i]], one row per distinct text.
+    """(vectors, row, run): the i-th text's vector is vectors[row[i]], one row per distinct text.
 
+    `texts` may be a stream: only the distinct texts are held, and a row number (8 bytes) per text.
     The vectors the cache holds for this producer are read; the distinct texts it lacks go to
     `encode_missing` in one call (in order of first appearance) and are added as new shards.
     """
     first: dict[str, int] = {}
-    row = np.fromiter((first.setdefault(text, len(first)) for text in texts), dtype=np.int64, count=len(texts))
+    row = np.fromiter((first.setdefault(text, len(first)) for text in texts), dtype=np.int64)
     unique = list(first)
     keys = [text_key(producer_id, text) for text in unique]
     position = {key: i for i, key in enumerate(keys)}
@@ -152,7 +153,7 @@ def vectors_for(texts: Sequence[str], cache_dir: Path, producer_id: str,
             found[at] = True
             pieces.append((at, read_vectors(path)[rows]))
     missing = np.flatnonzero(~found)
-    run = CacheRun(texts=len(texts), unique=len(unique), reused=int(found.sum()), encoded=len(missing))
+    run = CacheRun(texts=len(row), unique=len(unique), reused=int(found.sum()), encoded=len(missing))
     if len(missing):
         encoded = np.asarray(encode_missing([unique[i] for i in missing]), dtype="float32")
         if encoded.shape[0] != len(missing):
@@ -269,14 +270,14 @@ def encode_on_cluster(client, texts: list[str], model: str, weights_sha256: str,
 
 @dataclass
 class Embedded:
-    """embed_texts' answer: texts[i]'s vector is vectors[row[i]]; the device they were computed on."""
+    """embed_texts' answer: the i-th text's vector is vectors[row[i]]; the device they were computed on."""
     vectors: np.ndarray
     row: np.ndarray
     run: CacheRun
     device: str
 
 
-def embed_texts(texts: Sequence[str], cache_dir: Path, model: str, weights_sha256: str, device: str,
+def embed_texts(texts: Iterable[str], cache_dir: Path, model: str, weights_sha256: str, device: str,
                 batch_size: int, client=None) -> Embedded:
     """Every text's vector from the cache, the distinct texts it lacks encoded once: in this process, or on the
     Dask cluster of `client` (a distributed.Client). `device` as in params.yaml embed.device (`auto` too)."""
