@@ -67,7 +67,7 @@ def main() -> None:
 
             client = default_client()
         embedded = embed_texts(every_text, EMBEDDING_CACHE_DIR, encoder_params["model"], encoder_params["sha256"],
-                               params["device"], params["batch_size"], client)
+                               params["device"], params["batch_size"], client, params.get("torch_threads"))
     fresh_dir(EMBEDDINGS_DIR)
     start = 0
     for split in SPLITS:

@@ -56,7 +56,8 @@ def main() -> None:
     params = all_params()
     seed, min_comments = params["base"]["seed"], params["heldout"]["long_thread_comments"]
     labels = {s: read_split(s, ["comment_id", "post_id", "well_received"]) for s in SPLITS}
-    cv_labels = read_train_val_folds()[["comment_id", "post_id", "fold", "well_received"]]
+    cv_labels = read_train_val_folds(["comment_id", "post_id", "well_received"])
+    cv_labels = cv_labels[["comment_id", "post_id", "fold", "well_received"]]
     long = long_threads(pd.concat([cv_labels["post_id"], labels["test"]["post_id"]]).to_numpy(), min_comments)
     for folder in (PLOTS_DIR, FAMILY_METRICS_DIR):
         fresh_dir(folder)

@@ -4,10 +4,9 @@ Writes metrics/forward.json; evaluate adds it to metrics/comparison.md beside th
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from reception.data.splits import SPLITS, read_embeddings, read_split
+from reception.data.splits import FIT_COLUMNS, SPLITS, read_split, split_embeddings
 from reception.data.thread_order import forward_split
 from reception.models.families import declared
 from reception.models.heldout import forward_report
@@ -18,8 +17,8 @@ from reception.paths import stage_metrics
 
 def main() -> None:
     params = load_params("forward")
-    frame = pd.concat([read_split(s) for s in SPLITS], ignore_index=True)
-    embeddings = np.vstack([read_embeddings(s) for s in SPLITS])
+    frame = pd.concat([read_split(s, FIT_COLUMNS) for s in SPLITS], ignore_index=True)
+    embeddings = split_embeddings(SPLITS)  # memory-mapped: each fit reads the rows it uses
     newest = forward_split(frame, params["test_share"])
     report = forward_report(declared(), frame, embeddings, newest, params["test_share"], params["base"]["seed"])
     write_json(stage_metrics("forward"), report)

@@ -5,10 +5,9 @@ Writes metrics/leave_one_subreddit_out.json; evaluate adds it to metrics/compari
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from reception.data.splits import SPLITS, read_embeddings, read_split
+from reception.data.splits import FIT_COLUMNS, SPLITS, read_split, split_embeddings
 from reception.models.families import declared
 from reception.models.heldout import leave_one_subreddit_out_report
 from reception.outputs import write_json
@@ -18,8 +17,8 @@ from reception.paths import LEAVE_ONE_SUBREDDIT_OUT_METRICS
 
 def main() -> None:
     params = load_params("heldout")
-    frame = pd.concat([read_split(s) for s in SPLITS], ignore_index=True)
-    embeddings = np.vstack([read_embeddings(s) for s in SPLITS])
+    frame = pd.concat([read_split(s, FIT_COLUMNS) for s in SPLITS], ignore_index=True)
+    embeddings = split_embeddings(SPLITS)  # memory-mapped: each fit reads the rows it uses
     report = leave_one_subreddit_out_report(declared(), frame, embeddings, params["long_thread_comments"],
                                             params["subreddit_min_threads"], params["base"]["seed"])
     write_json(LEAVE_ONE_SUBREDDIT_OUT_METRICS, report)

@@ -8,9 +8,17 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import run as run_command
 from reception import cli
 from reception.models import embedding_cache as cache
-from reception.models.encoder import BUNDLED_MODEL, PRECISION, bundled_model_dir, encode, load_encoder
+from reception.models.encoder import (
+    BUNDLED_MODEL,
+    PRECISION,
+    bundled_model_dir,
+    encode,
+    limit_torch_threads,
+    load_encoder,
+)
 from reception.paths import EMBEDDING_CACHE_DIR, PARAMS_FILE, split_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -201,3 +209,64 @@ def test_embed_texts_here_reuses_what_the_cache_holds(tmp_path):
     more = cache.embed_texts(TEXTS, tmp_path, BUNDLED_MODEL, WEIGHTS, "cpu", 8)
     assert (first.run.encoded, more.run.encoded, more.run.reused) == (20, 21, 20)
     assert np.array_equal(more.vectors[more.row[:20]], first.vectors[first.row])
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
+def test_torch_threads_must_be_a_whole_number_of_at_least_one(bad):
+    with pytest.raises(ValueError, match="embed.torch_threads"):
+        limit_torch_threads(bad)
+
+
+def test_torch_threads_set_this_process_and_null_leaves_the_default():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        limit_torch_threads(None)
+        assert torch.get_num_threads() == before
+        limit_torch_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+SHARD_STAGE = '''
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from reception.models import embedding_cache as cache
+
+texts = [f"text {i}" for i in range(int(sys.argv[1]))]
+cache.vectors_for(texts, Path("cache"), "producer", lambda missing: np.ones((len(missing), 4), "float32"))
+'''
+
+
+def test_dvc_push_after_new_texts_uploads_only_their_new_shard(tmp_path):
+    """The cache as a persist output of a real DVC stage: a second run adds a shard and `dvc push` sends that
+    shard and the folder's new listing, not the shards already on the remote."""
+    repo, remote = tmp_path / "repo", tmp_path / "remote"
+    repo.mkdir()
+    (repo / "make_shards.py").write_text(SHARD_STAGE)
+    (repo / "params.yaml").write_text("texts: 30\n")
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"embed": {
+        "cmd": "python make_shards.py ${texts}", "deps": ["make_shards.py"], "params": ["texts"],
+        "outs": [{"cache": {"persist": True}}]}}}))
+    run_command(["git", "init", "-q"], repo)
+    run_command(["dvc", "init", "-q"], repo)
+    run_command(["dvc", "remote", "add", "-d", "local", str(remote)], repo)
+    run_command(["dvc", "repro", "-q"], repo)
+    assert len(list((repo / "cache").glob("*.parquet"))) == 1
+    run_command(["dvc", "push"], repo)
+    on_remote = {p for p in remote.rglob("*") if p.is_file()}
+    assert len(on_remote) == 2  # the shard and the folder's listing (.dir)
+    (repo / "params.yaml").write_text("texts: 50\n")
+    run_command(["dvc", "repro", "-q"], repo)
+    shards = sorted((repo / "cache").glob("*.parquet"))
+    assert len(shards) == 2  # the 30 vectors' shard untouched, the 20 new texts in a new one
+    pushed = run_command(["dvc", "push"], repo)
+    new = {p for p in remote.rglob("*") if p.is_file()} - on_remote
+    assert len(new) == 2, f"expected the new shard and the new listing, got {new}\n{pushed.stdout}"
+    assert on_remote <= {p for p in remote.rglob("*") if p.is_file()}
+    assert "2 files pushed" in pushed.stdout

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from reception import paths
+from reception.data.splits import StackedEmbeddings
 from reception.models.baselines import timing_baseline
 from reception.models.comparison import leave_one_subreddit_out_markdown
 from reception.models.families import declared
@@ -28,7 +29,7 @@ def families(tmp_path, monkeypatch):
     return found
 
 
-def corpus(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+def corpus(seed: int = 0) -> tuple[pd.DataFrame, StackedEmbeddings]:
     """Subreddits a, b, c of 12 threads of 12 comments and d of 6 threads of 4; earlier comments and a higher
     first embedding coordinate are more often well received; subreddit a is mostly well received, the others
     mostly not."""
@@ -47,7 +48,7 @@ def corpus(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     base = np.where(frame["subreddit"] == "a", 1.5, -0.3)
     logit = base + embeddings[:, 0] - 0.2 * frame["comments_before"].to_numpy()
     frame["well_received"] = (rng.random(len(frame)) < 1 / (1 + np.exp(-logit))).astype(int)
-    return frame, embeddings
+    return frame, StackedEmbeddings([embeddings])
 
 
 def test_each_subreddit_is_scored_by_fits_on_the_others(families):

@@ -34,6 +34,11 @@ COLUMNS = ["comment_id", "post_id", "parent_id", "subreddit", "clean_text", "sco
            "is_top_level", *CONTEXT_COLUMNS, "well_received"]
 
 
+# What the model stages read: every processed column but the text (no trained family reads it; the text is
+# most of a split's bytes). The embed and finetune stages read clean_text themselves.
+FIT_COLUMNS = [column for column in COLUMNS if column != "clean_text"]
+
+
 def labelled(comments: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """The processed columns (COLUMNS) of clean comments, with their label."""
     return comments.assign(well_received=well_received_label(comments["score_clipped"], threshold))[COLUMNS]
@@ -151,9 +156,10 @@ def read_embeddings(split: str) -> np.ndarray:
     return np.load(embeddings_file(split), mmap_mode="r")
 
 
-def read_train_val_folds() -> pd.DataFrame:
-    """Train then val rows (processed columns + thread `fold`), in the order of train_val_embeddings()."""
-    frame = pd.concat([read_split("train"), read_split("val")], ignore_index=True)
+def read_train_val_folds(columns: list[str] | None = None) -> pd.DataFrame:
+    """Train then val rows (processed `columns`, default all, + thread `fold`), in the order of
+    train_val_embeddings()."""
+    frame = pd.concat([read_split("train", columns), read_split("val", columns)], ignore_index=True)
     folds = pd.read_parquet(THREAD_FOLDS_FILE, columns=["comment_id", "fold"])
     frame = frame.merge(folds, on="comment_id", how="left", validate="one_to_one")
     if frame["fold"].isna().any():
@@ -161,6 +167,50 @@ def read_train_val_folds() -> pd.DataFrame:
     return frame
 
 
-def train_val_embeddings() -> np.ndarray:
-    return np.vstack([read_embeddings("train"), read_embeddings("val")])
+class StackedEmbeddings:
+    """Arrays of vectors end to end, read only where indexed: the embed stage's memory-mapped files of several
+    splits (split_embeddings), row-aligned with the splits' rows concatenated in that order."""
 
+    def __init__(self, parts: list[np.ndarray]) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(part) for part in parts])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.starts[-1]), self.parts[0].shape[1]
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at `positions` (row numbers or a boolean mask), in that order."""
+        positions = np.flatnonzero(positions) if positions.dtype == bool else np.asarray(positions)
+        part = np.searchsorted(self.starts, positions, side="right") - 1
+        out = np.empty((len(positions), self.shape[1]), dtype=self.parts[0].dtype)
+        for at, vectors in enumerate(self.parts):
+            mine = part == at
+            if mine.any():
+                out[mine] = vectors[positions[mine] - self.starts[at]]
+        return out
+
+
+def split_embeddings(splits: tuple[str, ...]) -> StackedEmbeddings:
+    """The embed stage's vectors of `splits`, memory-mapped, end to end."""
+    return StackedEmbeddings([read_embeddings(split) for split in splits])
+
+
+def train_val_embeddings() -> StackedEmbeddings:
+    return split_embeddings(("train", "val"))
+
+
+def capped_rows(post_ids: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
+    """The positions (ascending) of the rows a fit may use under a family's `max_rows`: every row when it is
+    None or not exceeded; else whole threads, taken in a seeded random order while they fit (at least one).
+    Whole threads, so that thread folds and within-thread metrics keep their meaning on the capped rows."""
+    if max_rows is None or len(post_ids) <= max_rows:
+        return np.arange(len(post_ids))
+    threads, thread_of = np.unique(post_ids, return_inverse=True)
+    order = np.random.default_rng(seed).permutation(len(threads))
+    sizes = np.bincount(thread_of, minlength=len(threads))[order]
+    taken = order[: max(1, int(np.searchsorted(np.cumsum(sizes), max_rows, side="right")))]
+    return np.flatnonzero(np.isin(thread_of, taken))

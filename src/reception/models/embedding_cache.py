@@ -35,6 +35,7 @@ from reception.models.encoder import (
     device_kind,
     encode,
     encoder_signature,
+    limit_torch_threads,
     load_encoder,
     resolve_device,
     resolve_model_dir,
@@ -223,8 +224,9 @@ def worker_encoder(model: str, weights_sha256: str, device: str):
 
 
 def encode_chunk(texts: list[str], model: str, weights_sha256: str, device: str,
-                 batch_size: int) -> tuple[str, np.ndarray]:
+                 batch_size: int, torch_threads: int | None = None) -> tuple[str, np.ndarray]:
     """A Dask task: the producer that computed the vectors, and the vectors of `texts`."""
+    limit_torch_threads(torch_threads)
     encoder = worker_encoder(model, weights_sha256, device)
     return producer(weights_sha256, *encoder_signature(encoder)), encode(encoder, texts, batch_size)
 
@@ -246,7 +248,8 @@ def cluster_device(gpus: int, device: str) -> tuple[str, dict[str, int] | None]:
 
 def encode_on_cluster(client, texts: list[str], model: str, weights_sha256: str, device: str, batch_size: int,
                       expected_producer: str, resources: dict[str, int] | None = None,
-                      chunk_texts: int = CLUSTER_CHUNK_TEXTS, progress: str | None = None) -> np.ndarray:
+                      chunk_texts: int = CLUSTER_CHUNK_TEXTS, progress: str | None = None,
+                      torch_threads: int | None = None) -> np.ndarray:
     """The texts' vectors, computed by the cluster's workers in chunks of `chunk_texts`, in the texts' order.
     Raises when a worker computed them as another producer than `expected_producer` (another device kind or
     precision), whose vectors would be stored under keys that do not describe them."""
@@ -254,7 +257,8 @@ def encode_on_cluster(client, texts: list[str], model: str, weights_sha256: str,
 
     chunks = [texts[start:start + chunk_texts] for start in range(0, len(texts), chunk_texts)]
     # Bound with partial: client.map takes keywords of its own (batch_size among them).
-    task = partial(encode_chunk, model=model, weights_sha256=weights_sha256, device=device, batch_size=batch_size)
+    task = partial(encode_chunk, model=model, weights_sha256=weights_sha256, device=device, batch_size=batch_size,
+                   torch_threads=torch_threads)
     futures = client.map(task, chunks, resources=resources, pure=False)
     if progress:
         counter = Progress(progress, len(texts), "texts")
@@ -278,9 +282,10 @@ class Embedded:
 
 
 def embed_texts(texts: Iterable[str], cache_dir: Path, model: str, weights_sha256: str, device: str,
-                batch_size: int, client=None) -> Embedded:
+                batch_size: int, client=None, torch_threads: int | None = None) -> Embedded:
     """Every text's vector from the cache, the distinct texts it lacks encoded once: in this process, or on the
-    Dask cluster of `client` (a distributed.Client). `device` as in params.yaml embed.device (`auto` too)."""
+    Dask cluster of `client` (a distributed.Client). `device` as in params.yaml embed.device (`auto` too);
+    `torch_threads` as embed.torch_threads, in this process or in each worker process."""
     if client is None:
         device, resources = resolve_device(device), None
     else:
@@ -292,7 +297,8 @@ def embed_texts(texts: Iterable[str], cache_dir: Path, model: str, weights_sha25
         print(f"embed: encoding the {len(missing):,} texts the cache lacks on {device}, {where}")
         if client is not None:
             return encode_on_cluster(client, missing, model, weights_sha256, device, batch_size, producer_id,
-                                     resources, progress="embed")
+                                     resources, progress="embed", torch_threads=torch_threads)
+        limit_torch_threads(torch_threads)
         encoder = load_encoder(resolve_model_dir(model), weights_sha256, device)
         if producer(weights_sha256, *encoder_signature(encoder)) != producer_id:
             raise RuntimeError(f"the encoder computes on {encoder_signature(encoder)}, expected {producer_id}")

@@ -80,6 +80,18 @@ def encoder_signature(encoder) -> tuple[str, str]:
     return encoder.device.type, str(dtype).removeprefix("torch.")
 
 
+def limit_torch_threads(threads: int | None) -> None:
+    """torch's intra-op threads in this process (params embed.torch_threads; None: torch's default, one per
+    core). On a Dask worker process the encoder's threads add to the worker's own: with N worker processes on
+    one machine, cores / N each keeps them from fighting over the cores."""
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"embed.torch_threads must be a whole number >= 1 or null, got {threads!r}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def load_encoder(model_dir: Path, expected_sha256: str, device: str = "auto"):
     """A SentenceTransformer from a local folder, after checking its weights' sha256."""
     from sentence_transformers import SentenceTransformer

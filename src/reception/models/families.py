@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from reception.data.features import METADATA_FEATURES, metadata_features
+from reception.data.splits import capped_rows
 from reception.params import all_params
 from reception.paths import PARAMS_FILE
 
@@ -61,6 +62,21 @@ class Family:
     def embedding_of(self, embeddings: np.ndarray) -> np.ndarray:
         """The embedding columns the family reads: all of them, or none (zero columns, same rows)."""
         return embeddings if self.uses_embedding else embeddings[:, :0]
+
+    @property
+    def max_rows(self) -> int | None:
+        """The most rows a fit of this family takes (declared `max_rows`; None: all): whole threads drawn by
+        reception.data.splits.capped_rows. A family whose input does not fit in memory at scale declares one."""
+        return self.settings.get("max_rows")
+
+    def fit_rows(self, post_ids: np.ndarray, seed: int) -> np.ndarray:
+        """The positions of the rows (of `post_ids`' rows) a fit of this family uses under its max_rows."""
+        return capped_rows(post_ids, self.max_rows, seed)
+
+    def rows_report(self, post_ids: np.ndarray, seed: int) -> dict:
+        """For a stage's metrics: how many rows the family's fits used, of how many, under which cap."""
+        return {"fit_rows": len(self.fit_rows(post_ids, seed)), "of_rows": len(post_ids), "max_rows": self.max_rows,
+                "seed": seed}
 
     @property
     def zero_shot(self) -> bool:
@@ -142,6 +158,19 @@ def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFr
     if not uses_metadata:
         return embeddings
     return np.hstack([embeddings.astype("float64"), metadata_features(frame, features)])
+
+
+# Rows scored per predict_proba call when scoring many rows: their input matrix (embedding as float64 beside
+# the metadata) stays near 650 MB, whatever the number of rows.
+SCORE_CHUNK_ROWS = 200_000
+
+
+def scores_in_chunks(model, matrix, rows: np.ndarray, chunk_rows: int = SCORE_CHUNK_ROWS) -> np.ndarray:
+    """P(positive) of `rows` (positions) by `model`, their input built by matrix(positions) a chunk at a time."""
+    if not len(rows):
+        return np.zeros(0)
+    return np.concatenate([model.predict_proba(matrix(rows[start:start + chunk_rows]))[:, 1]
+                           for start in range(0, len(rows), chunk_rows)])
 
 
 def fit_quietly(model: Pipeline, X, y) -> Pipeline:

@@ -32,6 +32,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from reception.data.splits import StackedEmbeddings
 from reception.data.thread_order import summary
 from reception.models.baselines import TIMING_RULES, majority, timing_baseline
 from reception.models.evaluation import (
@@ -42,7 +43,7 @@ from reception.models.evaluation import (
     resampled_fold_roc_auc,
     within_thread_roc_auc,
 )
-from reception.models.families import BUILDERS, Family, build, feature_matrix, fit_quietly
+from reception.models.families import BUILDERS, Family, build, feature_matrix, fit_quietly, scores_in_chunks
 from reception.paths import best_params_file
 
 
@@ -54,16 +55,26 @@ def rounded_interval(interval: dict) -> dict:
     return {k: rounded(v) if k in ("difference", "low", "high") else v for k, v in interval.items()}
 
 
-def part_scorer(name: str, family: Family, frame: pd.DataFrame, embeddings: np.ndarray, seed: int):
+def part_scorer(name: str, family: Family, frame: pd.DataFrame, embeddings: StackedEmbeddings, seed: int):
     """score(fit, held_out) -> P(positive) of the held-out rows of `frame` by the family fit on the `fit`
-    rows (boolean masks), or None for a family no view refits."""
+    rows (boolean masks), or None for a family no view refits. A trained family fits on the `fit` rows among
+    its capped rows (`max_rows`), reads only the embedding rows it uses and scores a chunk at a time."""
     y = frame["well_received"].to_numpy()
     if family.kind == "trained" and name in BUILDERS:
         config = json.loads(best_params_file(name).read_text())
-        read = family.embedding_of(embeddings)
-        X = feature_matrix(family.uses_metadata, read, frame)
-        return lambda fit, held_out: fit_quietly(build(name, config, seed, read.shape[1]), X[fit],
-                                                 y[fit]).predict_proba(X[held_out])[:, 1]
+        capped = np.zeros(len(frame), dtype=bool)
+        capped[family.fit_rows(frame["post_id"].to_numpy(), seed)] = True
+        dimension = embeddings.shape[1] if family.uses_embedding else 0
+
+        def matrix(rows: np.ndarray) -> np.ndarray:
+            vectors = embeddings.rows(rows) if family.uses_embedding else np.zeros((len(rows), 0), "float32")
+            return feature_matrix(family.uses_metadata, vectors, frame.iloc[rows])
+
+        def score(fit: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+            fit_at = np.flatnonzero(fit & capped)
+            model = fit_quietly(build(name, config, seed, dimension), matrix(fit_at), y[fit_at])
+            return scores_in_chunks(model, matrix, np.flatnonzero(held_out))
+        return score
     if name == "majority":
         return lambda fit, held_out: majority(frame[fit])(frame[held_out])
     if name in TIMING_RULES:
@@ -71,7 +82,7 @@ def part_scorer(name: str, family: Family, frame: pd.DataFrame, embeddings: np.n
     return None
 
 
-def refit_scores(view: str, families: dict[str, Family], frame: pd.DataFrame, embeddings: np.ndarray,
+def refit_scores(view: str, families: dict[str, Family], frame: pd.DataFrame, embeddings: StackedEmbeddings,
                  parts: list[np.ndarray], seed: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Per family refit: a score for every row of `frame` (rows with `embeddings`) in one of the held-out
     `parts` (disjoint boolean masks), each part scored by a fit on every row outside it, NaN elsewhere; and
@@ -87,6 +98,9 @@ def refit_scores(view: str, families: dict[str, Family], frame: pd.DataFrame, em
         if score_part is None:
             not_refit[name] = f"not refit by {view}"
             continue
+        rows = family.rows_report(frame["post_id"].to_numpy(), seed)
+        if rows["fit_rows"] < rows["of_rows"]:
+            print(f"{view} {name}: fits take the rows of whole threads drawn under max_rows: {json.dumps(rows)}")
         score = np.full(len(frame), np.nan)
         for part in parts:
             score[part] = score_part(~part, part)
@@ -118,7 +132,7 @@ def view_scores(families: dict[str, Family], scores: dict[str, np.ndarray], fram
     return report
 
 
-def forward_report(families: dict[str, Family], frame: pd.DataFrame, embeddings: np.ndarray, newest: np.ndarray,
+def forward_report(families: dict[str, Family], frame: pd.DataFrame, embeddings: StackedEmbeddings, newest: np.ndarray,
                    test_share: float, seed: int) -> dict:
     """Each family refit on the older threads of `frame` (rows with `embeddings`) and scored on the `newest`
     ones, the families not refit, and what each part and each test thread holds."""
@@ -142,7 +156,7 @@ def subreddit_summary(frame: pd.DataFrame, long: np.ndarray) -> pd.DataFrame:
         positive_share=("well_received", "mean"))
 
 
-def leave_one_subreddit_out_report(families: dict[str, Family], frame: pd.DataFrame, embeddings: np.ndarray,
+def leave_one_subreddit_out_report(families: dict[str, Family], frame: pd.DataFrame, embeddings: StackedEmbeddings,
                                    long_thread_comments: int, subreddit_min_threads: int, seed: int) -> dict:
     """Each eligible subreddit of `frame` (rows with `embeddings`) scored by fits on every other subreddit's
     rows; with fewer than 2 eligible subreddits, a note saying so and no scores."""
