@@ -35,13 +35,15 @@ NOT_ENCODED = "no declared family reads the embedding (params.yaml families, rea
 
 
 def write_rows(path, vectors: np.ndarray, row: np.ndarray, chunk_rows: int = 100_000) -> None:
-    """An .npy file of vectors[row], written `chunk_rows` rows at a time (the same bytes as np.save): a split
-    of ten million rows is 15 GB of float32, never held whole."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype="float32", shape=(len(row), vectors.shape[1]))
-    for start in range(0, len(row), chunk_rows):
-        out[start:start + chunk_rows] = vectors[row[start:start + chunk_rows]]
-    out.flush()
-    del out
+    """An .npy file of vectors[row] (the same bytes as np.save), written `chunk_rows` rows at a time: a split of
+    ten million rows is 15 GB of float32, never held whole. Plain writes, not a memory map: the pages of a
+    written map count in the process's RSS until the kernel writes them back (11 GB at 9.4M rows)."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("float32")), "fortran_order": False,
+              "shape": (len(row), vectors.shape[1])}
+    with open(path, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, header)
+        for start in range(0, len(row), chunk_rows):
+            out.write(np.ascontiguousarray(vectors[row[start:start + chunk_rows]], dtype="float32").tobytes())
 
 
 def main() -> None:
