@@ -11,10 +11,10 @@ Progress: the texts encoded, their rate and an ETA on stderr.
 With DASK_SCHEDULER_ADDRESS set (reception.data.dask_runtime) the missing texts are encoded by the
 cluster's workers, on a GPU when a worker advertises one (`embed.device: auto`); without it, here.
 
-When no declared family reads the embedding (params.yaml families, `reads`), nothing is encoded (390k
-texts take half an hour on 2 cores): each split's array has its rows and no column, and metadata.json says
-why (`not_encoded`, dimension 0). The stage does not re-run when only the families change (their settings
-change often, and an encoding costs that half hour): a family that reads the embedding and finds none
+When no declared family reads the embedding (params.yaml families, `reads`), nothing is encoded (the
+corpus's 360k distinct texts take hours on 2 cores): each split's array has its rows and no column, and
+metadata.json says why (`not_encoded`, dimension 0). The stage does not re-run when only the families change
+(their settings change often, and an encoding costs those hours): a family that reads the embedding and finds none
 stops hpo with the command that encodes (reception.models.hpo).
 """
 from __future__ import annotations
