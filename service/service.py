@@ -28,7 +28,7 @@ from fastapi import FastAPI, Header
 from fastapi.responses import HTMLResponse
 
 from reception.paths import PARAMS_FILE, REGISTERED_MODELS
-from reception.serving import answers, bento_manifest, explain, health, model_store, prediction_log
+from reception.serving import answers, bento_manifest, explain, health, model_store, prediction_log, request_timeout
 from reception.serving.body_limit import BodyLimit
 from reception.serving.inference_thread import InferenceThread, QueueFull
 from reception.serving.zero_shot_cache import Unavailable, ZeroShotCache
@@ -41,6 +41,7 @@ UI_PAGE = Path(__file__).with_name("ui.html")
 
 app = FastAPI(title="Reddit comment reception", version="1")
 answer_errors(app)
+request_timeout.install()  # traffic.timeout without a live timer per answered request (the module says why)
 
 
 async def current_service():
