@@ -7,8 +7,9 @@ with rows; it says nothing about model quality and is never used for it.
 The embedding (`stages/embed.py`, the sample profile's families read it) shares one cache across the scales
 of a run. Before the first scale's embed the cache is filled with PLACEHOLDER vectors (random, under the real
 keys of every distinct text of the first scale's splits: SYNTHETIC, for the lookup's timing only), because
-encoding the corpus's 360k distinct texts for real takes hours on 2 cores (measured: 29-60 texts/s for its
-long comments); `--encode-first` encodes them for real instead. Every scale's embed then finds every text in
+encoding the corpus's 360k distinct texts for real takes about 50 minutes on a quiet 2-core machine (122 texts/s
+measured on the new day's texts, 29-75 while the machine is shared); `--encode-first` encodes them for real
+instead. Every scale's embed then finds every text in
 the cache: what is left is the lookup and the assembly of the arrays. After the largest scale, one new day of
 NEW_DAY_TEXTS texts no run has seen (copies of train rows with a marker appended to the text: SYNTHETIC too,
 but of real lengths) is added to its train split and embed runs again: those texts are encoded for real, on

@@ -12,9 +12,9 @@ With DASK_SCHEDULER_ADDRESS set (reception.data.dask_runtime) the missing texts 
 cluster's workers, on a GPU when a worker advertises one (`embed.device: auto`); without it, here.
 
 When no declared family reads the embedding (params.yaml families, `reads`), nothing is encoded (the
-corpus's 360k distinct texts take hours on 2 cores): each split's array has its rows and no column, and
+corpus's 360k distinct texts take about 50 minutes on 2 cores): each split's array has its rows and no column, and
 metadata.json says why (`not_encoded`, dimension 0). The stage does not re-run when only the families change
-(their settings change often, and an encoding costs those hours): a family that reads the embedding and finds none
+(their settings change often, and an encoding costs those minutes): a family that reads the embedding and finds none
 stops hpo with the command that encodes (reception.models.hpo).
 """
 from __future__ import annotations
