@@ -10,10 +10,11 @@
 3. winsorised         winsorise score at its low/high quantiles, text_len at its high quantile
 4. with clean text    clean_text (shared cleaning); drop clean_text of length <= min
 
-Each step is the same pandas function on every Dask partition (`interim_partitions` puts each thread whole in
-one partition: a comment's context reads its thread only). The winsorisation quantiles are the whole step 2
-table's, exact (reception.data.counted_quantiles, from the value counts of each partition), never Dask's
-approximate ones.
+`wrangle` runs the four steps on the Dask scheduler in use (the interim stage's), each written as a folder
+of Parquet parts before the next reads it. Each step is the same pandas function on every Dask partition
+(`interim_partitions` puts each thread whole in one partition: a comment's context reads its thread only).
+The winsorisation quantiles are the whole step 2 table's, exact (reception.data.counted_quantiles, from the
+value counts of each partition), never Dask's approximate ones.
 
 A score read minutes after the comment was written says little about its reception: a comment whose
 (latest) observation came less than `label.min_age_hours` after it was written is no label yet and is
@@ -23,12 +24,21 @@ dropped (counted as dropped_immature); a later batch brings it back with a matur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import dask
 import dask.dataframe as dd
 import pandas as pd
 
 from reception.data.counted_quantiles import is_arrow_backed, linear_quantiles
-from reception.data.dask_runtime import by_thread, partitions_for
+from reception.data.dask_runtime import (
+    by_thread,
+    map_parts,
+    partitions_for,
+    read_parts,
+    write_parts,
+    write_parts_later,
+)
 from reception.data.features import comments_before, is_top_level, thread_start_utc
 from reception.data.text import clean_text, is_deleted, normalize, text_features
 from reception.data.thread_context import CONTEXT_COLUMNS, thread_context
@@ -85,6 +95,10 @@ def winsor_counts(step2: pd.DataFrame) -> dict:
     return {column: (step2[column].value_counts(), is_arrow_backed(step2[column].dtype)) for column in WINSORISED}
 
 
+def step_and_winsor_counts(step2: pd.DataFrame) -> dict:
+    return {**step_counts(step2), "winsor": winsor_counts(step2)}
+
+
 def winsor_bounds(parts: list[dict], score_quantiles: list[float], text_len_quantile: float) -> WinsorBounds:
     """Series.quantile's bounds on the whole step 2 table (score at score_quantiles, text_len at
     text_len_quantile: params interim), exactly, from winsor_counts of each of its parts."""
@@ -135,3 +149,26 @@ def interim_report(rows_in: int, immature: int, steps: list[list[dict]], min_age
                        max((part["score_clip"][1] for part in clipped), default=float("nan"))],
         "text_len_clip_max": max((part["text_len_clip_max"] for part in clipped), default=float("nan")),
     }
+
+
+def wrangle(silver_comments: Path, step_folders: tuple[Path, Path, Path, Path], settings: dict,
+            min_age_hours: float) -> dict:
+    """The four steps from the silver comments' parts into `step_folders` (live, with features, winsorised,
+    with clean text), partition by partition of whole threads; returns interim_report's counts. `settings`:
+    params interim."""
+    live, features, winsorised, clean = step_folders
+    silver = read_parts(silver_comments)
+    rows_in, immature = dask.compute(silver.shape[0], silver.map_partitions(
+        is_immature, min_age_hours, meta=("immature", "bool")).sum())
+    step1 = map_parts(interim_partitions(silver, settings["partition_rows"]), live_comments_in_context,
+                      min_age_hours)
+    counts1 = write_parts(step1, live, step_counts)
+    step2 = map_parts(read_parts(live), add_features, settings["min_text_len"])
+    counts2 = write_parts(step2, features, step_and_winsor_counts)
+    bounds = winsor_bounds([part["winsor"] for part in counts2], settings["score_quantiles"],
+                           settings["text_len_quantile"])
+    step3 = map_parts(read_parts(features), winsorise, bounds)
+    step4 = map_parts(step3, add_clean_text, settings["min_clean_text_len"])
+    counts3, counts4 = dask.compute(write_parts_later(step3, winsorised, step_counts),
+                                    write_parts_later(step4, clean, step_counts))
+    return interim_report(int(rows_in), int(immature), [counts1, counts2, counts3, counts4], min_age_hours)
