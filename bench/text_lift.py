@@ -1,5 +1,6 @@
-"""Does text lift thread_gbm on unseen threads at corpus scale? The measurement behind the corpus profile's choice
-to read no text beyond length and punctuation (docs/quality.md, "Does text help at corpus scale?").
+"""Does text lift thread_gbm on unseen threads at corpus scale? The ablation's question for the text, asked outside
+the pipeline: the embedding on a sample, a stacked TF-IDF score on samples and on all of train+val (docs/quality.md,
+"Does text help at corpus scale?").
 
 On a seeded sample of whole threads of the corpus's train+val rows, with the corpus's own thread folds, each
 variant is scored out of fold (fit on four folds, score the fifth) with the corpus's hpo configuration of
@@ -25,6 +26,9 @@ Each tier fits its own models on its own rows.
 
 Run after `make run-corpus` (or point --root at a checkout that ran it):
     .venv/bin/python bench/text_lift.py --root ../corpus-run        Results: bench/text_lift.json
+--threads larger than the train+val threads takes them all; --embedded-threads 0 encodes nothing (TF-IDF only):
+    .venv/bin/python bench/text_lift.py --root ../corpus-run --threads 20000 --embedded-threads 0 \
+        --out bench/text_lift_full.json
 """
 from __future__ import annotations
 
@@ -215,10 +219,11 @@ def main() -> None:
                "train_val": {"threads": int(rows["post_id"].nunique()), "comments": len(rows)}, "tiers": {}}
     # BLAS and OpenMP on one thread each: the machine's cores are shared with running pipelines.
     with threadpool_limits(limits=1):
-        embedded = rows[rows["post_id"].isin(embedded_threads)].reset_index(drop=True)
-        vectors, results["encoder"] = embed(embedded["clean_text"].tolist(), params)
-        print(f"tier embedded: {len(embedded_threads)} threads, {len(embedded)} comments", flush=True)
-        results["tiers"]["embedded"] = tier(embedded, vectors, config, tfidf_settings, params, seed)
+        if len(embedded_threads):  # --embedded-threads 0: TF-IDF only (no encoding)
+            embedded = rows[rows["post_id"].isin(embedded_threads)].reset_index(drop=True)
+            vectors, results["encoder"] = embed(embedded["clean_text"].tolist(), params)
+            print(f"tier embedded: {len(embedded_threads)} threads, {len(embedded)} comments", flush=True)
+            results["tiers"]["embedded"] = tier(embedded, vectors, config, tfidf_settings, params, seed)
         sampled = rows[rows["post_id"].isin(sample)].reset_index(drop=True)
         print(f"tier sample: {len(sample)} threads, {len(sampled)} comments", flush=True)
         results["tiers"]["sample"] = tier(sampled, None, config, tfidf_settings, params, seed)

@@ -34,7 +34,7 @@ def main() -> None:
         X = feature_matrix(True, read, frame, ALL_FEATURES)
         report[name] = ablation_run(name, config, seed, X, read.shape[1], y, folds, threads)
         if len(rows) < len(every_row):  # a family declared with max_rows: its ablation ran on those rows
-            report[name]["rows"] = family.rows_report(every_row["post_id"].to_numpy(), seed)
+            report[name]["rows"] = family.rows_report(rows, len(every_row), seed)
     write_json(ABLATION_METRICS, report)
 
 

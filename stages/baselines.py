@@ -10,7 +10,7 @@ from __future__ import annotations
 import joblib
 
 from reception.data.splits import read_split, read_train_val_folds
-from reception.models.baselines import EVAL_SPLITS, fit_tfidf, score_baseline
+from reception.models.baselines import EVAL_SPLITS, score_baseline
 from reception.models.families import of_kind
 from reception.models.zero_shot import ModelUnavailable
 from reception.outputs import fresh_dir, write_json
@@ -31,21 +31,19 @@ def main() -> None:
     for name, family in families.items():
         model_name = family.settings.get("checkpoint", name)
         try:
-            predictions = score_baseline(family, params, splits, train_val)
+            predictions, fitted_on_train = score_baseline(family, params, splits, train_val)
         except ModelUnavailable as error:
             status[name] = {"status": "unavailable", "model": model_name, "reason": str(error)}
             print(f"baselines {name}: UNAVAILABLE - {error}")
             progress.advance()
             continue
         predictions.to_parquet(predictions_file(STAGE, name), index=False)
+        if name == "tfidf_logreg":  # the fit on train that scored val and test, kept for the service
+            joblib.dump(fitted_on_train.model, fresh_dir(family_dir(STAGE, name)) / MODEL_FILE)
         status[name] = {"status": "ok", "model": model_name}
         print(f"baselines {name}: scored {len(predictions)} rows (val, test, thread_cv)")
         progress.advance()
     write_json(status_file(STAGE), status)
-    # The same (seeded) fit on train as scored above, kept for the service.
-    tfidf = of_kind("baseline")["tfidf_logreg"]
-    folder = fresh_dir(family_dir(STAGE, tfidf.name))
-    joblib.dump(fit_tfidf(splits["train"], tfidf.settings, params), folder / MODEL_FILE)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def main() -> None:
     data = (frame.iloc[rows].reset_index(drop=True), train_val_embeddings().rows(rows), is_train)
     report = search_family(family, data, params["max_evals"], seed, mlflow, best_params_file(family.name))
     write_json(HPO_METRICS_DIR / f"{family.name}.json",
-               {**report, "rows": family.rows_report(frame["post_id"].to_numpy(), seed)})
+               {**report, "rows": family.rows_report(rows, len(frame), seed)})
 
 
 if __name__ == "__main__":

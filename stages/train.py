@@ -31,7 +31,7 @@ from reception.data.splits import (
     train_val_embeddings,
 )
 from reception.models.evaluation import split_scores
-from reception.models.families import declared, feature_matrix, scores_in_chunks
+from reception.models.families import declared, rows_matrix, scores_in_chunks
 from reception.models.training import served_model, thread_cv_predictions
 from reception.params import load_params
 from reception.paths import best_params_file, classifier_file, predictions_file
@@ -52,9 +52,8 @@ def main() -> None:
     frames = [thread_cv]
     for split in ("val", "test"):
         frame, vectors = read_split(split, FIT_COLUMNS), read_embeddings(split)
-        frames.append(split_scores(frame, split, scores_in_chunks(model, lambda at, frame=frame, vectors=vectors: (
-            feature_matrix(family.uses_metadata, family.embedding_of(vectors[at]), frame.iloc[at])),
-            np.arange(len(frame)))))
+        matrix = rows_matrix(family, frame, lambda at, vectors=vectors: vectors[at])
+        frames.append(split_scores(frame, split, scores_in_chunks(model, matrix, np.arange(len(frame)))))
     out = predictions_file("train", family.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.concat(frames, ignore_index=True).to_parquet(out, index=False)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from test_champion import REPO_PARAMS, train_val
+from test_champion import REPO_PARAMS, silver_comments, train_val
 
 from reception import paths
 from reception.models import artifact_hashes, champion
@@ -153,6 +153,8 @@ def store(tmp_path, monkeypatch):
     paths.LIVE_COMMENTS.parent.mkdir(parents=True)
     pd.DataFrame({"comment_id": frame["comment_id"], "body": ["x" * (5 + 10 * y) for y in frame["well_received"]]}
                  ).to_parquet(paths.LIVE_COMMENTS)
+    paths.SILVER_COMMENTS.mkdir(parents=True)
+    silver_comments(frame).to_parquet(paths.SILVER_COMMENTS / "part.0.parquet")
     paths.predictions_file("train", "hybrid").parent.mkdir(parents=True)
     pd.DataFrame({"comment_id": frame["comment_id"], "split": "thread_cv", "score": 1.0 - frame["well_received"]}
                  ).to_parquet(paths.predictions_file("train", "hybrid"))

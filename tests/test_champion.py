@@ -12,15 +12,18 @@ from reception import paths
 from reception.models import artifact_hashes, champion
 from reception.outputs import write_json
 from reception.serving.scored_record import ScoredRecord
+from reception.serving.thread_request import THREAD_LISTING
 
 REPO_PARAMS = paths.PARAMS_FILE.resolve()
 
 
 def train_val(threads: int = 6, per_thread: int = 4) -> pd.DataFrame:
-    """Processed train+val rows: `threads` threads t0.. of `per_thread` comments, both classes in each."""
+    """Processed train+val rows: `threads` threads t0.. of `per_thread` comments, both classes in each; every
+    other comment replies to the one before it."""
     n = threads * per_thread
     return pd.DataFrame({"comment_id": [f"c{i}" for i in range(n)],
                          "post_id": [f"t{i // per_thread}" for i in range(n)],
+                         "parent_id": [f"t3_t{i // per_thread}" if i % 2 == 0 else f"t1_c{i - 1}" for i in range(n)],
                          "well_received": [i % 2 for i in range(n)],
                          "created_utc": np.arange(n) * 60.0 + 1_000_000, "thread_start_utc": 1_000_000.0,
                          "is_submitter": [i % 3 == 0 for i in range(n)],
@@ -41,18 +44,34 @@ def test_training_threads_and_the_rows_that_arrived_since():
     assert champion.unseen_rows(frame, set(champion.training_threads(frame))).empty
 
 
-def test_requests_carry_raw_bodies_and_metadata_and_scores_keep_the_rows_order():
-    rows = champion.unseen_rows(train_val(), {"t0", "t1", "t2", "t3"}).iloc[::-1]
+def silver_comments(frame: pd.DataFrame) -> pd.DataFrame:
+    """The silver comments of `frame`'s threads: its rows, and one deleted comment per thread (no label, but
+    on the page: part of the thread its writer saw)."""
+    deleted = frame.groupby("post_id", as_index=False).agg(created_utc=("created_utc", "max"))
+    deleted = deleted.assign(comment_id="gone_" + deleted["post_id"], parent_id="t3_" + deleted["post_id"],
+                             created_utc=deleted["created_utc"] + 30)
+    return pd.concat([frame, deleted], ignore_index=True)[list(THREAD_LISTING)]
+
+
+def test_requests_carry_raw_bodies_metadata_and_threads_and_scores_keep_the_rows_order():
+    frame = train_val()
+    rows = champion.unseen_rows(frame, {"t0", "t1", "t2", "t3"}).iloc[::-1]
     bodies = pd.DataFrame({"comment_id": [f"c{i}" for i in range(24)], "body": [f"> raw {i}" for i in range(24)]})
-    records = champion.requests(rows, bodies)
-    assert records[0] == {"text": "> raw 23", "created_utc": 1_000_000 + 23 * 60.0, "post_created_utc": 1_000_000.0,
-                          "is_submitter": False, "is_top_level": False}
+    records = champion.requests(rows, bodies, silver_comments(frame))
+    thread = records[0].pop("thread")
+    assert records[0] == {"comment_id": "c23", "text": "> raw 23", "created_utc": 1_000_000 + 23 * 60.0,
+                          "post_created_utc": 1_000_000.0, "is_submitter": False, "is_top_level": False,
+                          "parent_id": "t1_c22"}
+    # The thread as its page lists it (the deleted comment too), one object for the comments of one thread
+    assert sorted(thread.comment_id) == ["c20", "c21", "c22", "c23", "gone_t5"]
+    assert thread.post_created_utc == 1_000_000.0 and records[1]["thread"] is thread
+    assert records[4]["thread"] is not thread and "gone_t4" in records[4]["thread"].comment_id
     predictions = pd.DataFrame({"comment_id": [f"c{i}" for i in range(24)] * 2,
                                 "split": ["val"] * 24 + ["thread_cv"] * 24,
                                 "score": [9.0] * 24 + [i / 100 for i in range(24)]})
     np.testing.assert_allclose(champion.challenger_scores(rows, predictions), [i / 100 for i in range(23, 15, -1)])
     with pytest.raises(SystemExit, match="no raw body"):
-        champion.requests(rows, bodies.head(20))
+        champion.requests(rows, bodies.head(20), silver_comments(frame))
 
 
 def test_paired_comparison_scores_both_on_the_same_rows():
@@ -119,10 +138,13 @@ def test_without_new_threads_the_rule_falls_back_and_says_so():
 
 
 class LengthModel(mlflow.pyfunc.PythonModel):
-    """A stand-in registered model with the champion's interface: longer raw text, higher score."""
+    """A stand-in registered model with the champion's interface that reads the thread context: longer raw
+    text, higher score, when the request lists the comment's thread with the comment's parent in it; else 0."""
 
     def score_records(self, records, batch_size=None, now=None):
-        return [ScoredRecord(len(r["text"]) / 100, {}, [], None) for r in records]
+        def sees_parent(r):
+            return "thread" in r and (r["parent_id"].startswith("t3_") or r["parent_id"][3:] in r["thread"].comment_id)
+        return [ScoredRecord(len(r["text"]) / 100 if sees_parent(r) else 0.0, {}, [], None) for r in records]
 
     def predict(self, context, model_input, params=None):
         return np.array([scored.score for scored in self.score_records(model_input.to_dict("records"))])
@@ -154,6 +176,8 @@ def test_the_holder_is_loaded_from_a_real_store_and_scored_on_the_new_threads(tm
                            "body": ["x" * (5 + 10 * y) for y in frame["well_received"]]})
     paths.LIVE_COMMENTS.parent.mkdir(parents=True)
     bodies.to_parquet(paths.LIVE_COMMENTS)
+    paths.SILVER_COMMENTS.mkdir(parents=True)
+    silver_comments(frame).to_parquet(paths.SILVER_COMMENTS / "part.0.parquet")
     family = "hybrid"
     predictions = paths.predictions_file("train", family)
     predictions.parent.mkdir(parents=True)

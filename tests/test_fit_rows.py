@@ -8,6 +8,7 @@ from test_heldout import corpus, families  # noqa: F401 (a fixture)
 
 from reception.data.splits import StackedEmbeddings, capped_rows, read_embeddings
 from reception.models import heldout
+from reception.models.families import Family
 from reception.paths import embeddings_file
 
 
@@ -75,8 +76,17 @@ def test_a_capped_family_refits_on_its_capped_rows_only(families, monkeypatch): 
     held_out = (frame["subreddit"] == "a").to_numpy()
     scores, _ = heldout.refit_scores("forward", {"mlp_transformer": capped}, frame, embeddings, [held_out], seed=0)
     allowed = np.zeros(len(frame), dtype=bool)
-    allowed[capped.fit_rows(frame["post_id"].to_numpy(), 0)] = True
+    drawn = capped.fit_rows(frame["post_id"].to_numpy(), 0)
+    allowed[drawn] = True
     assert fitted_rows == [int((allowed & ~held_out).sum())] and 0 < fitted_rows[0] <= 40
     assert np.isfinite(scores["mlp_transformer"][held_out]).all()  # every held-out row scored, capped or not
-    report = capped.rows_report(frame["post_id"].to_numpy(), 0)
+    report = capped.rows_report(drawn, len(frame), 0)
     assert report == {"fit_rows": int(allowed.sum()), "of_rows": len(frame), "max_rows": 40, "seed": 0}
+
+
+@pytest.mark.parametrize("cap", [0, -5, 2.5, "500000", True])
+def test_a_cap_that_is_not_a_whole_number_of_rows_is_refused_by_name(cap):
+    family = Family("hybrid", "train", ("metadata",), {"max_rows": cap})
+    with pytest.raises(ValueError, match=r"families\.train\.hybrid\.max_rows must be a whole number >= 1 or null"):
+        family.fit_rows(np.array(["t0", "t0", "t1"]), seed=0)
+    assert Family("hybrid", "train", ("metadata",), {"max_rows": None}).fit_rows(np.array(["t0"]), 0).tolist() == [0]

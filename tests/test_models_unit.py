@@ -1,11 +1,14 @@
-"""Zero-shot loading and label mapping (tiny BERT built here), encoder hash check, metrics, alias rule."""
+"""Zero-shot loading and label mapping (tiny BERT built here), encoder hash check, metrics, alias rule, the TF-IDF
+baseline's kept fit."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
 from reception.models import finetuned
+from reception.models.baselines import score_baseline
 from reception.models.champion import alias_decision, pick_winner
 from reception.models.encoder import (
     BUNDLED_MODEL,
@@ -16,6 +19,7 @@ from reception.models.encoder import (
     verify_weights,
 )
 from reception.models.evaluation import classification_metrics
+from reception.models.families import declared
 from reception.models.zero_shot import ModelUnavailable, ZeroShotClassifier
 from reception.paths import PARAMS_FILE
 
@@ -158,3 +162,23 @@ def test_finetuned_model_round_trips_and_refuses_changed_weights(tmp_path):
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
     with pytest.raises(WeightsMismatch, match=f"expected {digest}"):
         finetuned.load(tmp_path / "saved", "cpu")
+
+
+def test_the_tfidf_baseline_keeps_its_fit_on_train_and_reports_each_thread_fold(capsys):
+    rng = np.random.default_rng(0)
+
+    def comments(n: int, folds: bool) -> pd.DataFrame:
+        y = rng.integers(0, 2, n)
+        frame = pd.DataFrame({"comment_id": [f"c{i}" for i in range(n)], "well_received": y,
+                              "clean_text": [f"{'great thanks' if v else 'terrible no'} {WORDS[i % 10]}"
+                                             for i, v in enumerate(y)]})
+        return frame.assign(fold=np.arange(n) % 3) if folds else frame
+
+    splits = {"train": comments(60, False), "val": comments(20, False), "test": comments(20, False)}
+    family = declared()["tfidf_logreg"]
+    predictions, fitted = score_baseline(family, {"base": {"seed": 0}}, splits, comments(90, True))
+    assert predictions.groupby("split").size().to_dict() == {"test": 20, "thread_cv": 90, "val": 20}
+    # the kept model is the fit that scored val and test: the service serves what was measured
+    val = predictions[predictions["split"] == "val"]["score"].to_numpy()
+    np.testing.assert_array_equal(fitted.model.predict_proba(splits["val"]["clean_text"])[:, 1], val)
+    assert "baselines tfidf_logreg thread CV: 3/3 thread folds" in capsys.readouterr().err

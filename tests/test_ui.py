@@ -132,3 +132,42 @@ def test_thread_context_reaches_the_model(page, service):
     points = page.locator("#when-list li").all_inner_texts()
     assert len(points) == 5 and points[0].startswith("now: P = ") and points[-1].startswith("in 12 h: P = ")
     assert page.inner_text("#when-summary").startswith("Best ")
+
+
+def test_a_pasted_thread_reaches_the_model(page, service):
+    if json.loads((service["repo"] / "metrics/register.json").read_text())["family"] != "hybrid":
+        pytest.skip("the champion reads no metadata")
+    start = 1_700_000_000
+    thread = {"post_created_utc": start, "comments": [
+        {"comment_id": "aaa", "parent_id": "t3_post", "created_utc": start + 300},
+        {"comment_id": "bbb", "parent_id": "t1_aaa", "created_utc": start + 900},
+        {"comment_id": "ccc", "parent_id": "t3_post", "created_utc": start + 9_000}]}  # after the draft: not counted
+    page.fill("#text", "Same here, the second answer worked.")
+    if not page.eval_on_selector("#context", "details => details.open"):
+        page.click("#context summary")
+    page.fill("#thread", "{not json")
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('error').textContent.startsWith('the thread is not JSON')")
+    page.fill("#minutes", "20")  # counted from the thread's post
+    page.select_option("#top-level", "false")
+    page.fill("#parent", "t1_aaa")
+    page.fill("#thread", json.dumps(thread))
+    page.click("#predict")
+    page.wait_for_function("() => { try { return JSON.parse(document.getElementById('raw').textContent)"
+                           ".inputs_used.post_created_utc.source === 'thread'; } catch (error) { return false; } }")
+    used = json.loads(page.text_content("#raw"))["inputs_used"]
+    assert used["created_utc"] == {"value": start + 1_200, "source": "request"}
+    assert used["parent_id"] == {"value": "t1_aaa", "source": "request"}
+    # only aaa and bbb were written before the draft; its parent aaa came 15 minutes before it
+    assert used["comments_so_far"] == {"value": 2.0, "source": "thread"}
+    assert used["minutes_since_parent"] == {"value": 15.0, "source": "thread"}
+    assert used["earlier_replies_to_parent"] == {"value": 1.0, "source": "thread"}
+    assert page.inner_text("#inputs") == "" and page.inner_text("#error") == ""  # nothing took a default
+    # a parent that contradicts "replying to the post" gets the service's 422, named
+    page.select_option("#top-level", "true")
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('error').textContent.length > 0")
+    assert "422" in page.inner_text("#error") and "is_top_level" in page.inner_text("#error")
+    for field in ("#thread", "#parent", "#minutes"):
+        page.fill(field, "")
+    page.select_option("#top-level", "")

@@ -59,7 +59,11 @@ def fit_tfidf(train: pd.DataFrame, settings: dict, params: dict):
 
 def tfidf_logreg(train: pd.DataFrame, settings: dict, params: dict):
     model = fit_tfidf(train, settings, params)
-    return lambda rows: model.predict_proba(rows["clean_text"])[:, 1]
+
+    def predict(rows: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(rows["clean_text"])[:, 1]
+    predict.model = model  # the fit on train, which the stage keeps for the service (minutes on the corpus)
+    return predict
 
 
 def vader(train: pd.DataFrame, settings: dict, params: dict):
@@ -89,10 +93,10 @@ SCORERS = {"majority": (majority, True), "tfidf_logreg": (tfidf_logreg, True), "
            "timing_rank": (partial(timing, rule="timing_rank"), True)}
 
 
-def score_baseline(family: Family, params: dict, splits: dict, train_val: pd.DataFrame) -> pd.DataFrame:
-    """comment_id, split, fold, score of val and test (fit on train) and thread_cv (out-of-fold on train+val by
-    thread fold; a scorer that fits nothing is not refit). Raises ModelUnavailable for a checkpoint that
-    cannot be loaded."""
+def score_baseline(family: Family, params: dict, splits: dict, train_val: pd.DataFrame):
+    """(comment_id, split, fold, score of val and test (fit on train) and thread_cv (out-of-fold on train+val by
+    thread fold; a scorer that fits nothing is not refit, one that does reports each fold's progress), the
+    scorer fit on train). Raises ModelUnavailable for a checkpoint that cannot be loaded."""
     scorer, fits_on_train = (zero_shot, False) if family.zero_shot else SCORERS[family.name]
     build = partial(scorer, settings=family.settings, params=params)
     predict = build(splits["train"])
@@ -102,4 +106,5 @@ def score_baseline(family: Family, params: dict, splits: dict, train_val: pd.Dat
         fold_predict = build(train_val[fit]) if fits_on_train else predict
         return fold_predict(train_val.loc[held_out])
 
-    return pd.concat([*frames, thread_cv_scores(train_val, fold_scores)], ignore_index=True)
+    progress = f"baselines {family.name} thread CV" if fits_on_train else None
+    return pd.concat([*frames, thread_cv_scores(train_val, fold_scores, progress)], ignore_index=True), predict

@@ -10,15 +10,15 @@ version holding the alias now (so a weaker queued experiment cannot take it); ot
 with why not, naming the baseline and the interval.
 
 The challenger against the version holding the alias is judged on the same comments neither was trained on.
-Each registered version records the threads (post_id) it was trained on. The threads of the current
-train+val data that are not among the holder's arrived after it was trained: neither model was fitted on
-them (the challenger's thread-CV scores are out of fold). The holder scores those comments from their raw
-bodies and metadata, as a client would send them; the challenger's out-of-fold scores sit beside them.
-Comparing both on those rows replaces comparing metrics that were computed on different data. The holder is
-loaded only after its files match the sha256 `register` recorded in git for that version (REGISTERED_MODELS;
-a mismatch stops the registration). Where there are no such rows, the holder recorded no threads or git
-records no hashes for it (it is then not loaded at all), the rule falls back to the holder's deciding metric,
-computed on the data it was trained on, and says so.
+Each registered version records the threads (post_id) it was trained on. The threads of the current train+val
+data that are not among the holder's arrived after it was trained: neither model was fitted on them (the
+challenger's thread-CV scores are out of fold). The holder scores those comments from their raw bodies,
+metadata and threads, as a client who sees the page would send them; the challenger's out-of-fold scores sit
+beside them. Comparing both on those rows replaces comparing metrics that were computed on different data. The
+holder is loaded only after its files match the sha256 `register` recorded in git for that version
+(REGISTERED_MODELS; a mismatch stops the registration). Where there are no such rows, the holder recorded no
+threads or git records no hashes for it (it is then not loaded at all), the rule falls back to the holder's
+deciding metric, computed on the data it was trained on, and says so.
 """
 from __future__ import annotations
 
@@ -33,14 +33,12 @@ from sklearn.metrics import roc_auc_score
 from reception.models import artifact_hashes
 from reception.models.evaluation import paired_difference_interval
 from reception.models.families import declared
-from reception.paths import LIVE_COMMENTS, REGISTERED_MODELS, predictions_file
+from reception.paths import LIVE_COMMENTS, REGISTERED_MODELS, SILVER_COMMENTS, predictions_file
+from reception.serving.thread_request import THREAD_LISTING, requests_with_threads
 
 DECIDING_METRIC, MIN_CLASS_SHARE = "thread_cv_roc_auc_mean", 0.05
 TRAINING_THREADS = "training_threads.json"  # the run artifact listing the post_ids the version was trained on
 NAMED_THREADS = 10  # thread ids a reason names before pointing at registration.json for the rest
-
-METADATA = {"created_utc": "created_utc", "thread_start_utc": "post_created_utc", "is_submitter": "is_submitter",
-            "is_top_level": "is_top_level"}  # processed column -> the model's input name
 
 
 def training_threads(train_val: pd.DataFrame) -> list[str]:
@@ -53,15 +51,17 @@ def unseen_rows(train_val: pd.DataFrame, seen_threads: set[str]) -> pd.DataFrame
     return train_val[~train_val["post_id"].astype(str).isin(seen_threads)].reset_index(drop=True)
 
 
-def requests(rows: pd.DataFrame, bodies: pd.DataFrame) -> list[dict]:
-    """What a client sends for each row: the raw body as `text` and the metadata, in the rows' order."""
-    merged = rows[["comment_id", *METADATA]].merge(bodies[["comment_id", "body"]], on="comment_id", how="left",
-                                                   validate="one_to_one")
+def requests(rows: pd.DataFrame, bodies: pd.DataFrame, comments: pd.DataFrame) -> list[dict]:
+    """What a client who sees each row's thread sends, in the rows' order: the raw body as `text`, the metadata,
+    parent_id and the thread as the page lists it (every comment of `comments`, the silver comments with the
+    deleted ones, as training derives the thread context: reception.serving.thread_request.requests_with_threads).
+    A holder that reads the thread context is judged on it, not on its no-thread defaults."""
+    merged = rows.merge(bodies[["comment_id", "body"]], on="comment_id", how="left", validate="one_to_one")
     if merged["body"].isna().any():
         raise SystemExit("register: some comments of the new threads have no raw body in the live comments")
-    return [{"text": r["body"], "created_utc": float(r["created_utc"]),
-             "post_created_utc": float(r["thread_start_utc"]), "is_submitter": bool(r["is_submitter"]),
-             "is_top_level": bool(r["is_top_level"])} for r in merged.to_dict("records")]
+    records = requests_with_threads(merged, comments)
+    return [{**record, "is_submitter": bool(submitter)}
+            for record, submitter in zip(records, merged["is_submitter"], strict=True)]
 
 
 def challenger_scores(rows: pd.DataFrame, predictions: pd.DataFrame) -> np.ndarray:
@@ -208,7 +208,8 @@ def compare_with_holder(current: dict, name: str, family: str, train_val: pd.Dat
         return {"fallback": f"version {current['version']} has no file hashes in {REGISTERED_MODELS} (registered "
                             "elsewhere or before they were recorded), so it was not loaded"}
     challenger = challenger_scores(rows, pd.read_parquet(predictions_file(declared()[family].stage, family)))
-    records = requests(rows, pd.read_parquet(LIVE_COMMENTS, columns=["comment_id", "body"]))
+    records = requests(rows, pd.read_parquet(LIVE_COMMENTS, columns=["comment_id", "body"]),
+                       pd.read_parquet(SILVER_COMMENTS, columns=list(THREAD_LISTING)))
     comparison = paired_comparison(rows["well_received"].to_numpy(), challenger,
                                    holder_scores(name, current["version"], record, records),
                                    rows["post_id"].to_numpy(), seed)

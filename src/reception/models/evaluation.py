@@ -6,6 +6,8 @@ import pandas as pd
 from scipy import sparse
 from sklearn import metrics
 
+from reception.progress import Progress
+
 THRESHOLD = 0.5
 
 
@@ -34,18 +36,22 @@ def classification_metrics(y_true: np.ndarray, score: np.ndarray, threshold: flo
     }
 
 
-def thread_cv_scores(frame: pd.DataFrame, fit_and_score) -> pd.DataFrame:
+def thread_cv_scores(frame: pd.DataFrame, fit_and_score, progress: str | None = None) -> pd.DataFrame:
     """Out-of-fold scores by thread: for each `fold` of `frame`, fit on the other folds, score this one.
 
     `fit_and_score(train_mask, held_out_mask)` returns P(positive) for the held-out rows, in order.
     Returns comment_id, split ("thread_cv"), fold, score: the rows evaluate reads as thread_cv.*.
+    `progress`: a label under which the folds done, their rate and an ETA go to stderr (reception.progress).
     """
-    parts = []
-    for fold in sorted(frame["fold"].unique()):
+    parts, names = [], sorted(frame["fold"].unique())
+    counter = Progress(progress, len(names), "thread folds") if progress else None
+    for fold in names:
         held_out = (frame["fold"] == fold).to_numpy()
         scores = np.asarray(fit_and_score(~held_out, held_out), dtype="float64")
         parts.append(pd.DataFrame({"comment_id": frame.loc[held_out, "comment_id"].to_numpy(), "split": "thread_cv",
                                    "fold": int(fold), "score": scores}))
+        if counter:
+            counter.advance()
     return pd.concat(parts, ignore_index=True)
 
 

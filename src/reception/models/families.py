@@ -16,6 +16,7 @@ embedding as `Family.embedding_of` gives it (none for a family that does not rea
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,16 +68,20 @@ class Family:
     def max_rows(self) -> int | None:
         """The most rows a fit of this family takes (declared `max_rows`; None: all): whole threads drawn by
         reception.data.splits.capped_rows. A family whose input does not fit in memory at scale declares one."""
-        return self.settings.get("max_rows")
+        cap = self.settings.get("max_rows")
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+            raise ValueError(f"families.{self.stage}.{self.name}.max_rows must be a whole number >= 1 or null, "
+                             f"got {cap!r}")
+        return cap
 
     def fit_rows(self, post_ids: np.ndarray, seed: int) -> np.ndarray:
         """The positions of the rows (of `post_ids`' rows) a fit of this family uses under its max_rows."""
         return capped_rows(post_ids, self.max_rows, seed)
 
-    def rows_report(self, post_ids: np.ndarray, seed: int) -> dict:
-        """For a stage's metrics: how many rows the family's fits used, of how many, under which cap."""
-        return {"fit_rows": len(self.fit_rows(post_ids, seed)), "of_rows": len(post_ids), "max_rows": self.max_rows,
-                "seed": seed}
+    def rows_report(self, fit_rows: np.ndarray, of_rows: int, seed: int) -> dict:
+        """For a stage's metrics: how many rows the family's fits used (`fit_rows`, as fit_rows drew them), of
+        how many, under which cap."""
+        return {"fit_rows": len(fit_rows), "of_rows": of_rows, "max_rows": self.max_rows, "seed": seed}
 
     @property
     def zero_shot(self) -> bool:
@@ -158,6 +163,15 @@ def feature_matrix(uses_metadata: bool, embeddings: np.ndarray, frame: pd.DataFr
     if not uses_metadata:
         return embeddings
     return np.hstack([embeddings.astype("float64"), metadata_features(frame, features)])
+
+
+def rows_matrix(family: Family, frame: pd.DataFrame, embedding_rows) -> Callable[[np.ndarray], np.ndarray]:
+    """matrix(positions) -> the family's input (feature_matrix) for those rows of `frame`, their embedding read
+    by embedding_rows(positions) only when the family reads it: what a fit or scores_in_chunks takes."""
+    def matrix(rows: np.ndarray) -> np.ndarray:
+        vectors = embedding_rows(rows) if family.uses_embedding else np.zeros((len(rows), 0), "float32")
+        return feature_matrix(family.uses_metadata, vectors, frame.iloc[rows])
+    return matrix
 
 
 # Rows scored per predict_proba call when scoring many rows: their input matrix (embedding as float64 beside

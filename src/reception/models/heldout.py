@@ -43,8 +43,9 @@ from reception.models.evaluation import (
     resampled_fold_roc_auc,
     within_thread_roc_auc,
 )
-from reception.models.families import BUILDERS, Family, build, feature_matrix, fit_quietly, scores_in_chunks
+from reception.models.families import BUILDERS, Family, build, fit_quietly, rows_matrix, scores_in_chunks
 from reception.paths import best_params_file
+from reception.progress import Progress
 
 
 def rounded(value: float) -> float | None:
@@ -55,23 +56,22 @@ def rounded_interval(interval: dict) -> dict:
     return {k: rounded(v) if k in ("difference", "low", "high") else v for k, v in interval.items()}
 
 
-def part_scorer(name: str, family: Family, frame: pd.DataFrame, embeddings: StackedEmbeddings, seed: int):
+def part_scorer(name: str, family: Family, frame: pd.DataFrame, embeddings: StackedEmbeddings,
+                capped: np.ndarray, seed: int):
     """score(fit, held_out) -> P(positive) of the held-out rows of `frame` by the family fit on the `fit`
     rows (boolean masks), or None for a family no view refits. A trained family fits on the `fit` rows among
-    its capped rows (`max_rows`), reads only the embedding rows it uses and scores a chunk at a time."""
+    `capped` (the positions its max_rows allows: Family.fit_rows), reads only the embedding rows it uses and
+    scores a chunk at a time."""
     y = frame["well_received"].to_numpy()
     if family.kind == "trained" and name in BUILDERS:
         config = json.loads(best_params_file(name).read_text())
-        capped = np.zeros(len(frame), dtype=bool)
-        capped[family.fit_rows(frame["post_id"].to_numpy(), seed)] = True
+        allowed = np.zeros(len(frame), dtype=bool)
+        allowed[capped] = True
         dimension = embeddings.shape[1] if family.uses_embedding else 0
-
-        def matrix(rows: np.ndarray) -> np.ndarray:
-            vectors = embeddings.rows(rows) if family.uses_embedding else np.zeros((len(rows), 0), "float32")
-            return feature_matrix(family.uses_metadata, vectors, frame.iloc[rows])
+        matrix = rows_matrix(family, frame, embeddings.rows)
 
         def score(fit: np.ndarray, held_out: np.ndarray) -> np.ndarray:
-            fit_at = np.flatnonzero(fit & capped)
+            fit_at = np.flatnonzero(fit & allowed)
             model = fit_quietly(build(name, config, seed, dimension), matrix(fit_at), y[fit_at])
             return scores_in_chunks(model, matrix, np.flatnonzero(held_out))
         return score
@@ -94,16 +94,18 @@ def refit_scores(view: str, families: dict[str, Family], frame: pd.DataFrame, em
                              f"fit on them")
     scores, not_refit = {}, {}
     for name, family in families.items():
-        score_part = part_scorer(name, family, frame, embeddings, seed)
+        capped = family.fit_rows(frame["post_id"].to_numpy(), seed)
+        score_part = part_scorer(name, family, frame, embeddings, capped, seed)
         if score_part is None:
             not_refit[name] = f"not refit by {view}"
             continue
-        rows = family.rows_report(frame["post_id"].to_numpy(), seed)
-        if rows["fit_rows"] < rows["of_rows"]:
-            print(f"{view} {name}: fits take the rows of whole threads drawn under max_rows: {json.dumps(rows)}")
-        score = np.full(len(frame), np.nan)
+        if len(capped) < len(frame):
+            print(f"{view} {name}: fits take the rows of whole threads drawn under max_rows: "
+                  f"{json.dumps(family.rows_report(capped, len(frame), seed))}")
+        score, progress = np.full(len(frame), np.nan), Progress(f"{view} {name}", len(parts), "held-out parts")
         for part in parts:
             score[part] = score_part(~part, part)
+            progress.advance()
         scores[name] = score
     return scores, not_refit
 

@@ -19,6 +19,9 @@ import pandas as pd
 from reception.data.features import GivenThread
 from reception.data.thread_context import COMMENT_PREFIX, POST_PREFIX
 
+# The columns of a comments table that requests_with_threads lists as a thread (the silver comments' names).
+THREAD_LISTING = ("post_id", "comment_id", "parent_id", "created_utc")
+
 
 class Contradiction(ValueError):
     """The request says two things that cannot both be true; the message names both."""
