@@ -16,7 +16,9 @@ one) counts as unknown: no equality is drawn from it. On all of the corpus's tra
 the hpo configuration of thread_gbm, both inputs are scored out of fold (fit on four folds, score the fifth):
 the metadata alone (what the profile serves) and the metadata plus the conversation group; reported: the
 fold-mean and within-thread ROC-AUC, the paired 95 % interval over threads of the difference, and the timing
-rule beside them.
+rule beside them. Then the leave-one-subreddit-out view as the pipeline's (every split's rows, each subreddit
+with at least heldout.subreddit_min_threads threads of heldout.long_thread_comments labelled comments held out
+in turn and scored by fits on the others): both variants' ROC-AUC per subreddit beside the timing rule's.
 
 Run after `make run-corpus` (or point --root at a checkout that ran it):
     .venv/bin/python bench/author_lift.py --root ../corpus-run        Results: bench/author_lift.json
@@ -30,15 +32,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from text_lift import scored, train_val_rows
+from sklearn.metrics import roc_auc_score
+from text_lift import COLUMNS, scored, train_val_rows
 from threadpoolctl import threadpool_limits
 
 from reception.data.features import metadata_features
+from reception.data.splits import SPLITS
 from reception.models.baselines import TIMING_RULES
-from reception.models.evaluation import fold_roc_auc, out_of_fold_scores, paired_difference_interval
+from reception.models.evaluation import (
+    fold_roc_auc,
+    long_threads,
+    out_of_fold_scores,
+    paired_difference_interval,
+)
 from reception.models.families import build, fit_quietly
+from reception.models.heldout import subreddit_summary
 from reception.params import all_params
-from reception.paths import PARAMS_FILE, SILVER_COMMENTS
+from reception.paths import PARAMS_FILE, SILVER_COMMENTS, split_file
 
 RESULTS = Path("bench/author_lift.json")
 UNKNOWN_AUTHOR_COMMENTS = 5000
@@ -82,6 +92,28 @@ def conversation(comments: pd.DataFrame) -> pd.DataFrame:
         "parent_author_earlier": np.log1p(parent_earlier)})
 
 
+def leave_one_subreddit_out(root: Path, features: pd.DataFrame, config: dict, params: dict) -> dict:
+    """Per eligible subreddit: the ROC-AUC of the timing rule and of both variants fit on every other subreddit."""
+    frame = pd.concat([pd.read_parquet(root / split_file(s), columns=[*COLUMNS, "subreddit"]) for s in SPLITS],
+                      ignore_index=True).merge(features, on="comment_id", how="left", validate="one_to_one")
+    heldout, seed = params["heldout"], params["base"]["seed"]
+    long = long_threads(frame["post_id"].to_numpy(), heldout["long_thread_comments"])
+    summary = subreddit_summary(frame, long)
+    eligible = sorted(summary.index[summary["long_threads"] >= heldout["subreddit_min_threads"]])
+    y, metadata = frame["well_received"].to_numpy(), metadata_features(frame)
+    inputs = {"metadata": metadata, "+conversation": np.hstack([metadata, frame[list(CONVERSATION)]])}
+    report = {}
+    for name in eligible:
+        held = (frame["subreddit"] == name).to_numpy()
+        scores = {"timing_rule": roc_auc_score(y[held], TIMING_RULES["timing"](frame[held]))}
+        for variant, X in inputs.items():
+            model = fit_quietly(build("thread_gbm", config, seed, 0), X[~held], y[~held])
+            scores[variant] = roc_auc_score(y[held], model.predict_proba(X[held])[:, 1])
+        report[str(name)] = {k: round(float(v), 4) for k, v in scores.items()}
+        print(f"leave out {name}: {json.dumps(report[str(name)])}", flush=True)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=Path("."),
@@ -98,7 +130,8 @@ def main() -> None:
     silver = pd.read_parquet(args.root / SILVER_COMMENTS,
                              columns=["comment_id", "post_id", "parent_id", "author", "created_utc", "is_submitter"])
     silver = silver.astype({"comment_id": str, "post_id": str, "parent_id": str, "author": object})
-    rows = rows.merge(conversation(silver), on="comment_id", how="left", validate="one_to_one")
+    features = conversation(silver)
+    rows = rows.merge(features, on="comment_id", how="left", validate="one_to_one")
     y, folds, threads = rows["well_received"].to_numpy(), rows["fold"].to_numpy(), rows["post_id"].to_numpy()
     metadata = metadata_features(rows)
     scores, seconds = {"timing_rule": TIMING_RULES["timing"](rows)}, {}
@@ -109,6 +142,7 @@ def main() -> None:
             seconds[name] = round(time.perf_counter() - at, 1)
             print(f"{name}: fold-mean ROC-AUC {fold_roc_auc(y, scores[name], folds):.4f} ({seconds[name]} s)",
                   flush=True)
+        loso = leave_one_subreddit_out(args.root, features, config, params)
     variants = {name: scored(y, score, folds, threads, seed) for name, score in scores.items()}
     paired = paired_difference_interval(y, scores["+conversation"], scores["metadata"], folds, threads, seed)
     results = {"question": "does who replies to whom lift thread_gbm (hpo configuration) inside threads?",
@@ -120,9 +154,10 @@ def main() -> None:
                               "interval": [round(paired["low"], 4), round(paired["high"], 4)],
                               "within_thread_roc_auc": round(variants["+conversation"]["within_thread_roc_auc"]
                                                              - variants["metadata"]["within_thread_roc_auc"], 4)},
+               "leave_one_subreddit_out": loso,
                "seconds": {**seconds, "total": round(time.perf_counter() - started, 1)}}
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({k: results[k] for k in ("share_nonzero", "difference")}, indent=2))
+    print(json.dumps({k: results[k] for k in ("share_nonzero", "difference", "leave_one_subreddit_out")}, indent=2))
 
 
 if __name__ == "__main__":
