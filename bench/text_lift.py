@@ -43,6 +43,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from reception.data.features import metadata_features
+from reception.data.thread_context import CONTEXT_COLUMNS
 from reception.models.baselines import TIMING_RULES, fit_tfidf
 from reception.models.encoder import encode, load_encoder, resolve_model_dir
 from reception.models.evaluation import (
@@ -61,8 +62,7 @@ SAMPLE_THREADS, EMBEDDED_THREADS = 2500, 600
 PCA_COMPONENTS = (16, 32)
 RATE_TEXTS = 1000  # the encode rate is measured on the first texts, before the rest are encoded
 COLUMNS = ["comment_id", "post_id", "clean_text", "well_received", "text_len", "word_count", "has_exclamation",
-           "has_question", "created_utc", "thread_start_utc", "is_top_level", "depth", "minutes_since_parent",
-           "parent_position", "earlier_replies_to_parent", "comments_so_far", "comments_per_hour_so_far"]
+           "has_question", "created_utc", "thread_start_utc", "is_top_level", *CONTEXT_COLUMNS]
 
 
 def train_val_rows(root: Path) -> pd.DataFrame:

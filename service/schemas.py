@@ -80,6 +80,12 @@ RedditId = Annotated[StrictStr, Field(pattern=r"^[0-9a-z]{1,16}$")]  # base36, a
 ParentId = Annotated[StrictStr, Field(
     pattern=r"^t[13]_[0-9a-z]{1,16}$",
     description="what the comment replies to: t3_<post id> (the post: a top-level comment) or t1_<comment id>")]
+MAX_AUTHOR_CHARS = 32  # Reddit usernames have 3 to 20 characters; the corpus's pseudonyms 18
+Author = Annotated[StrictStr, Field(
+    pattern=rf"^([A-Za-z0-9_-]{{1,{MAX_AUTHOR_CHARS}}}|\[deleted\])$",
+    description="the author's username as the page shows it ('[deleted]': unknown). Compared for equality only "
+                "(who wrote what in the thread): replaced by a pseudonym under a key drawn for each process as the "
+                "request is checked; never logged or returned")]
 THREAD_DURING_WAIT = ("the thread stays as given while the draft waits: its listed comments are the context "
                       "whatever the delay, and those written before each delayed time count")
 
@@ -111,11 +117,14 @@ class ThreadComment(BaseModel):
     parent_id: ParentId
     created_utc: UnixTime = Field(description="when it was written, unix seconds; not before "
                                               "thread.post_created_utc, nor before the listed comment it replies to")
+    author: Author | None = Field(None, description="who wrote it (optional; see the text's author)")
+    is_submitter: StrictBool | None = Field(None, description="the post's author wrote it (the page's OP badge); "
+                                                              "default false")
 
 
 class Thread(BaseModel):
     """The thread as the caller sees it on the page, once per request: each text's thread features
-    (thread_position, thread_activity) are computed from the listed comments written strictly before the
+    (thread_position, thread_activity, conversation) are computed from the listed comments written strictly before the
     text's created_utc, as in training (reception.data.thread_context), so one thread serves every text of
     a batch. A text's parent_id need not be listed (its parent is then "unknown", as in training)."""
     model_config = ConfigDict(extra="forbid")
@@ -172,6 +181,9 @@ class CommentMetadata(ThreadTiming):
                                                          "t1_<comment id> (implies is_top_level; 422 if it "
                                                          "contradicts it); the request's thread says where "
                                                          "that parent sits")
+    author: Author | None = Field(None, description="who writes the comment: with the thread's comments' authors it "
+                                                 "says who talks to whom (the conversation group); without a "
+                                                 "thread it is not read")
 
 
 class LoggedIds(BaseModel):
@@ -222,8 +234,10 @@ class InputUsed(BaseModel):
 
 class Contribution(BaseModel):
     input: str = Field(description="an input group: text (its wording, length and punctuation), timing, "
-                                   "reply_structure, hour_of_day, thread_position (its parent and depth) or "
-                                   "thread_activity (comments before it, and their rate)")
+                                   "reply_structure, hour_of_day, thread_position (its parent and depth), "
+                                   "thread_activity (comments before it, and their rate) or conversation "
+                                   "(its author's and its parent's author's earlier comments, a reply back, a "
+                                   "reply to the post's author)")
     logit: float = Field(description="its share of the score's logit against the training mean (exact Shapley "
                                      "value over the groups): > 0 raises the chance, < 0 lowers it")
     says: str = Field(description="the input and its effect in words, e.g. 'written 3.7 h after the thread "
@@ -264,6 +278,8 @@ class WhenToPostRequest(ThreadTiming):
                                                                "default: what parent_id says")
     parent_id: ParentId | None = Field(None, description="what the draft replies to: t3_<post id> or "
                                                          "t1_<comment id> (implies is_top_level)")
+    author: Author | None = Field(None, description="who writes the draft (read with the thread's comments' "
+                                                 "authors: the conversation group)")
     thread: Thread | None = Field(None, description=f"optional: the thread the draft replies in; {THREAD_DURING_WAIT}")
     model_key: Annotated[StrictStr, Field(max_length=MAX_KEY_CHARS, json_schema_extra={"enum": TIMING_KEYS}
                                           if TIMING_KEYS else None), Unicode] | None \
@@ -293,7 +309,8 @@ def given_thread(thread: Thread | None) -> GivenThread | None:
     try:
         return thread_request.given_thread(thread.post_created_utc, [c.comment_id for c in comments],
                                            [c.parent_id for c in comments], [c.created_utc for c in comments],
-                                           thread.comments_so_far)
+                                           thread.comments_so_far, author=[c.author for c in comments],
+                                           is_submitter=[c.is_submitter for c in comments])
     except thread_request.Contradiction as error:
         raise ApiError(422, str(error)) from error
 
@@ -340,8 +357,9 @@ def largest_body_bytes() -> int:
     text = json.dumps(widest * MAX_CHARS)
     metadata = json.dumps({"created_utc": time_, "post_created_utc": time_, "is_submitter": False,
                            "is_top_level": False, "parent_id": "t1_" + "z" * 16, "comment_id": widest * MAX_LOGGED_ID,
-                           "post_id": widest * MAX_LOGGED_ID})
-    comment = json.dumps({"comment_id": "z" * 16, "parent_id": "t1_" + "z" * 16, "created_utc": time_})
+                           "post_id": widest * MAX_LOGGED_ID, "author": "z" * MAX_AUTHOR_CHARS})
+    comment = json.dumps({"comment_id": "z" * 16, "parent_id": "t1_" + "z" * 16, "created_utc": time_,
+                          "author": "z" * MAX_AUTHOR_CHARS, "is_submitter": False})
     thread = {"post_created_utc": time_, "comments": [], "comments_so_far": MAX_THREAD_COUNT}
     shell = len(json.dumps({"texts": [], "metadata": [], "model_key": widest * MAX_KEY_CHARS, "thread": thread}))
     listed = (MAX_BATCH * (len(text) + len(metadata) + 4) + MAX_THREAD_COMMENTS * (len(comment) + 2))

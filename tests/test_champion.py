@@ -9,10 +9,11 @@ from mlflow import MlflowClient
 from test_models_unit import rows
 
 from reception import paths
+from reception.data.pseudonyms import pseudonym
 from reception.models import artifact_hashes, champion
 from reception.outputs import write_json
 from reception.serving.scored_record import ScoredRecord
-from reception.serving.thread_request import THREAD_LISTING
+from reception.serving.thread_request import REQUEST_AUTHOR_KEY, THREAD_LISTING
 
 REPO_PARAMS = paths.PARAMS_FILE.resolve()
 
@@ -26,7 +27,7 @@ def train_val(threads: int = 6, per_thread: int = 4) -> pd.DataFrame:
                          "parent_id": [f"t3_t{i // per_thread}" if i % 2 == 0 else f"t1_c{i - 1}" for i in range(n)],
                          "well_received": [i % 2 for i in range(n)],
                          "created_utc": np.arange(n) * 60.0 + 1_000_000, "thread_start_utc": 1_000_000.0,
-                         "is_submitter": [i % 3 == 0 for i in range(n)],
+                         "is_submitter": [i % 3 == 0 for i in range(n)], "author": [f"u_{i % 3}" for i in range(n)],
                          "is_top_level": [i % 2 == 0 for i in range(n)]})
 
 
@@ -59,6 +60,8 @@ def test_requests_carry_raw_bodies_metadata_and_threads_and_scores_keep_the_rows
     bodies = pd.DataFrame({"comment_id": [f"c{i}" for i in range(24)], "body": [f"> raw {i}" for i in range(24)]})
     records = champion.requests(rows, bodies, silver_comments(frame))
     thread = records[0].pop("thread")
+    # the text's author is its comment's, pseudonymised as the service does (equality kept, no name further)
+    assert records[0].pop("author") == pseudonym("u_2", REQUEST_AUTHOR_KEY) == thread.author[3]
     assert records[0] == {"comment_id": "c23", "text": "> raw 23", "created_utc": 1_000_000 + 23 * 60.0,
                           "post_created_utc": 1_000_000.0, "is_submitter": False, "is_top_level": False,
                           "parent_id": "t1_c22"}

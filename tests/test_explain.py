@@ -29,7 +29,9 @@ def fitted_hybrid(head: dict):
                "depth": np.where(rng.uniform(size=n) < 0.1, np.nan, rng.integers(0, 4, n)),
                "minutes_since_parent": rng.uniform(0, 600, n), "parent_position": rng.integers(0, 50, n),
                "earlier_replies_to_parent": rng.integers(0, 5, n), "comments_so_far": rng.integers(0, 200, n),
-               "comments_per_hour_so_far": rng.uniform(0, 30, n)}
+               "comments_per_hour_so_far": rng.uniform(0, 30, n), "author_earlier_comments": rng.integers(0, 4, n),
+               "replies_back": rng.uniform(size=n) < 0.1, "replies_to_submitter": rng.uniform(size=n) < 0.1,
+               "parent_author_earlier": rng.integers(0, 6, n)}
     X = np.hstack([rng.normal(size=(n, DIM)), metadata_features(columns)])
     timing = X[:, DIM + METADATA_FEATURES.index("log_minutes_since_thread_start")]
     y = (timing - np.median(timing) + 0.5 * X[:, 0] + rng.normal(0, 0.5, n) < 0).astype(int)
@@ -130,13 +132,14 @@ def test_served_model_returns_contributions_in_words_and_when_to_post():
     scores = np.array([s.score for s in scored])
     first = scored[0].contributions
     assert {c["input"] for c in first} == {"text", "reply_structure", "hour_of_day", "timing", "thread_position",
-                                           "thread_activity"}
+                                           "thread_activity", "conversation"}
     says = {c["input"]: c["says"] for c in first}
     assert says["timing"].startswith("written 3.7 h after the thread started: ")
     assert says["reply_structure"].startswith("a reply to a comment") and says["hour_of_day"].startswith(
         "written at 13:00 UTC")
     assert says["thread_position"].startswith("a reply to a comment the thread given does not show: ")
     assert says["thread_activity"].startswith("30 comments in the thread before it (8 an hour): ")
+    assert says["conversation"].startswith("its author's first comment in the thread (or an author not given): ")
     logit = np.log(scores / (1 - scores))
     reference = logit[0] - sum(c["logit"] for c in first)
     assert reference == pytest.approx(logit[1] - sum(c["logit"] for c in scored[1].contributions), abs=1e-3)
@@ -157,3 +160,14 @@ def test_the_thread_position_is_said_in_words():
                                      "earlier_replies_to_parent": 0.0}) == "a reply to the post, 2.5 h after it"
     assert thread_position_in_words({"depth": np.nan, "parent_position": np.nan, "minutes_since_parent": np.nan,
                                      "earlier_replies_to_parent": 3.0}).startswith("a reply to a comment")
+
+
+def test_the_conversation_is_said_in_words():
+    from reception.serving.explain import conversation_in_words
+
+    said = conversation_in_words({"author_earlier_comments": 2.0, "replies_back": 1.0, "replies_to_submitter": 1.0,
+                                  "parent_author_earlier": 3.0})
+    assert said == ("its author's 3rd comment in the thread, answering a reply to them, a reply to the post's "
+                    "author, its parent's author has written 3 comments here")
+    assert conversation_in_words(dict.fromkeys(("author_earlier_comments", "replies_back", "replies_to_submitter",
+                                                "parent_author_earlier"), 0.0)).startswith("its author's first")

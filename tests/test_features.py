@@ -22,7 +22,7 @@ from reception.data.features import (
     training_defaults,
 )
 from reception.data.text import normalize, text_features
-from reception.data.thread_context import CONTEXT_COLUMNS
+from reception.data.thread_context import CONTEXT_COLUMNS, CONVERSATION_COLUMNS
 
 DEFAULTS = {"is_top_level": True, "minutes_since_thread_start": 90.0, "earlier_replies_to_parent": 1.0,
             "comments_so_far": 40.0}
@@ -44,7 +44,9 @@ def test_request_path_computes_the_training_features():
                                       # top-level comment, the training medians for the counts
                                       "depth": [np.nan, 0.0], "minutes_since_parent": [np.nan, 60.0],
                                       "parent_position": [np.nan, 0.0], "earlier_replies_to_parent": [1.0, 1.0],
-                                      "comments_so_far": [40.0, 40.0], "comments_per_hour_so_far": [40.0, 40.0]})],
+                                      "comments_so_far": [40.0, 40.0], "comments_per_hour_so_far": [40.0, 40.0],
+                                      # and nobody known to have written before it
+                                      **dict.fromkeys(CONVERSATION_COLUMNS, [0.0, 0.0])})],
                        axis=1)
     records = [{"text": b, "created_utc": c, "post_created_utc": s, "is_submitter": sub, "is_top_level": top,
                 "parent_id": "t3_p" if top else "t1_x"}
@@ -97,7 +99,9 @@ def test_the_kept_groups_and_the_candidates_are_disjoint_and_readable():
     columns = {"text_len": [10], "word_count": [2], "has_exclamation": [0], "has_question": [1],
                "created_utc": [7200.0], "thread_start_utc": [3600.0], "is_top_level": [1], "is_submitter": [1],
                "depth": [0.0], "minutes_since_parent": [60.0], "parent_position": [0.0],
-               "earlier_replies_to_parent": [2.0], "comments_so_far": [5.0], "comments_per_hour_so_far": [5.0]}
+               "earlier_replies_to_parent": [2.0], "comments_so_far": [5.0], "comments_per_hour_so_far": [5.0],
+               "author_earlier_comments": [1.0], "replies_back": [1.0], "replies_to_submitter": [0.0],
+               "parent_author_earlier": [2.0]}
     both = metadata_features(columns, (*METADATA_FEATURES, *CANDIDATE_FEATURES))
     np.testing.assert_allclose(both[:, :len(METADATA_FEATURES)], metadata_features(columns))
     assert both[0, -1] == 1.0

@@ -153,3 +153,14 @@ def test_bronze_pseudonymises_a_dumps_account_id_and_drops_the_other_author_fiel
     assert frame.loc[0, "author_fullname"] == pseudonymise(pd.Series(["t2_abc"]), KEY.encode())[0]
     assert {c for c in frame.columns if c.startswith("author")} == {"author", "author_fullname"}
     assert set(SCHEMAS["comments"][1]) - {"parent_id", "link_id", "is_submitter"} <= set(frame.columns)
+
+
+def test_a_deleted_account_is_nobody_not_one_author(tmp_path):
+    """Reddit writes "[deleted]" for every gone account: one pseudonym for all would make strangers one author
+    to the conversation features, so it is missing, as a missing author is."""
+    records = [{"comment_id": f"c{i}", "post_id": "p1", "body": "hi", "score": 1, "created_utc": 1.7e9 + i,
+                "author": author, "_source_file": "x", "_source_line": i}
+               for i, author in enumerate([NAME, "[deleted]", "[deleted]", None])]
+    frame = typed_frame(pd.DataFrame(records), "comments", KEY.encode())
+    assert frame["author"].iloc[0] == pseudonymise(pd.Series([NAME]), KEY.encode())[0]
+    assert frame["author"].iloc[1:].isna().all()

@@ -363,8 +363,10 @@ def sample_thread_body(post_id: str = "1otlfzz") -> tuple[dict, pd.DataFrame]:
     post, which the sample lacks), and its comments."""
     comments = pd.read_json(REPO / f"data/sample/reddit/comments/part-20250101_0000-{post_id}.ndjson", lines=True,
                             dtype={"comment_id": str, "parent_id": str})
+    comments["author"] = comments["author"].astype(object).where(comments["author"].notna(), None)
+    listed = comments[["comment_id", "parent_id", "created_utc", "author", "is_submitter"]].to_dict("records")
     return {"post_created_utc": float(comments["created_utc"].min()),
-            "comments": comments[["comment_id", "parent_id", "created_utc"]].to_dict("records")}, comments
+            "comments": [{k: v for k, v in c.items() if v is not None} for c in listed]}, comments
 
 
 def model_folder(service, key: str) -> str:
@@ -376,9 +378,13 @@ def test_a_thread_of_500_comments_gives_each_text_its_thread_features(service):
     thread, comments = sample_thread_body()
     assert len(thread["comments"]) == 500
     replied = comments.sort_values("created_utc").iloc[[10, 200, 450]]
-    metadata = [{"created_utc": float(row.created_utc) + 600, "parent_id": f"t1_{row.comment_id}"}
-                for row in replied.itertuples()] + [{"created_utc": thread["post_created_utc"] + 60,
-                                                     "parent_id": "t1_notlisted"}]
+    # the first three answer a listed comment, each by that comment's parent's author (a reply back when known)
+    parent_author = [a if isinstance(a, str) else None for a in
+                     comments.set_index("comment_id")["author"].reindex(replied["parent_id"].str[3:])]
+    metadata = [{"created_utc": float(row.created_utc) + 600, "parent_id": f"t1_{row.comment_id}",
+                 **({"author": author} if author else {})}
+                for row, author in zip(replied.itertuples(), parent_author, strict=True)] + [
+        {"created_utc": thread["post_created_utc"] + 60, "parent_id": "t1_notlisted"}]
     texts = TEXTS[:len(metadata)]
     status, answer = call(f"{service['url']}/api/v1/predict-batch",
                           {"texts": texts, "metadata": metadata, "thread": thread, "model_key": key})
@@ -393,12 +399,19 @@ def test_a_thread_of_500_comments_gives_each_text_its_thread_features(service):
         assert position["says"].startswith("a reply to the thread's ") and ", 10 min after it" in position["says"]
     assert [r["inputs_used"]["comments_so_far"]["value"] for r in results[:3]] == sorted(
         r["inputs_used"]["comments_so_far"]["value"] for r in results[:3])
+    assert any(r["inputs_used"]["replies_back"]["value"] == 1.0 for r in results[:3])
+    assert all(r["inputs_used"]["parent_author_earlier"]["value"] >= 1 for r in results[:3])
+    assert "conversation" in {c["input"] for c in results[0]["contributions"]}
+    # the names go no further than the check: not in the answer
+    assert "author" not in results[0]["inputs_used"] and not {a for a in parent_author if a} & {
+        str(v["value"]) for r in results for v in r["inputs_used"].values()}
     assert results[3]["inputs_used"]["depth"]["value"] is None and results[3]["inputs_used"]["comments_so_far"] == {
         "value": float((comments["created_utc"] < metadata[3]["created_utc"]).sum()), "source": "thread"}
     # the same as the registered model scoring those records with the thread, in-process
     model = mlflow.pyfunc.load_model(model_folder(service, key)).unwrap_python_model()
     given = given_thread(thread["post_created_utc"], *(comments[c].tolist() for c in
-                                                        ("comment_id", "parent_id", "created_utc")))
+                                                        ("comment_id", "parent_id", "created_utc")),
+                         author=comments["author"].tolist(), is_submitter=comments["is_submitter"].tolist())
     scored = model.score_records(with_thread([{"text": t, **m} for t, m in zip(texts, metadata, strict=True)],
                                              given, [""] * len(texts)))
     np.testing.assert_allclose([r["score"] for r in results], [s.score for s in scored], atol=1e-5)

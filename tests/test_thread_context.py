@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reception.data.thread_context import CONTEXT_COLUMNS, thread_context
+from reception.data.thread_context import CONTEXT_COLUMNS, CONVERSATION_COLUMNS, thread_context
 
 START = 1_000_000.0
 
@@ -71,6 +71,26 @@ def test_a_request_draft_uses_only_the_comments_before_it():
     assert thread_context(comments.iloc[:0], drafts).iloc[0].isna()[["depth", "parent_position"]].all()
 
 
+def test_who_talks_to_whom_counts_only_earlier_comments_and_known_authors():
+    """Authors of thread(): c1 ann (the submitter), c2 bob replying to ann, c3 ann, c4 ann answering bob's
+    reply to her, c5 unknown replying to c1."""
+    comments = thread().assign(author=["ann", "bob", "ann", "ann", None], is_submitter=[True, False, True, True, False])
+    ctx = thread_context(comments)[list(CONVERSATION_COLUMNS)]
+    assert ctx.to_dict("list") == {
+        "author_earlier_comments": [0, 0, 1, 2, 0],  # c5's author is unknown: nothing is drawn from it
+        "replies_back": [0, 0, 0, 1, 0],  # c4: ann answers bob, who answered ann's c1
+        "replies_to_submitter": [0, 1, 0, 0, 1],
+        "parent_author_earlier": [0, 1, 0, 1, 3]}  # c5: ann wrote c1, c3, c4 before it
+    # a draft by bob replying to c4 before c4 was written sees neither c4 nor its author's later comments
+    draft = pd.DataFrame({"post_id": "p", "comment_id": None, "parent_id": ["t1_c4", "t1_c3"], "author": "bob",
+                          "created_utc": [START + 240, START + 240], "thread_start_utc": START})
+    seen = thread_context(comments, draft)[list(CONVERSATION_COLUMNS)]
+    assert seen.to_dict("list") == {"author_earlier_comments": [1, 1], "replies_back": [0, 0],
+                                    "replies_to_submitter": [0, 1], "parent_author_earlier": [0, 2]}
+    # without authors, nobody is known
+    assert not thread_context(thread())[list(CONVERSATION_COLUMNS)].to_numpy().any()
+
+
 def reference_context(comments: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
     """The module's rule read literally, one target at a time, in plain loops over the comments."""
     listed = list(comments.itertuples(index=False))
@@ -99,16 +119,27 @@ def reference_context(comments: pd.DataFrame, targets: pd.DataFrame) -> pd.DataF
             parent_values = (depth(t.post_id, t.parent_id, t.created_utc), (t.created_utc - parent.created_utc) / 60,
                              1.0 + len(earlier(t.post_id, parent.created_utc)))
         so_far = float(len(before))
+        author = t.author if isinstance(t.author, str) else None
+        parent_author = parent.author if parent is not None and isinstance(parent.author, str) else None
+        grandparent = None if parent is None else parent_of(t.post_id, parent.parent_id, t.created_utc)
+        conversation = (float(sum(c.author == author for c in before)) if author else 0.0,
+                        float(author is not None and grandparent is not None and grandparent.author == author),
+                        float(parent is not None and bool(parent.is_submitter)),
+                        float(sum(c.author == parent_author for c in before)) if parent_author else 0.0)
         rows.append((*parent_values, float(sum(c.parent_id == t.parent_id for c in before)), so_far,
-                     so_far / max((t.created_utc - t.thread_start_utc) / 3600, 1 / 60)))
+                     so_far / max((t.created_utc - t.thread_start_utc) / 3600, 1 / 60), *conversation))
     return pd.DataFrame(rows, columns=list(CONTEXT_COLUMNS), index=targets.index, dtype="float64")
 
 
 def random_threads(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A few threads reusing one another's comment ids, with times drawn from few values (ties), parents
     that are the post, a comment listed earlier or later (the comment itself included), or not listed;
-    and drafts (no comment_id) at any of those times, with parents of the same kinds."""
+    and drafts (no comment_id) at any of those times, with parents of the same kinds; authors from a few
+    (or unknown), some comments the submitter's."""
     frames, drafts = [], []
+
+    def authors(k: int) -> pd.Series:  # three authors, shared across threads, or unknown
+        return pd.Series([None if a == 3 else f"u_{a}" for a in rng.integers(0, 4, k)], dtype=object)
     for thread in range(rng.integers(1, 4)):
         post, start, size = f"p{thread}", 1000.0 * thread, int(rng.integers(0, 12))
         ids = [f"c{i}" for i in range(size)]
@@ -119,10 +150,12 @@ def random_threads(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame
 
         frames.append(pd.DataFrame({"post_id": post, "comment_id": pd.Series(ids, dtype=object),
                                     "parent_id": pd.Series(parents(size), dtype=object),
-                                    "created_utc": start + 60.0 * rng.integers(0, 6, size), "thread_start_utc": start}))
+                                    "created_utc": start + 60.0 * rng.integers(0, 6, size), "thread_start_utc": start,
+                                    "author": authors(size), "is_submitter": rng.integers(0, 2, size) == 1}))
         k = int(rng.integers(0, 4))
         drafts.append(pd.DataFrame({"post_id": post, "comment_id": None, "parent_id": parents(k),
-                                    "created_utc": start + 60.0 * rng.integers(0, 7, k), "thread_start_utc": start}))
+                                    "created_utc": start + 60.0 * rng.integers(0, 7, k), "thread_start_utc": start,
+                                    "author": authors(k)}))
     comments = pd.concat(frames, ignore_index=True).sample(frac=1, random_state=int(rng.integers(1000)))
     return comments, pd.concat(drafts, ignore_index=True)
 

@@ -43,13 +43,16 @@ def test_a_request_thread_gives_training_thread_context_on_the_same_comments():
     assert len(comments) == 500
     training = thread_context(comments.assign(thread_start_utc=post_created))
     thread = given_thread(post_created, comments["comment_id"].tolist(), comments["parent_id"].tolist(),
-                          comments["created_utc"].tolist())
+                          comments["created_utc"].tolist(), author=comments["author"].tolist(),
+                          is_submitter=comments["is_submitter"].tolist())
     picked = comments.sample(40, random_state=3).index
     records = [{"text": "x", "created_utc": float(comments.at[i, "created_utc"]),
-                "parent_id": comments.at[i, "parent_id"]} for i in picked]
+                "parent_id": comments.at[i, "parent_id"], "author": comments.at[i, "author"]} for i in picked]
     served, used = resolved(records, thread)
     pd.testing.assert_frame_equal(served.set_index(picked), training.loc[picked].astype("float64"), check_names=False)
     assert served["depth"].max() > 1 and served["comments_so_far"].nunique() > 10  # deep and spread in time
+    # the authors (pseudonymised again by the service: equality kept) give the same conversation
+    assert served["author_earlier_comments"].max() > 0 and served["parent_author_earlier"].max() > 0
     assert all(u[name]["source"].startswith("thread") for u in used for name in CONTEXT_COLUMNS)
     assert {u["post_created_utc"]["source"] for u in used} == {"thread"}
     assert {u["is_top_level"]["source"] for u in used} == {"parent_id"}
@@ -83,6 +86,28 @@ def test_a_parent_the_caller_cannot_see_is_unknown():
     metadata, _ = resolve_inputs(with_thread(records, small_thread(), ["", ""]), DEFAULTS, now=0.0)
     features = metadata_features(request_columns(["a", "b"], metadata))
     assert features[:, METADATA_FEATURES.index("parent_unknown")].tolist() == [1.0, 1.0]
+
+
+def test_authors_are_compared_under_a_pseudonym_and_deleted_is_nobody():
+    """c1 ann (the submitter), c2 bob replying to c1, c3 "[deleted]", c4 ann replying to c2, c5 "[deleted]"."""
+    thread = given_thread(START, [c for c, _, _ in ROWS], [p for _, p, _ in ROWS], [START + s for _, _, s in ROWS],
+                          author=["ann", "bob", "[deleted]", "ann", "[deleted]"],
+                          is_submitter=[True, False, None, True, None])
+    records = [{"text": "a", "created_utc": START + 900, "parent_id": "t1_c4", "author": "bob"},  # bob answers ann
+               {"text": "b", "created_utc": START + 900, "parent_id": "t1_c5", "author": "[deleted]"},
+               {"text": "c", "created_utc": START + 900, "parent_id": "t1_c1"}]  # no author given
+    checked = with_thread(records, thread, ["", "", ""])
+    # no name goes further than the check: the thread and the records hold pseudonyms, "[deleted]" none
+    assert not {"ann", "bob", "[deleted]"} & {*thread.author, *(r.get("author") for r in checked)}
+    assert thread.author[0] == thread.author[3] and thread.author[2] is None and checked[1]["author"] is None
+    served, used = resolved(records, thread)
+    assert served.loc[0, ["author_earlier_comments", "replies_back", "replies_to_submitter",
+                          "parent_author_earlier"]].tolist() == [1, 1, 1, 2]
+    # c5's author is nobody: neither its own nor its parent's author counts
+    assert served.loc[1, ["author_earlier_comments", "replies_back", "parent_author_earlier"]].tolist() == [0, 0, 0]
+    assert served.loc[2, "parent_author_earlier"] == 2 and served.loc[2, "replies_to_submitter"] == 1
+    assert used[2]["author_earlier_comments"]["source"].startswith("thread: no author given")
+    assert used[0]["author_earlier_comments"] == {"value": 1.0, "source": "thread"}
 
 
 def test_the_pages_comment_count_is_a_floor_after_the_listed_comments():

@@ -139,8 +139,8 @@ def test_a_pasted_thread_reaches_the_model(page, service):
         pytest.skip("the champion reads no metadata")
     start = 1_700_000_000
     thread = {"post_created_utc": start, "comments": [
-        {"comment_id": "aaa", "parent_id": "t3_post", "created_utc": start + 300},
-        {"comment_id": "bbb", "parent_id": "t1_aaa", "created_utc": start + 900},
+        {"comment_id": "aaa", "parent_id": "t3_post", "created_utc": start + 300, "author": "ann"},
+        {"comment_id": "bbb", "parent_id": "t1_aaa", "created_utc": start + 900, "author": "bob"},
         {"comment_id": "ccc", "parent_id": "t3_post", "created_utc": start + 9_000}]}  # after the draft: not counted
     page.fill("#text", "Same here, the second answer worked.")
     if not page.eval_on_selector("#context", "details => details.open"):
@@ -151,6 +151,7 @@ def test_a_pasted_thread_reaches_the_model(page, service):
     page.fill("#minutes", "20")  # counted from the thread's post
     page.select_option("#top-level", "false")
     page.fill("#parent", "t1_aaa")
+    page.fill("#author", "bob")  # bob wrote bbb before the draft; ann, its parent's author, wrote aaa
     page.fill("#thread", json.dumps(thread))
     page.click("#predict")
     page.wait_for_function("() => { try { return JSON.parse(document.getElementById('raw').textContent)"
@@ -162,12 +163,13 @@ def test_a_pasted_thread_reaches_the_model(page, service):
     assert used["comments_so_far"] == {"value": 2.0, "source": "thread"}
     assert used["minutes_since_parent"] == {"value": 15.0, "source": "thread"}
     assert used["earlier_replies_to_parent"] == {"value": 1.0, "source": "thread"}
+    assert used["author_earlier_comments"] == used["parent_author_earlier"] == {"value": 1.0, "source": "thread"}
     assert page.inner_text("#inputs") == "" and page.inner_text("#error") == ""  # nothing took a default
     # a parent that contradicts "replying to the post" gets the service's 422, named
     page.select_option("#top-level", "true")
     page.click("#predict")
     page.wait_for_function("document.getElementById('error').textContent.length > 0")
     assert "422" in page.inner_text("#error") and "is_top_level" in page.inner_text("#error")
-    for field in ("#thread", "#parent", "#minutes"):
+    for field in ("#thread", "#parent", "#minutes", "#author"):
         page.fill(field, "")
     page.select_option("#top-level", "")

@@ -1,10 +1,11 @@
 """Author names stop at raw: from bronze on, `author` is a keyed hash (HMAC-SHA256) of the name.
 
 The same name gives the same pseudonym, so per-author counts still work, but a name cannot be looked up
-without the key. The key comes from the environment (AUTHOR_KEY_VAR), and privacy fails closed: without it
-bronze refuses to run, unless every file ingest read is public data whose authors are already pseudonyms
-(PUBLIC_SOURCES lists those files by path and sha256: the shipped sample and the college corpus). Only then
-is the public development key used: it hashes pseudonyms, not names, so nothing is left to hide.
+without the key; a deleted account (GONE_ACCOUNT) has none: it is missing. The key comes from the environment
+(AUTHOR_KEY_VAR), and privacy fails closed: without it bronze refuses to run, unless every file ingest read is
+public data whose authors are already pseudonyms (PUBLIC_SOURCES lists those files by path and sha256: the
+shipped sample and the college corpus). Only then is the public development key used: it hashes pseudonyms,
+not names, so nothing is left to hide.
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from reception.paths import PUBLIC_SOURCES
 
 AUTHOR_KEY_VAR = "RECEPTION_AUTHOR_KEY"
 DEVELOPMENT_KEY = "reception-public-development-key"
+# What Reddit writes as the author of a comment whose account is gone: nobody in particular (tens of thousands
+# of comments in the corpus), so no pseudonym: one would make them all one author to the conversation features.
+GONE_ACCOUNT = "[deleted]"
 PSEUDONYM_HEX_CHARS = 16  # 64 bits: no collision expected among millions of authors
 # A shorter key could be guessed: whoever knows one name and its pseudonym can try keys offline.
 MIN_KEY_CHARS = 32
@@ -65,8 +69,13 @@ def author_key(source: Path, files: list[Path], manifest: Path = PUBLIC_SOURCES)
     return DEVELOPMENT_KEY.encode(), "public development key"
 
 
+def pseudonym(name: str | None, key: bytes) -> str | None:
+    """'u_' + the name's keyed hash; None for a missing author or a deleted account (GONE_ACCOUNT)."""
+    if not isinstance(name, str) or name == GONE_ACCOUNT:
+        return None
+    return "u_" + hmac.new(key, name.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+
 def pseudonymise(authors: pd.Series, key: bytes) -> pd.Series:
-    """Each name -> 'u_' + its keyed hash; a missing author stays missing."""
-    def pseudonym(name: str) -> str:
-        return "u_" + hmac.new(key, name.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
-    return authors.map(pseudonym, na_action="ignore")
+    """Each name -> its pseudonym; a missing author or a deleted account is missing."""
+    return authors.map(lambda name: pseudonym(name, key), na_action="ignore").astype(object)

@@ -14,6 +14,16 @@ Per target:
   comments_so_far             comments of the thread written before it
   comments_per_hour_so_far    comments_so_far over the thread's age (at least one minute), per hour
 
+and who talks to whom (CONVERSATION_COLUMNS), from the pseudonymised `author` of each comment and target
+(missing: unknown, as a deleted account: no equality is drawn from it) and each comment's `is_submitter`
+(the post's author wrote it); both columns are optional (absent: every author unknown, nobody the submitter):
+  author_earlier_comments     comments of the thread its own author wrote before it (0: unknown author)
+  replies_back                1 when it answers a reply to its own author's comment (its parent's parent,
+                              written before it, has its author): the back-and-forth of an exchange
+  replies_to_submitter        1 when its parent is a comment of the post's author written before it
+  parent_author_earlier       comments of the thread its parent comment's author wrote before it, the
+                              parent included (0: a reply to the post, or an unknown parent or author)
+
 A reply whose parent is not among the earlier comments (not given, removed from the data, or written
 later, which contradicts the data) has an unknown parent: depth, minutes_since_parent and
 parent_position are NaN, and a model reads NaN as "unknown".
@@ -23,10 +33,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+CONVERSATION_COLUMNS = ("author_earlier_comments", "replies_back", "replies_to_submitter", "parent_author_earlier")
 CONTEXT_COLUMNS = ("depth", "minutes_since_parent", "parent_position", "earlier_replies_to_parent",
-                   "comments_so_far", "comments_per_hour_so_far")
-# What the computation reads: of the context comments and of the targets alike.
+                   "comments_so_far", "comments_per_hour_so_far", *CONVERSATION_COLUMNS)
+# What the computation reads: of the context comments and of the targets alike; and, optionally, AUTHOR_COLUMNS.
 INPUT_COLUMNS = ("post_id", "comment_id", "parent_id", "created_utc", "thread_start_utc")
+AUTHOR_COLUMNS = ("author", "is_submitter")  # is_submitter: of the context comments only
 POST_PREFIX, COMMENT_PREFIX = "t3_", "t1_"
 
 
@@ -75,6 +87,7 @@ def thread_context(comments: pd.DataFrame, targets: pd.DataFrame | None = None) 
     pair = pd.factorize(thread * len(names) + parent)[0].astype(np.int64)
     replies = _count_before(pair[:n], rank[:n], pair[at], rank[at])
     created, start = times[at], _times(targets["thread_start_utc"])
+    conversation = _conversation(frames, n, at, thread, rank, parent_row, seen & ~to_post, times)
     row, seen, to_post = parent_row[at], seen[at], to_post[at]
     values = (  # in the order of CONTEXT_COLUMNS
         np.where(to_post, 0.0, np.where(seen, depth[row] + 1, np.nan)),
@@ -84,8 +97,37 @@ def thread_context(comments: pd.DataFrame, targets: pd.DataFrame | None = None) 
         replies,
         so_far,
         so_far / np.maximum((created - start) / 3600, 1 / 60),
+        *conversation,
     )
     return pd.DataFrame(np.column_stack(values), columns=list(CONTEXT_COLUMNS), index=targets.index)
+
+
+def _conversation(frames: tuple[pd.DataFrame, ...], n: int, at: slice, thread: np.ndarray, rank: np.ndarray,
+                  parent_row: np.ndarray, reply_seen: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, ...]:
+    """CONVERSATION_COLUMNS of the targets (`at`) from the rows of `frames` (the comments' n rows first):
+    `parent_row` (-1: none) and `reply_seen` (its parent is a comment written before it) per row."""
+    author = pd.factorize(np.concatenate([
+        frame["author"].to_numpy(dtype=object, na_value=np.nan) if "author" in frame
+        else np.full(len(frame), np.nan, dtype=object) for frame in frames]))[0]  # missing: -1
+    comments = frames[0]
+    submitter = np.append(comments["is_submitter"].to_numpy(dtype="float64", na_value=0.0) > 0
+                          if "is_submitter" in comments else np.zeros(n, dtype=bool), False)  # [-1]: no parent
+    own, row = author[at], np.where(reply_seen[at], parent_row[at], -1)
+    parent_author = np.where(row >= 0, author[row], -1)
+    grandparent = np.where(row >= 0, parent_row[row], -1)
+    back = (grandparent >= 0) & (times[grandparent] < times[at]) & (own >= 0) & (author[grandparent] == own)
+    # Comments by one author in one thread: compact codes for (thread, author), the targets' own and their
+    # parents' authors' in the same code space; -1 never counted.
+    known, span = author[:n] >= 0, author.max(initial=0) + 1
+    pairs = pd.factorize(np.concatenate([thread[:n][known] * span + author[:n][known],
+                                         thread[at] * span + np.maximum(own, 0),
+                                         thread[at] * span + np.maximum(parent_author, 0)]))[0]
+    written, mine, parents = np.split(pairs, [int(known.sum()), int(known.sum()) + len(own)])
+
+    def before(groups: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return np.where(valid, _count_before(written, rank[:n][known], groups, rank[at]), 0.0)
+    return (before(mine, own >= 0), back.astype("float64"),
+            submitter[row].astype("float64"), before(parents, parent_author >= 0))
 
 
 def _times(values: pd.Series) -> np.ndarray:

@@ -22,6 +22,7 @@ from math import factorial
 import numpy as np
 
 from reception.data.features import FEATURE_GROUPS, METADATA_FEATURES
+from reception.data.thread_context import CONVERSATION_COLUMNS
 from reception.models.calibration import CalibratedModel, logit
 
 DELAYS_MINUTES = (0, 15, 60, 180, 720)
@@ -94,6 +95,8 @@ def in_words(group: str, columns: dict | None, i: int) -> str:
     if group == "thread_activity":
         so_far, rate = float(columns["comments_so_far"][i]), float(columns["comments_per_hour_so_far"][i])
         return f"{so_far:.0f} comments in the thread before it ({rate:.0f} an hour)"
+    if group == "conversation":
+        return conversation_in_words({name: float(columns[name][i]) for name in CONVERSATION_COLUMNS})
     return "the text (its wording, length and punctuation)"
 
 
@@ -116,6 +119,21 @@ def thread_position_in_words(context: dict[str, float]) -> str:
         return f"a reply to the post, {after(context['minutes_since_parent'])} after it{earlier}"
     return (f"a reply to the thread's {ordinal(int(context['parent_position']))} comment, "
             f"{after(context['minutes_since_parent'])} after it{earlier}")
+
+
+def conversation_in_words(conversation: dict[str, float]) -> str:
+    """"its author's 3rd comment in the thread, answering a reply to them", from the conversation's values."""
+    own = round(conversation["author_earlier_comments"])
+    parts = [f"its author's {ordinal(own + 1)} comment in the thread" if own else
+             "its author's first comment in the thread (or an author not given)"]
+    if conversation["replies_back"]:
+        parts.append("answering a reply to them")
+    if conversation["replies_to_submitter"]:
+        parts.append("a reply to the post's author")
+    parent = round(conversation["parent_author_earlier"])
+    if parent:
+        parts.append(f"its parent's author has written {parent} comment{'s' if parent > 1 else ''} here")
+    return ", ".join(parts)
 
 
 def contributions(model, X: np.ndarray, embedding_dim: int, columns: dict | None = None) -> list[list[dict]]:

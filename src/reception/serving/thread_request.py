@@ -10,17 +10,31 @@ replies to, a comment older than the post, top-level comments naming two posts; 
 that contradicts its is_top_level, a t3_ parent other than the thread's post, a post_created_utc other
 than the thread's, a created_utc before the thread's post or before its listed parent. The logged ids
 (comment_id, post_id) are not checked: they are never model inputs.
+
+Authors (a text's and each listed comment's, optional) are replaced here, as the request is checked, by
+pseudonyms under a key drawn at random for each process (reception.data.pseudonyms.pseudonym): the
+conversation features compare them for equality only, within one request, and no name goes further (into
+the model, the log or the answer). "[deleted]" is nobody, as in training.
 """
 from __future__ import annotations
+
+import secrets
 
 import numpy as np
 import pandas as pd
 
 from reception.data.features import GivenThread
+from reception.data.pseudonyms import pseudonym
 from reception.data.thread_context import COMMENT_PREFIX, POST_PREFIX
 
 # The columns of a comments table that requests_with_threads lists as a thread (the silver comments' names).
-THREAD_LISTING = ("post_id", "comment_id", "parent_id", "created_utc")
+THREAD_LISTING = ("post_id", "comment_id", "parent_id", "created_utc", "author", "is_submitter")
+# Equality of names within a request is all the features read: a key no file holds, new in every process.
+REQUEST_AUTHOR_KEY = secrets.token_bytes(32)
+
+
+def pseudonyms(names: list[str | None]) -> np.ndarray:
+    return np.array([pseudonym(name, REQUEST_AUTHOR_KEY) for name in names], dtype=object)
 
 
 class Contradiction(ValueError):
@@ -28,8 +42,10 @@ class Contradiction(ValueError):
 
 
 def given_thread(post_created_utc: float, comment_id: list[str], parent_id: list[str], created_utc: list[float],
-                 comments_so_far: int | None = None) -> GivenThread:
-    """The thread of a request, from its fields (one list per comment field, in the listed order)."""
+                 comments_so_far: int | None = None, author: list[str | None] | None = None,
+                 is_submitter: list[bool | None] | None = None) -> GivenThread:
+    """The thread of a request, from its fields (one list per comment field, in the listed order; the
+    comments' author names, pseudonymised here, and is_submitter flags are optional: None is not given)."""
     times = np.asarray(created_utc, dtype="float64")
     first: dict[str, int] = {}
     for i, cid in enumerate(comment_id):
@@ -58,7 +74,9 @@ def given_thread(post_created_utc: float, comment_id: list[str], parent_id: list
                                 f"thread.comments[{j}] ('{comment_id[j]}', created_utc {times[j]:.0f}), which "
                                 "was written after it")
     return GivenThread(float(post_created_utc), np.asarray(comment_id, dtype=object),
-                       np.asarray(parent_id, dtype=object), times, next(iter(posts), POST_PREFIX), comments_so_far)
+                       np.asarray(parent_id, dtype=object), times, next(iter(posts), POST_PREFIX), comments_so_far,
+                       None if author is None else pseudonyms(author),
+                       None if is_submitter is None else np.array([bool(v) for v in is_submitter], dtype=bool))
 
 
 def check_text(record: dict, where: str, thread: GivenThread | None, listed: dict[str, int]) -> None:
@@ -88,32 +106,38 @@ def check_text(record: dict, where: str, thread: GivenThread | None, listed: dic
 
 
 def with_thread(records: list[dict], thread: GivenThread | None, where: list[str]) -> list[dict]:
-    """The request's records, each checked (check_text) and holding the thread (the same object: one
-    thread_context call serves them all)."""
+    """The request's records, each checked (check_text), its author (if given) pseudonymised and holding
+    the thread (the same object: one thread_context call serves them all)."""
     listed = {} if thread is None else {cid: i for i, cid in enumerate(thread.comment_id)}
     for record, name in zip(records, where, strict=True):
         check_text(record, name, thread, listed)
+    records = [{**record, "author": pseudonym(record["author"], REQUEST_AUTHOR_KEY)} if "author" in record else record
+               for record in records]
     return records if thread is None else [{**record, "thread": thread} for record in records]
 
 
 def requests_with_threads(rows: pd.DataFrame, comments: pd.DataFrame) -> list[dict]:
     """What a client who sees each row's whole thread sends, one record per row in the rows' order: its
     comment_id, the raw `body` as text, created_utc, post_created_utc (the thread's start), is_top_level,
-    parent_id, and the thread listing every comment of `comments` (comment_id, parent_id, created_utc,
-    post_id: the silver comments, deleted ones included, as training builds the context) in the row's
+    parent_id, its author (its comment's in `comments`), and the thread listing every comment of `comments`
+    (THREAD_LISTING: the silver comments, deleted ones included, as training builds the context) in the row's
     thread; one checked GivenThread per thread, shared by its records (one thread_context call serves them)."""
     rows, records = rows.reset_index(drop=True), {}
     listed_by_thread = comments[comments["post_id"].isin(rows["post_id"])].groupby("post_id", sort=False)
     for post_id, own in rows.groupby("post_id", sort=False):  # one check of each thread's listing
-        thread = None
+        thread, author_of = None, {}
         if post_id in listed_by_thread.groups:
             listed = listed_by_thread.get_group(post_id)
-            thread = given_thread(float(own["thread_start_utc"].iloc[0]),
-                                  *(listed[c].astype(str).tolist() for c in ("comment_id", "parent_id")),
-                                  listed["created_utc"].astype("float64").tolist())
+            ids, authors = listed["comment_id"].astype(str).tolist(), listed["author"].astype(object).tolist()
+            authors = [None if pd.isna(author) else author for author in authors]
+            thread = given_thread(float(own["thread_start_utc"].iloc[0]), ids, listed["parent_id"].astype(str).tolist(),
+                                  listed["created_utc"].astype("float64").tolist(), author=authors,
+                                  is_submitter=listed["is_submitter"].fillna(False).astype(bool).tolist())
+            author_of = dict(zip(ids, authors, strict=True))
         texts = [{"comment_id": str(row.comment_id), "text": row.body, "created_utc": float(row.created_utc),
                   "post_created_utc": float(row.thread_start_utc), "is_top_level": bool(row.is_top_level),
-                  "parent_id": str(row.parent_id)} for row in own.itertuples()]
+                  "parent_id": str(row.parent_id), "author": author_of.get(str(row.comment_id))}
+                 for row in own.itertuples()]
         checked = with_thread(texts, thread, [f"{text['comment_id']}." for text in texts])
         records.update(zip(own.index, checked, strict=True))
     return [records[i] for i in rows.index]
