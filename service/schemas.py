@@ -124,9 +124,9 @@ class ThreadComment(BaseModel):
 
 class Thread(BaseModel):
     """The thread as the caller sees it on the page, once per request: each text's thread features
-    (thread_position, thread_activity, conversation) are computed from the listed comments written strictly before the
-    text's created_utc, as in training (reception.data.thread_context), so one thread serves every text of
-    a batch. A text's parent_id need not be listed (its parent is then "unknown", as in training)."""
+    (thread_position, thread_activity, conversation) are computed from the listed comments written strictly
+    before the text's created_utc, as in training (reception.data.thread_context), so one thread serves every
+    text of a batch. A text's parent_id need not be listed (its parent is then "unknown", as in training)."""
     model_config = ConfigDict(extra="forbid")
     post_created_utc: UnixTime = Field(description="when the thread's post was created, unix seconds; a text's "
                                                    "post_created_utc, when given, must be the same (422)")

@@ -404,7 +404,7 @@ def test_a_thread_of_500_comments_gives_each_text_its_thread_features(service):
     assert "conversation" in {c["input"] for c in results[0]["contributions"]}
     # the names go no further than the check: not in the answer
     assert "author" not in results[0]["inputs_used"] and not {a for a in parent_author if a} & {
-        str(v["value"]) for r in results for v in r["inputs_used"].values()}
+        str(v.get("value")) for r in results for v in r["inputs_used"].values()}
     assert results[3]["inputs_used"]["depth"]["value"] is None and results[3]["inputs_used"]["comments_so_far"] == {
         "value": float((comments["created_utc"] < metadata[3]["created_utc"]).sum()), "source": "thread"}
     # the same as the registered model scoring those records with the thread, in-process
