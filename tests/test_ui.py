@@ -4,6 +4,8 @@ import json
 import pytest
 from playwright.sync_api import sync_playwright
 
+from reception.data.thread_context import CONVERSATION_COLUMNS
+
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
 # The machines are offline: keep Chromium from calling home (see the environment notes).
@@ -122,7 +124,7 @@ def test_thread_context_reaches_the_model(page, service):
     assert used["post_created_utc"]["source"] == "request" and "is_submitter" not in used
     # the page has no thread to send: only what the thread would give takes its default
     defaults = page.inner_text("#inputs").removeprefix("Defaults used for: ").split(", ")
-    assert set(defaults) <= {"parent_id", "earlier_replies_to_parent", "comments_so_far"}
+    assert set(defaults) <= {"parent_id", "earlier_replies_to_parent", "comments_so_far", *CONVERSATION_COLUMNS}
     assert not {"created_utc", "post_created_utc", "is_top_level"} & set(defaults)
     assert page.locator("#submitter").count() == 0
     # the reasons say the timing in words, and "when to post" draws the curve for this thread context

@@ -1,6 +1,8 @@
-"""The thread as its writer saw it: where a comment sits in its thread at the moment it is written.
+"""The thread as its writer saw it: where a comment sits in its thread at the moment it is written, and who
+talks to whom there.
 
-Rebuilt from the thread's other comments (ids, parents, times) and nothing else: for each target comment
+Rebuilt from the thread's other comments (ids, parents, times; authors and the submitter's flag when given)
+and nothing else: for each target comment
 only the comments of its thread written strictly before its own `created_utc` count, whatever else is
 given (later comments, the comment itself, scores). The same function serves training (the targets are
 the comments themselves, one call per partition of whole threads) and a request (the targets are the
@@ -36,9 +38,9 @@ import pandas as pd
 CONVERSATION_COLUMNS = ("author_earlier_comments", "replies_back", "replies_to_submitter", "parent_author_earlier")
 CONTEXT_COLUMNS = ("depth", "minutes_since_parent", "parent_position", "earlier_replies_to_parent",
                    "comments_so_far", "comments_per_hour_so_far", *CONVERSATION_COLUMNS)
-# What the computation reads: of the context comments and of the targets alike; and, optionally, AUTHOR_COLUMNS.
+# What the computation reads: of the context comments and of the targets alike; and, optionally, `author` (of
+# both) and `is_submitter` (of the context comments).
 INPUT_COLUMNS = ("post_id", "comment_id", "parent_id", "created_utc", "thread_start_utc")
-AUTHOR_COLUMNS = ("author", "is_submitter")  # is_submitter: of the context comments only
 POST_PREFIX, COMMENT_PREFIX = "t3_", "t1_"
 
 
