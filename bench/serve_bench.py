@@ -13,8 +13,9 @@ tens of percent within minutes, so only measurements taken together compare):
 An idle server uses no CPU while another is measured. Two payloads, each measured in-process and
 against the bento with the same comments:
   text only   one comment's text per request (the naive server is measured on this one only)
-  thread      a comment of the sample thread THREAD_POST with its parent_id and created_utc, and the thread
-              as a page lists it (its first THREAD_COMMENTS comments: ids, parents, times); in-process,
+  thread      a comment of the sample thread THREAD_POST with its parent_id, created_utc and author, and the
+              thread as a page lists it (its first THREAD_COMMENTS comments: ids, parents, times, authors and
+              the OP badge); in-process,
               each record holds its own GivenThread, as each request's does in the service, so a batch
               derives its texts' thread context over all its requests' threads, as the service's does
 Reported: the median throughput over the rounds and p50/p95 of all the rounds' latencies; per payload, the
@@ -44,9 +45,10 @@ import numpy as np
 import pandas as pd
 from soak import comments, soak
 
+from reception.data.pseudonyms import GONE_ACCOUNT, pseudonym
 from reception.params import load_params
 from reception.paths import BENTO_FILE, CHAMPION_DIR
-from reception.serving.thread_request import given_thread
+from reception.serving.thread_request import REQUEST_AUTHOR_KEY, given_thread
 
 BIN = Path(sys.executable).parent
 RESULTS = Path("bench/results.json")
@@ -73,22 +75,29 @@ def text_payload(texts: list[str]) -> tuple[list[str], list[dict]]:
 
 def thread_payload() -> tuple[list[str], list[dict]]:
     """(request bodies, in-process records): each comment of the sample thread THREAD_POST as a text with its
-    parent_id and created_utc, beside the thread's first THREAD_COMMENTS comments as a page lists them."""
+    parent_id, created_utc and author, beside the thread's first THREAD_COMMENTS comments as a page lists them."""
     thread = pd.read_json(next(SAMPLE_DIR.glob(f"comments/*-{THREAD_POST}.ndjson")), lines=True,
                           dtype={"comment_id": str, "parent_id": str}).sort_values("created_utc", kind="stable")
     posts = pd.concat([pd.read_json(path, lines=True, dtype={"id": str}) for path in SAMPLE_DIR.glob("posts/*.ndjson")
                        if path.stat().st_size])
     post_created = float(posts.loc[posts["id"] == THREAD_POST, "created_utc"].iloc[0])
+    # A page shows a deleted account as "[deleted]"; the sample stores it as a missing author.
+    thread["author"] = thread["author"].fillna(GONE_ACCOUNT)
     listed = thread.head(THREAD_COMMENTS)
     page = {"post_created_utc": post_created,
-            "comments": [{"comment_id": c, "parent_id": p, "created_utc": float(t)} for c, p, t in
-                         zip(listed["comment_id"], listed["parent_id"], listed["created_utc"], strict=True)]}
-    texts = [{"text": body, "created_utc": float(time), "parent_id": parent}
-             for body, time, parent in zip(thread["body"], thread["created_utc"], thread["parent_id"], strict=True)]
+            "comments": [{"comment_id": c, "parent_id": p, "created_utc": float(t), "author": a, "is_submitter": op}
+                         for c, p, t, a, op in zip(listed["comment_id"], listed["parent_id"], listed["created_utc"],
+                                                   listed["author"], listed["is_submitter"], strict=True)]}
+    texts = [{"text": body, "created_utc": float(time), "parent_id": parent, "author": author}
+             for body, time, parent, author in zip(thread["body"], thread["created_utc"], thread["parent_id"],
+                                                   thread["author"], strict=True)]
     bodies = [json.dumps({**text, "thread": page}) for text in texts]
-    # What the service hands the model for each request (reception.serving.thread_request): its own thread.
-    records = [{**text, "thread": given_thread(post_created, listed["comment_id"].tolist(),
-                                               listed["parent_id"].tolist(), listed["created_utc"].tolist())}
+    # What the service hands the model for each request (reception.serving.thread_request): its own thread,
+    # authors pseudonymised.
+    records = [{**text, "author": pseudonym(text["author"], REQUEST_AUTHOR_KEY),
+                "thread": given_thread(post_created, listed["comment_id"].tolist(), listed["parent_id"].tolist(),
+                                       listed["created_utc"].tolist(), author=listed["author"].tolist(),
+                                       is_submitter=listed["is_submitter"].tolist())}
                for text in texts]
     return bodies, records
 
@@ -253,8 +262,9 @@ def main() -> None:
                "the bento", **text,
                "throughput_ratio_to_naive_at_32": float(np.median(ratios)),
                "throughput_ratio_to_naive_at_32_per_round": ratios,
-               "with_thread": {"payload": f"each comment of the sample thread {THREAD_POST} with its parent_id and "
-                                          f"created_utc, and the thread's first {THREAD_COMMENTS} comments",
+               "with_thread": {"payload": f"each comment of the sample thread {THREAD_POST} with its parent_id, "
+                                          f"created_utc and author, and the thread's first {THREAD_COMMENTS} "
+                                          "comments with their authors",
                                **threaded},
                "soak": soaked}
     results["targets"] = {}

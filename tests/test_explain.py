@@ -6,7 +6,9 @@ from reception.data.features import METADATA_FEATURES, metadata_features
 from reception.models.calibration import CalibratedModel, PlattCalibrator
 from reception.models.families import build_hybrid
 from reception.serving.explain import (
+    additive_group_values,
     hybrid_groups,
+    is_affine,
     pipeline_logit,
     ranked,
     shapley_group_values,
@@ -72,6 +74,21 @@ def test_calibrated_and_tree_models_are_explained_too():
     [values] = shapley_group_values(pipeline_logit(calibrated), X[3], reference, hybrid_groups(DIM))
     predict_logit = pipeline_logit(calibrated)
     assert sum(values.values()) == pytest.approx(predict_logit(X[3:4])[0] - predict_logit(reference[None])[0])
+
+
+def test_the_linear_head_takes_its_exact_decomposition_and_trees_every_coalition():
+    linear, X = fitted_hybrid({"kind": "logreg", "C": 1.0})
+    calibrated = CalibratedModel(linear, PlattCalibrator().fit(pipeline_logit(linear)(X), (X[:, DIM] > 0).astype(int)))
+    trees, _ = fitted_hybrid({"kind": "hist_gradient_boosting", "learning_rate": 0.1, "max_depth": 3,
+                              "max_iter": 30})
+    assert is_affine(linear) and is_affine(calibrated) and not is_affine(trees)
+    groups = hybrid_groups(DIM)
+    for model in (linear, calibrated, trees):
+        predict_logit, reference = pipeline_logit(model), training_mean(model)
+        alone = additive_group_values(predict_logit, X[:20], reference, groups)
+        exact = shapley_group_values(predict_logit, X[:20], reference, groups)
+        same = all(a == pytest.approx(b, abs=1e-9) for a, b in zip(alone, exact, strict=True))
+        assert same == is_affine(model)  # trees interact across groups: their effects alone are not Shapley's
 
 
 def test_rows_explained_together_match_each_row_alone():

@@ -60,8 +60,7 @@ def typed_frame(raw: pd.DataFrame, entity: str, key: bytes) -> pd.DataFrame:
         raw = pd.DataFrame({name: pd.Series(dtype="object") for name in [*SCHEMAS[entity][1], *SOURCE_COLUMNS]})
     for column in [c for c in raw.columns if c.startswith("author")]:
         if column in AUTHOR_IDS:
-            names = raw[column]
-            raw[column] = pseudonymise(names.where(names.map(lambda v: isinstance(v, str))), key)
+            raw[column] = pseudonymise(raw[column], key)
         else:
             raw = raw.drop(columns=column)
     return to_typed_frame(raw, ENTITIES[entity])

@@ -4,10 +4,11 @@ Contributions. Each request input's share of the model's logit, as exact Shapley
 feature columns, against one reference point: the training mean of every column (what the fitted scalers
 already hold). With 2^groups coalitions (a handful of groups, so at most a few hundred rows per request)
 the values are exact for any head and add up to logit(request) - logit(reference). For a linear head on
-affine transforms (StandardScaler, PCA, logistic regression: the hybrid family) they equal w . (x - mean)
-summed over each group's columns, the usual exact linear decomposition; for gradient-boosted trees they
-are the documented fallback, group Shapley values with a single (interventional) reference, not SHAP's
-average over a background sample. The text is one group: its embedding and its length and punctuation.
+affine transforms (StandardScaler, PCA, logistic regression, Platt scaling: the hybrid family) they equal
+w . (x - mean) summed over each group's columns, the usual exact linear decomposition, computed as such:
+one evaluation per group instead of 2^groups. For gradient-boosted trees they are the documented fallback,
+group Shapley values with a single (interventional) reference, not SHAP's average over a background
+sample. The text is one group: its embedding and its length and punctuation.
 
 When to post. The calibrated score of the same draft written now and after delays, everything else held
 as given: the thread keeps its start time and, when the request gave its thread, its listed comments, of
@@ -20,6 +21,11 @@ from itertools import combinations
 from math import factorial
 
 import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from reception.data.features import FEATURE_GROUPS, METADATA_FEATURES
 from reception.data.thread_context import CONVERSATION_COLUMNS
@@ -52,6 +58,36 @@ def shapley_group_values(predict_logit, X: np.ndarray, reference: np.ndarray,
         gain = value[:, [index[c | {g}] for c in without]] - value[:, [index[c] for c in without]]
         shapley[:, g] = gain @ np.array([weights[len(c)] for c in without])
     return [{name: float(v) for name, v in zip(names, row, strict=True)} for row in shapley]
+
+
+def additive_group_values(predict_logit, X: np.ndarray, reference: np.ndarray,
+                          groups: dict[str, np.ndarray]) -> list[dict]:
+    """shapley_group_values for a predict_logit that is additive across the groups (is_affine): a group's
+    Shapley value is then its effect alone, f(the reference with the row's columns of that group) -
+    f(reference), so one evaluation per group and row and one of the reference."""
+    X = np.atleast_2d(np.asarray(X, dtype="float64"))
+    reference = np.asarray(reference, dtype="float64")
+    names = list(groups)
+    present = np.zeros((len(names), X.shape[1]), dtype=bool)
+    for k, name in enumerate(names):
+        present[k, groups[name]] = True
+    rows = np.where(present[None], X[:, None, :], reference[None, None, :]).reshape(-1, X.shape[1])
+    value = np.asarray(predict_logit(np.vstack([rows, reference[None]])))
+    alone = value[:-1].reshape(len(X), len(names)) - value[-1]
+    return [{name: float(v) for name, v in zip(names, row, strict=True)} for row in alone]
+
+
+def is_affine(model) -> bool:
+    """Whether logit(P) of the fitted `model` is an affine function of its input: only scalers, PCA and
+    column selection before a logistic regression, Platt-calibrated or not (the hybrid's linear head).
+    Exact while the head's P stays within calibration.EPSILON of 0 and 1, where its logit is clipped."""
+    def affine(step) -> bool:
+        if isinstance(step, Pipeline):
+            return all(affine(inner) for _, inner in step.steps)
+        if isinstance(step, ColumnTransformer):
+            return all(inner == "drop" or affine(inner) for _, inner, _ in step.transformers_)
+        return isinstance(step, (StandardScaler, PCA, LogisticRegression))
+    return affine(model.model if isinstance(model, CalibratedModel) else model)
 
 
 def hybrid_groups(embedding_dim: int, features=METADATA_FEATURES) -> dict[str, np.ndarray]:
@@ -141,7 +177,8 @@ def contributions(model, X: np.ndarray, embedding_dim: int, columns: dict | None
     first: [{"input", "logit", "says"}]. `columns` (request columns, one entry per row) hold the metadata
     the family reads, or None for a family of the text alone (then the text is the only group)."""
     groups = hybrid_groups(embedding_dim, METADATA_FEATURES if columns is not None else ())
-    values = shapley_group_values(pipeline_logit(model), X, training_mean(model), groups)
+    group_values = additive_group_values if is_affine(model) else shapley_group_values
+    values = group_values(pipeline_logit(model), X, training_mean(model), groups)
     return [[{**item, "says": f"{in_words(item['input'], columns, i)}: "
                               f"{'raises' if item['logit'] > 0 else 'lowers'} the chance"} for item in ranked(row)]
             for i, row in enumerate(values)]

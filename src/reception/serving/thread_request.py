@@ -129,7 +129,6 @@ def requests_with_threads(rows: pd.DataFrame, comments: pd.DataFrame) -> list[di
         if post_id in listed_by_thread.groups:
             listed = listed_by_thread.get_group(post_id)
             ids, authors = listed["comment_id"].astype(str).tolist(), listed["author"].astype(object).tolist()
-            authors = [None if pd.isna(author) else author for author in authors]
             thread = given_thread(float(own["thread_start_utc"].iloc[0]), ids, listed["parent_id"].astype(str).tolist(),
                                   listed["created_utc"].astype("float64").tolist(), author=authors,
                                   is_submitter=listed["is_submitter"].fillna(False).astype(bool).tolist())
