@@ -26,8 +26,8 @@ HOOKS = Path(__file__).with_name("contract_hooks.py")
 BIN = Path(sys.executable).parent
 MIN_CASES = 500
 # Schemathesis's default response-time limit is 10 s. The slowest valid request is predict-batch with
-# service.max_batch texts, each scored and explained (exact Shapley values over 2^7 input groups): 6.6-7.2 s on a
-# quiet 2-core machine, past 10 s with the rest of the suite or a pipeline beside it (docs/service.md, "Limits").
+# service.max_batch texts, each scored and explained over its seven input groups: 4.8-5.2 s on a quiet 2-core
+# machine (the sample's hybrid), past 10 s with the rest of the suite or a pipeline beside it (docs/service.md).
 CONFIG = """
 [checks]
 max_response_time = 30.0
