@@ -9,7 +9,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import SMALL_HPO, run
+from conftest import SMALL_FOLDS, SMALL_HPO, run
 from reception import paths
 from reception.models import finetuned
 from reception.models.calibration import logit
@@ -45,7 +45,8 @@ def test_every_family_has_nested_metrics_and_a_comparison_row(model_repo):
         if report["status"] == "ok":
             assert METRIC_KEYS <= set(report["val"]) and METRIC_KEYS <= set(report["test"])
             assert report["f1_gap"] == pytest.approx(report["val"]["f1"] - report["test"]["f1"])
-            assert report["thread_cv"]["folds"] == 5 and {"mean", "std"} <= set(report["thread_cv"]["roc_auc"])
+            assert report["thread_cv"]["folds"] == SMALL_FOLDS
+            assert {"mean", "std"} <= set(report["thread_cv"]["roc_auc"])
             per_fold = report["thread_cv"]["per_fold"].values()
             assert report["thread_cv"]["f1"]["mean"] == pytest.approx(np.mean([m["f1"] for m in per_fold]))
         else:  # the hub is unreachable here: the row says so instead of inventing a score
@@ -64,7 +65,7 @@ def test_every_family_has_nested_metrics_and_a_comparison_row(model_repo):
 
 def test_thread_folds_hold_whole_threads(model_repo):
     folds = pd.read_parquet(model_repo / "data/processed/thread_folds.parquet")
-    assert folds.groupby("post_id")["fold"].nunique().max() == 1 and folds["fold"].nunique() == 5
+    assert folds.groupby("post_id")["fold"].nunique().max() == 1 and folds["fold"].nunique() == SMALL_FOLDS
     train_val = pd.concat([pd.read_parquet(model_repo / f"data/processed/{s}.parquet")
                            for s in ("train", "val")])
     assert sorted(folds["comment_id"]) == sorted(train_val["comment_id"])
@@ -116,10 +117,13 @@ def test_registration_and_alias_follow_the_rule(model_repo):
     assert registration["training_threads"] == sorted(train_val["post_id"].astype(str).unique())
     assert version.tags["training_threads"] == str(len(registration["training_threads"]))
     assert report["holder"] == {"version": None, "comparison": None, "fallback": None}  # the store's first version
-    if report["family"] != FINETUNED:  # embedding families ship the ONNX encoder, checked on val
+    encoder = model_repo / "models/champion/artifacts/encoder/encoder.onnx"
+    if "embedding" in FAMILIES[report["family"]].reads:  # the ONNX encoder ships, checked on val
         assert report["encoder_backend"] == "onnxruntime"
         assert float(report["encoder_export_max_abs_error"]) < 1e-4
-        assert (model_repo / "models/champion/artifacts/encoder/encoder.onnx").is_file()
+        assert encoder.is_file()
+    else:  # the fine-tuned encoder, or no text at all (thread_gbm): no ONNX export
+        assert "encoder_backend" not in report and not encoder.exists()
 
 
 def raw_val_requests(repo, rows: int = 40) -> pd.DataFrame:

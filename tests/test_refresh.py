@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import SAMPLE_RAW, SMALL_FINETUNE, copy_repo, run, set_params
+from conftest import SAMPLE_RAW, SMALL_FINETUNE, SMALL_FOLDS, copy_repo, run, set_params
 from reception import paths
 from reception.data.pseudonyms import AUTHOR_KEY_VAR
 from reception.data.raw_records import SCHEMAS, kept_records
@@ -29,9 +29,9 @@ from reddit_standin import RedditStandIn, extract
 
 pytestmark = pytest.mark.integration
 DAYS = 3
-# A refresh through `register` in little time. 3 thread folds: the fewest that nested search and per-fold
-# calibration take, and no more than the 5 threads of the first day. Fine-tuning: skipped without a GPU.
-SMALL_REFRESH = {"hpo": {"max_evals": 1}, "split": {"thread_cv_folds": 3},
+# A refresh through `register` in little time. SMALL_FOLDS (3) thread folds: the fewest that nested search and
+# per-fold calibration take, and no more than the 5 threads of the first day. Fine-tuning: skipped without a GPU.
+SMALL_REFRESH = {"hpo": {"max_evals": 1}, "split": {"thread_cv_folds": SMALL_FOLDS},
                  "finetune": {**SMALL_FINETUNE, "device": "auto"}}
 
 
