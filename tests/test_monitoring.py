@@ -274,11 +274,16 @@ def test_served_requests_are_logged_with_the_documented_schema(service, pipeline
     assert record["post_id"] == "p9" and record["score"] == pytest.approx(single["score"])
     assert record["label"] == single["label"] and "text" not in record
     assert record["text_sha256"] and record["text_len"] == len("Great explanation, thanks!")
-    if registration["family"] == "hybrid":
+    family = declared(repo / PARAMS_FILE)[registration["family"]]
+    if family.uses_metadata:
         assert record["created_utc"] == 1762796919.0 and record["created_utc_source"] == "request"
         # Accepted but not read by the served model (the ablation left it out): logged as not read.
         assert record["is_submitter"] is None and record["is_submitter_source"] is None
-        assert len(record["text_projection"]) == 8
+    # the projection of the sentence embedding the model read; none for a family that reads none (thread_gbm)
+    if "embedding" in family.reads:
+        assert len(record["text_projection"]) == prediction_log.TEXT_PROJECTION_DIM
+    else:
+        assert record["text_projection"] is None
     assert any(p.startswith("/api/v1/predict") for p in call(f"{url}/docs.json")[1]["paths"])
     assert "comment_id" in json.dumps(call(f"{url}/docs.json")[1]["components"])
 

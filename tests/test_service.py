@@ -96,7 +96,7 @@ def test_predict_sentiment_contract(service):
     assert body["label"] == ("positive" if body["score"] >= 0.5 else "negative") and 0 <= body["score"] <= 1
     assert body["model_key"] == family and body["backend_model_name"].startswith("models:/reddit-reception/")
     assert body["warning"] is None and body["inputs_used"]["text"] == {"source": "request"}
-    if family == "hybrid":  # it reads metadata: absent fields are defaults, and the answer says so
+    if declared(service["repo"] / "params.yaml")[family].uses_metadata:  # absent fields are defaults, said so
         assert set(body["inputs_used"]) == {"text", *READ_INPUTS, *CONTEXT_COLUMNS}
         assert all(body["inputs_used"][f]["source"].startswith("default") for f in (*METADATA_FIELDS, "parent_id"))
         _, given = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "is_top_level": True})
@@ -106,7 +106,7 @@ def test_predict_sentiment_contract(service):
                                  {"text": TEXTS[0], "is_top_level": True, "is_submitter": True})
         assert "is_submitter" not in with_submitter["inputs_used"]
         assert with_submitter["score"] == pytest.approx(given["score"])
-    else:  # a text-only family reads nothing else
+    else:  # a family of the text alone reads nothing else
         assert set(body["inputs_used"]) == {"text"}
     status, emoji_only = call(f"{service['url']}/api/v1/predict-sentiment", {"text": "😂🔥"})
     assert status == 200 and "survives cleaning" in emoji_only["warning"]
@@ -144,7 +144,7 @@ def test_every_score_comes_with_its_reasons(service):
     assert status == 200 and body["model_key"] == family
     assert_explained(body["contributions"])
     assert "text" in {c["input"] for c in body["contributions"]}
-    if family == "hybrid":  # it reads the timing: 25 min after the post, said in words
+    if declared(service["repo"] / "params.yaml")[family].uses_metadata:  # 25 min after the post, in words
         timing = next(c for c in body["contributions"] if c["input"] == "timing")
         assert timing["says"].startswith("written 25 min after the thread started: ")
         reply = next(c for c in body["contributions"] if c["input"] == "reply_structure")
