@@ -49,7 +49,7 @@ test: $(STAMP) $(CHROMIUM) ## Set up, then run the full test suite (what CI runs
 
 # The tiers, their durations and what each proves: docs/testing.md. One OpenMP thread: the unit tests'
 # models are tiny, and on a busy 2-core machine two threads waiting for the cores made the tier 2.5 times slower.
-test-unit: $(STAMP) ## Unit tier: no DVC run, no server (under a minute)
+test-unit: $(STAMP) ## Unit tier: no DVC run, no server (about a minute and a half)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not integration" --durations=5
 
 test-data: $(STAMP) ## Middle tier: the data stages for real, no model stage (a few minutes)
