@@ -45,10 +45,10 @@ import numpy as np
 import pandas as pd
 from soak import comments, soak
 
-from reception.data.pseudonyms import GONE_ACCOUNT, pseudonym
+from reception.data.pseudonyms import GONE_ACCOUNT
 from reception.params import load_params
 from reception.paths import BENTO_FILE, CHAMPION_DIR
-from reception.serving.thread_request import REQUEST_AUTHOR_KEY, given_thread
+from reception.serving.thread_request import given_thread, with_thread
 
 BIN = Path(sys.executable).parent
 RESULTS = Path("bench/results.json")
@@ -92,12 +92,12 @@ def thread_payload() -> tuple[list[str], list[dict]]:
              for body, time, parent, author in zip(thread["body"], thread["created_utc"], thread["parent_id"],
                                                    thread["author"], strict=True)]
     bodies = [json.dumps({**text, "thread": page}) for text in texts]
-    # What the service hands the model for each request (reception.serving.thread_request): its own thread,
-    # authors pseudonymised.
-    records = [{**text, "author": pseudonym(text["author"], REQUEST_AUTHOR_KEY),
-                "thread": given_thread(post_created, listed["comment_id"].tolist(), listed["parent_id"].tolist(),
-                                       listed["created_utc"].tolist(), author=listed["author"].tolist(),
-                                       is_submitter=listed["is_submitter"].tolist())}
+    # What the service hands the model for each request (reception.serving.thread_request.with_thread): the
+    # text checked against its own thread, the authors pseudonymised.
+    records = [with_thread([text], given_thread(post_created, listed["comment_id"].tolist(),
+                                                listed["parent_id"].tolist(), listed["created_utc"].tolist(),
+                                                author=listed["author"].tolist(),
+                                                is_submitter=listed["is_submitter"].tolist()), [""])[0]
                for text in texts]
     return bodies, records
 

@@ -182,6 +182,15 @@ def own_model_repo(model_repo, pipeline_env, tmp_path) -> tuple[Path, dict[str, 
     return copy_built_repo(model_repo, tmp_path / "repo"), env
 
 
+def champion(repo: Path):
+    """The declared family (reception.models.families.Family) of the model `register` locked in `repo`: the
+    tests of the served model check what it reads, whichever family won."""
+    from reception.models.families import declared
+
+    family = json.loads((repo / "metrics/register.json").read_text())["family"]
+    return declared(repo / "params.yaml")[family]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score
 
-from conftest import call, detailed_health
+from conftest import call, champion, detailed_health
 from reception import monitor
 from reception.data.features import API_INPUTS
 from reception.models.families import declared
@@ -274,7 +274,7 @@ def test_served_requests_are_logged_with_the_documented_schema(service, pipeline
     assert record["post_id"] == "p9" and record["score"] == pytest.approx(single["score"])
     assert record["label"] == single["label"] and "text" not in record
     assert record["text_sha256"] and record["text_len"] == len("Great explanation, thanks!")
-    family = declared(repo / PARAMS_FILE)[registration["family"]]
+    family = champion(repo)
     if family.uses_metadata:
         assert record["created_utc"] == 1762796919.0 and record["created_utc_source"] == "request"
         # Accepted but not read by the served model (the ablation left it out): logged as not read.

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import BIN, call, detailed_health, free_port, run, serving
+from conftest import BIN, call, champion, detailed_health, free_port, run, serving
 from reception.data.features import READ_INPUTS
 from reception.data.thread_context import CONTEXT_COLUMNS
 from reception.models.families import declared
@@ -96,7 +96,7 @@ def test_predict_sentiment_contract(service):
     assert body["label"] == ("positive" if body["score"] >= 0.5 else "negative") and 0 <= body["score"] <= 1
     assert body["model_key"] == family and body["backend_model_name"].startswith("models:/reddit-reception/")
     assert body["warning"] is None and body["inputs_used"]["text"] == {"source": "request"}
-    if declared(service["repo"] / "params.yaml")[family].uses_metadata:  # absent fields are defaults, said so
+    if champion(service["repo"]).uses_metadata:  # absent fields are defaults, and the answer says so
         assert set(body["inputs_used"]) == {"text", *READ_INPUTS, *CONTEXT_COLUMNS}
         assert all(body["inputs_used"][f]["source"].startswith("default") for f in (*METADATA_FIELDS, "parent_id"))
         _, given = call(f"{service['url']}/api/v1/predict-sentiment", {"text": TEXTS[0], "is_top_level": True})
@@ -144,7 +144,7 @@ def test_every_score_comes_with_its_reasons(service):
     assert status == 200 and body["model_key"] == family
     assert_explained(body["contributions"])
     assert "text" in {c["input"] for c in body["contributions"]}
-    if declared(service["repo"] / "params.yaml")[family].uses_metadata:  # 25 min after the post, in words
+    if champion(service["repo"]).uses_metadata:  # it reads the timing: 25 min after the post, in words
         timing = next(c for c in body["contributions"] if c["input"] == "timing")
         assert timing["says"].startswith("written 25 min after the thread started: ")
         reply = next(c for c in body["contributions"] if c["input"] == "reply_structure")

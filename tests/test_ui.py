@@ -4,19 +4,14 @@ import json
 import pytest
 from playwright.sync_api import sync_playwright
 
+from conftest import champion
 from reception.data.thread_context import CONVERSATION_COLUMNS
-from reception.models.families import declared
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
 # The machines are offline: keep Chromium from calling home (see the environment notes).
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-
-
-def champion_reads_metadata(service) -> bool:
-    family = json.loads((service["repo"] / "metrics/register.json").read_text())["family"]
-    return declared(service["repo"] / "params.yaml")[family].uses_metadata
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +108,7 @@ def test_bad_input_shows_the_service_message(page):
 
 
 def test_thread_context_reaches_the_model(page, service):
-    if not champion_reads_metadata(service):
+    if not champion(service["repo"]).uses_metadata:
         pytest.skip("the champion reads no metadata")
     page.fill("#text", "Thanks, that fixed it for me.")
     if not page.eval_on_selector("#context", "details => details.open"):
@@ -143,7 +138,7 @@ def test_thread_context_reaches_the_model(page, service):
 
 
 def test_a_pasted_thread_reaches_the_model(page, service):
-    if not champion_reads_metadata(service):
+    if not champion(service["repo"]).uses_metadata:
         pytest.skip("the champion reads no metadata")
     start = 1_700_000_000
     thread = {"post_created_utc": start, "comments": [
